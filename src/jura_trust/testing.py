@@ -1,0 +1,1 @@
+"""pytest plugin for jura_trust (fixtures land with the embedded backend)."""
