@@ -383,16 +383,14 @@ class DataHasher:
         ``progress`` is called with the byte count of each chunk read.
         """
         total = 0
-        buf = bytearray(chunk_size)
-        view = memoryview(buf)
         while True:
-            n = stream.readinto(view)
-            if not n:
+            chunk = stream.read(chunk_size)
+            if not chunk:
                 break
-            self.update(view[:n])
-            total += n
+            self.update(chunk)
+            total += len(chunk)
             if progress is not None:
-                progress(n)
+                progress(len(chunk))
         return total
 
     def imprint(self) -> Imprint:
