@@ -1,0 +1,575 @@
+"""Aggregation and calendar hash chains: model, TLV codec and evaluation.
+
+CONSENSUS-CRITICAL: the hashing rules here (spec/ksi-format.md sections 4
+and 5) decide which aggregation root and which calendar root a signature
+proves. A change can invalidate every issued signature.
+
+* Aggregation step: ``L := L + correction + 1`` then ``x := A(x || s || L)``
+  for a left link (the running hash is the left child) or
+  ``x := A(s || x || L)`` for a right link; ``x`` and ``s`` are full
+  imprints or metadata/legacy-id bytes, and ``L`` is one byte.
+* Calendar step: the level byte is always 0xFF; each node is hashed with the
+  algorithm of its right child's imprint.
+
+Parsed structures keep their exact bytes (``raw``), so :meth:`encode`
+reproduces the input byte for byte; structures built in code are encoded
+the way KSI writers do.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from jura_trust.core import tlv
+from jura_trust.core.hashing import IMPRINT_SIZES, HashAlgorithm, Imprint
+from jura_trust.errors import ErrorCode, FormatError, VerificationError
+
+__all__ = [
+    "AGGREGATION_CHAIN_TYPE",
+    "CALENDAR_CHAIN_TYPE",
+    "CALENDAR_LEVEL",
+    "LEGACY_ID_LENGTH",
+    "MAX_LEVEL",
+    "AggregationChain",
+    "AggregationLink",
+    "CalendarChain",
+    "CalendarLink",
+    "ChainComputationError",
+    "Direction",
+    "Metadata",
+    "aggregation_shape_index",
+    "calendar_time_from_shape",
+    "evaluate_aggregation_links",
+    "evaluate_calendar_links",
+]
+
+#: TLV type of an aggregation hash chain inside a signature or PDU.
+AGGREGATION_CHAIN_TYPE = 0x801
+#: TLV type of a calendar hash chain.
+CALENDAR_CHAIN_TYPE = 0x802
+#: The level byte of every calendar node.
+CALENDAR_LEVEL = 0xFF
+#: The highest level an aggregation chain may reach.
+MAX_LEVEL = 0xFF
+#: Exact length of a legacy-id sibling.
+LEGACY_ID_LENGTH = 29
+#: Longest name a legacy id can hold.
+LEGACY_ID_MAX_NAME = 25
+#: TLV type of the metadata padding element.
+METADATA_PADDING_TYPE = 0x1E
+
+
+class Direction(enum.IntEnum):
+    """Which child the running hash is. The value is the link's TLV type."""
+
+    #: The running hash is the LEFT child; the sibling is on the right.
+    LEFT = 0x07
+    #: The running hash is the RIGHT child; the sibling is on the left.
+    RIGHT = 0x08
+
+
+class ChainComputationError(VerificationError):
+    """A chain cannot be computed (level overflow, unavailable algorithm)."""
+
+    default_code = ErrorCode.INT_01
+
+
+# -- metadata -----------------------------------------------------------------
+
+_METADATA_TEMPLATE = tlv.Template(
+    "metadata",
+    {
+        METADATA_PADDING_TYPE: tlv.Field("padding", tlv.Kind.ELEMENT, multiple=True),
+        0x01: tlv.Field("client_id", tlv.Kind.UTF8, mandatory=True),
+        0x02: tlv.Field("machine_id", tlv.Kind.UTF8),
+        0x03: tlv.Field("sequence_number", tlv.Kind.UINT),
+        0x04: tlv.Field("request_time", tlv.Kind.UINT),
+    },
+)
+
+
+@attrs.frozen(slots=True)
+class Metadata:
+    """Client metadata used as a sibling in an aggregation chain.
+
+    ``value`` is the metadata element's value bytes exactly as they appear
+    in the signature (padding included): these bytes are what is hashed.
+    ``client_id`` names the signature's issuer (the aggregator login).
+    """
+
+    value: bytes
+    client_id: str
+    machine_id: str | None = None
+    sequence_number: int | None = None
+    #: Request time in microseconds since the epoch.
+    request_time: int | None = None
+    #: The child element types, in file order (for the padding rules).
+    child_types: tuple[int, ...] = ()
+    #: The padding elements, as parsed.
+    padding: tuple[tlv.TLV, ...] = ()
+    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+
+    @classmethod
+    def from_tlv(cls, element: tlv.TLV) -> Metadata:
+        """Parse a 0x04 metadata element."""
+        parsed = tlv.parse_composite(element, _METADATA_TEMPLATE)
+        return cls(
+            value=element.value,
+            client_id=parsed["client_id"],
+            machine_id=parsed.get("machine_id"),
+            sequence_number=parsed.get("sequence_number"),
+            request_time=parsed.get("request_time"),
+            child_types=parsed.order,
+            padding=tuple(parsed.get("padding", ())),
+            raw=element.raw,
+        )
+
+    @classmethod
+    def build(
+        cls,
+        client_id: str,
+        *,
+        machine_id: str | None = None,
+        sequence_number: int | None = None,
+        request_time: int | None = None,
+    ) -> Metadata:
+        """Build padded metadata the way a current aggregator writes it.
+
+        The padding element (type 0x1E, flags N and F, value ``01`` or
+        ``01 01``) comes first and makes the value length even, so the
+        metadata can never be read as an imprint.
+        """
+        body = tlv.encode(0x01, tlv.encode_utf8(client_id))
+        if machine_id is not None:
+            body += tlv.encode(0x02, tlv.encode_utf8(machine_id))
+        if sequence_number is not None:
+            body += tlv.encode(0x03, tlv.encode_uint(sequence_number))
+        if request_time is not None:
+            body += tlv.encode(0x04, tlv.encode_uint(request_time))
+        # The padding header is 2 bytes; pick a 1- or 2-byte value so that
+        # the total (2 + pad + body) is even.
+        pad_value = b"\x01" if (len(body) + 3) % 2 == 0 else b"\x01\x01"
+        padding = tlv.encode(METADATA_PADDING_TYPE, pad_value, non_critical=True, forward=True)
+        value = padding + body
+        return cls.from_tlv(tlv.decode(tlv.encode(0x04, value)))
+
+    def encode(self) -> bytes:
+        """The metadata element (type 0x04) as bytes."""
+        return self.raw or tlv.encode(0x04, self.value)
+
+
+# -- aggregation links --------------------------------------------------------
+
+_LINK_TEMPLATE = tlv.Template(
+    "aggregation link",
+    {
+        0x01: tlv.Field("level_correction", tlv.Kind.UINT),
+        0x02: tlv.Field("sibling", tlv.Kind.IMPRINT),
+        0x03: tlv.Field("legacy_id", tlv.Kind.BYTES),
+        0x04: tlv.Field("metadata", tlv.Kind.ELEMENT),
+    },
+)
+
+
+def check_legacy_id(value: bytes) -> str:
+    """Validate a legacy-id sibling (spec 4.2) and return its name."""
+    if len(value) != LEGACY_ID_LENGTH:
+        raise FormatError(
+            f"legacy id is {len(value)} bytes, not {LEGACY_ID_LENGTH}",
+            code=ErrorCode.FMT_BAD_LEGACY_ID,
+        )
+    if value[0] != 0x03 or value[1] != 0x00:
+        raise FormatError("legacy id has a bad prefix", code=ErrorCode.FMT_BAD_LEGACY_ID)
+    n = value[2]
+    if n > LEGACY_ID_MAX_NAME:
+        raise FormatError(
+            f"legacy id name length {n} exceeds {LEGACY_ID_MAX_NAME}",
+            code=ErrorCode.FMT_BAD_LEGACY_ID,
+        )
+    if any(value[3 + n :]):
+        raise FormatError("legacy id padding is not zero", code=ErrorCode.FMT_BAD_LEGACY_ID)
+    try:
+        return value[3 : 3 + n].decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError("legacy id name is not UTF-8", code=ErrorCode.FMT_BAD_LEGACY_ID) from None
+
+
+@attrs.frozen(slots=True)
+class AggregationLink:
+    """One step of an aggregation chain.
+
+    Exactly one of ``sibling``, ``legacy_id`` and ``metadata`` is set.
+    """
+
+    direction: Direction
+    level_correction: int = 0
+    sibling: Imprint | None = None
+    legacy_id: bytes | None = None
+    metadata: Metadata | None = None
+    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        count = (
+            (self.sibling is not None) + (self.legacy_id is not None) + (self.metadata is not None)
+        )
+        if count != 1:
+            raise ValueError("an aggregation link needs exactly one sibling kind")
+        if not 0 <= self.level_correction <= MAX_LEVEL:
+            raise ValueError("level correction out of range")
+
+    @property
+    def sibling_bytes(self) -> bytes:
+        """The bytes hashed for the sibling (spec 4.2)."""
+        if self.sibling is not None:
+            return self.sibling.value
+        if self.legacy_id is not None:
+            return self.legacy_id
+        assert self.metadata is not None
+        return self.metadata.value
+
+    @property
+    def is_left(self) -> bool:
+        """True for a left link (the running hash is the left child)."""
+        return self.direction is Direction.LEFT
+
+    @classmethod
+    def from_tlv(cls, element: tlv.TLV) -> AggregationLink:
+        """Parse a 0x07 or 0x08 link element."""
+        direction = Direction(element.type)
+        parsed = tlv.parse_composite(element, _LINK_TEMPLATE)
+        kinds = [k for k in ("sibling", "legacy_id", "metadata") if k in parsed]
+        if len(kinds) != 1:
+            raise FormatError(
+                "aggregation link needs exactly one of sibling hash, legacy id, metadata",
+                code=ErrorCode.FMT_STRUCTURE,
+            )
+        legacy = parsed.get("legacy_id")
+        if legacy is not None:
+            check_legacy_id(legacy)
+        meta_elem = parsed.get("metadata")
+        return cls(
+            direction=direction,
+            level_correction=parsed.get("level_correction", 0),
+            sibling=parsed.get("sibling"),
+            legacy_id=legacy,
+            metadata=Metadata.from_tlv(meta_elem) if meta_elem is not None else None,
+            unknown=parsed.unknown,
+            raw=element.raw,
+        )
+
+    def encode(self) -> bytes:
+        """The link element as bytes."""
+        if self.raw:
+            return self.raw
+        body = b""
+        if self.level_correction:
+            body += tlv.encode(0x01, tlv.encode_uint(self.level_correction))
+        if self.sibling is not None:
+            body += tlv.encode(0x02, self.sibling.value)
+        elif self.legacy_id is not None:
+            body += tlv.encode(0x03, self.legacy_id)
+        else:
+            assert self.metadata is not None
+            body += self.metadata.encode()
+        return tlv.encode(int(self.direction), body)
+
+
+# -- evaluation ---------------------------------------------------------------
+
+
+def evaluate_aggregation_links(
+    algorithm: HashAlgorithm,
+    input_hash: bytes,
+    links: Sequence[AggregationLink],
+    start_level: int = 0,
+) -> tuple[bytes, int]:
+    """Run ``links`` from ``input_hash``; return ``(output imprint, level)``.
+
+    Raises :class:`ChainComputationError` (INT-01) if the level passes 255
+    or the algorithm is unavailable.
+    """
+    try:
+        new = algorithm.new
+        new()
+    except FormatError as exc:
+        raise ChainComputationError(exc.message) from None
+    prefix = bytes((algorithm.value,))
+    x = input_hash
+    level = start_level
+    for link in links:
+        level += link.level_correction + 1
+        if level > MAX_LEVEL:
+            raise ChainComputationError(
+                f"aggregation chain level {level} exceeds {MAX_LEVEL}", level=level
+            )
+        h = new()
+        if link.direction is Direction.LEFT:
+            h.update(x)
+            h.update(link.sibling_bytes)
+        else:
+            h.update(link.sibling_bytes)
+            h.update(x)
+        h.update(bytes((level,)))
+        x = prefix + h.digest()
+    return x, level
+
+
+def aggregation_shape_index(links: Iterable[AggregationLink]) -> int:
+    """The chain-index value that encodes ``links``' shape (spec 4.3).
+
+    A leading 1 bit, then one bit per link from the root side down to the
+    leaf side; a bit is 1 for a left link.
+    """
+    directions = [link.direction for link in links]
+    index = 1
+    for d in reversed(directions):
+        index = (index << 1) | (1 if d is Direction.LEFT else 0)
+    return index
+
+
+# -- aggregation chain --------------------------------------------------------
+
+_AGGREGATION_CHAIN_TEMPLATE = tlv.Template(
+    "aggregation chain",
+    {
+        0x02: tlv.Field("aggregation_time", tlv.Kind.UINT, mandatory=True),
+        0x03: tlv.Field("chain_index", tlv.Kind.UINT, mandatory=True, multiple=True),
+        0x04: tlv.Field("input_data", tlv.Kind.BYTES),
+        0x05: tlv.Field("input_hash", tlv.Kind.IMPRINT, mandatory=True),
+        0x06: tlv.Field("algorithm", tlv.Kind.UINT, mandatory=True),
+        0x07: tlv.Field("link", tlv.Kind.ELEMENT, multiple=True),
+        0x08: tlv.Field("link", tlv.Kind.ELEMENT, multiple=True),
+    },
+)
+
+
+def _algorithm_from_field(value: int, what: str) -> HashAlgorithm:
+    try:
+        return HashAlgorithm.from_id(value)
+    except FormatError:
+        raise FormatError(
+            f"{what}: unknown hash algorithm id {value}",
+            code=ErrorCode.FMT_UNSUPPORTED_ALGORITHM,
+            algorithm_id=value,
+        ) from None
+
+
+@attrs.frozen(slots=True)
+class AggregationChain:
+    """An aggregation hash chain (TLV 0x801)."""
+
+    aggregation_time: int
+    chain_index: tuple[int, ...]
+    input_hash: Imprint
+    algorithm: HashAlgorithm
+    links: tuple[AggregationLink, ...]
+    input_data: bytes | None = None
+    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+
+    @classmethod
+    def from_tlv(cls, element: tlv.TLV) -> AggregationChain:
+        """Parse a 0x801 element."""
+        parsed = tlv.parse_composite(element, _AGGREGATION_CHAIN_TEMPLATE)
+        link_elems: list[tlv.TLV] = parsed.get("link", [])
+        if not link_elems:
+            raise FormatError(
+                "aggregation chain has no links", code=ErrorCode.FMT_MISSING, type=0x07
+            )
+        return cls(
+            aggregation_time=parsed["aggregation_time"],
+            chain_index=tuple(parsed["chain_index"]),
+            input_hash=parsed["input_hash"],
+            algorithm=_algorithm_from_field(parsed["algorithm"], "aggregation chain"),
+            links=tuple(AggregationLink.from_tlv(e) for e in link_elems),
+            input_data=parsed.get("input_data"),
+            unknown=parsed.unknown,
+            raw=element.raw,
+        )
+
+    def encode(self) -> bytes:
+        """The chain element as bytes (the parsed bytes when parsed)."""
+        if self.raw:
+            return self.raw
+        parts = [tlv.encode(0x02, tlv.encode_uint(self.aggregation_time))]
+        parts.extend(tlv.encode(0x03, tlv.encode_uint(i)) for i in self.chain_index)
+        if self.input_data is not None:
+            parts.append(tlv.encode(0x04, self.input_data))
+        parts.append(tlv.encode(0x05, self.input_hash.value))
+        parts.append(tlv.encode(0x06, tlv.encode_uint(self.algorithm.value)))
+        parts.extend(link.encode() for link in self.links)
+        parts.extend(u.raw for u in self.unknown)
+        return tlv.encode(AGGREGATION_CHAIN_TYPE, b"".join(parts))
+
+    def evaluate(self, start_level: int = 0) -> tuple[Imprint, int]:
+        """The chain's output imprint and final level from ``start_level``."""
+        out, level = evaluate_aggregation_links(
+            self.algorithm, self.input_hash.value, self.links, start_level
+        )
+        return Imprint(out), level
+
+    @property
+    def shape_index(self) -> int:
+        """The chain-index value this chain's links encode."""
+        return aggregation_shape_index(self.links)
+
+
+# -- calendar chain -----------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class CalendarLink:
+    """One calendar-chain step: a direction and the sibling imprint."""
+
+    direction: Direction
+    sibling: Imprint
+
+    @property
+    def is_left(self) -> bool:
+        """True for a left link (the sibling summarises newer seconds)."""
+        return self.direction is Direction.LEFT
+
+    def encode(self) -> bytes:
+        """The link element as bytes."""
+        return tlv.encode(int(self.direction), self.sibling.value)
+
+
+def evaluate_calendar_links(input_hash: bytes, links: Sequence[CalendarLink]) -> bytes:
+    """The calendar root reached from ``input_hash`` (spec 5.1).
+
+    Each node is hashed with the algorithm of its right child: on a left
+    link the sibling is the right child and its algorithm takes over; on a
+    right link the running hash is the right child and keeps its algorithm.
+    """
+    x = input_hash
+    alg_id = x[0]
+    level = bytes((CALENDAR_LEVEL,))
+    for link in links:
+        s = link.sibling.value
+        if link.direction is Direction.LEFT:
+            alg_id = s[0]
+            data = x + s + level
+        else:
+            data = s + x + level
+        alg = _calendar_algorithm(alg_id)
+        x = bytes((alg_id,)) + alg.digest(data)
+    return x
+
+
+def _calendar_algorithm(alg_id: int) -> HashAlgorithm:
+    try:
+        alg = HashAlgorithm.from_id(alg_id)
+        alg.new()
+    except FormatError as exc:
+        raise ChainComputationError(exc.message) from None
+    return alg
+
+
+def calendar_time_from_shape(publication_time: int, directions: Sequence[Direction]) -> int | None:
+    """The aggregation time a calendar chain's shape encodes (spec 5.2).
+
+    ``directions`` are leaf-first. Returns ``None`` for a malformed shape.
+    """
+    if not directions:
+        return None
+    r = publication_time
+    t = 0
+    for d in reversed(directions):
+        if r <= 0:
+            return None
+        h = 1 << (r.bit_length() - 1)
+        if d is Direction.LEFT:
+            r = h - 1
+        else:
+            t += h
+            r -= h
+    if r != 0:
+        return None
+    return t
+
+
+_CALENDAR_CHAIN_TEMPLATE = tlv.Template(
+    "calendar chain",
+    {
+        0x01: tlv.Field("publication_time", tlv.Kind.UINT, mandatory=True),
+        0x02: tlv.Field("aggregation_time", tlv.Kind.UINT),
+        0x05: tlv.Field("input_hash", tlv.Kind.IMPRINT, mandatory=True),
+        0x07: tlv.Field("link", tlv.Kind.ELEMENT, multiple=True),
+        0x08: tlv.Field("link", tlv.Kind.ELEMENT, multiple=True),
+    },
+)
+
+
+@attrs.frozen(slots=True)
+class CalendarChain:
+    """A calendar hash chain (TLV 0x802)."""
+
+    publication_time: int
+    input_hash: Imprint
+    links: tuple[CalendarLink, ...]
+    #: The aggregation time field; ``None`` when absent (then the
+    #: publication time stands in for it).
+    aggregation_time_field: int | None = None
+    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+
+    @property
+    def aggregation_time(self) -> int:
+        """The aggregation time, falling back to the publication time."""
+        t = self.aggregation_time_field
+        return self.publication_time if t is None else t
+
+    @classmethod
+    def from_tlv(cls, element: tlv.TLV) -> CalendarChain:
+        """Parse a 0x802 element."""
+        parsed = tlv.parse_composite(element, _CALENDAR_CHAIN_TEMPLATE)
+        link_elems: list[tlv.TLV] = parsed.get("link", [])
+        if not link_elems:
+            raise FormatError("calendar chain has no links", code=ErrorCode.FMT_MISSING, type=0x07)
+        links = tuple(
+            CalendarLink(Direction(e.type), tlv.decode_imprint(e.value, what="calendar link"))
+            for e in link_elems
+        )
+        return cls(
+            publication_time=parsed["publication_time"],
+            input_hash=parsed["input_hash"],
+            links=links,
+            aggregation_time_field=parsed.get("aggregation_time"),
+            unknown=parsed.unknown,
+            raw=element.raw,
+        )
+
+    def encode(self) -> bytes:
+        """The chain element as bytes (the parsed bytes when parsed)."""
+        if self.raw:
+            return self.raw
+        parts = [tlv.encode(0x01, tlv.encode_uint(self.publication_time))]
+        if self.aggregation_time_field is not None:
+            parts.append(tlv.encode(0x02, tlv.encode_uint(self.aggregation_time_field)))
+        parts.append(tlv.encode(0x05, self.input_hash.value))
+        parts.extend(link.encode() for link in self.links)
+        parts.extend(u.raw for u in self.unknown)
+        return tlv.encode(CALENDAR_CHAIN_TYPE, b"".join(parts))
+
+    def root(self) -> Imprint:
+        """The calendar root (the published hash at the publication time)."""
+        return Imprint(evaluate_calendar_links(self.input_hash.value, self.links))
+
+    def time_from_shape(self) -> int | None:
+        """The aggregation time encoded by the shape, or ``None`` if malformed."""
+        return calendar_time_from_shape(
+            self.publication_time, [link.direction for link in self.links]
+        )
+
+    def right_siblings(self) -> tuple[Imprint, ...]:
+        """The right-link siblings, in order (they never change on extension)."""
+        return tuple(link.sibling for link in self.links if link.direction is Direction.RIGHT)
+
+
+def imprint_like(value: bytes) -> bool:
+    """True if ``value`` has the exact length of an imprint of its first byte."""
+    return bool(value) and IMPRINT_SIZES.get(value[0]) == len(value)
