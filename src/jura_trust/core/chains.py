@@ -116,6 +116,13 @@ class Metadata:
     def from_tlv(cls, element: tlv.TLV) -> Metadata:
         """Parse a 0x04 metadata element."""
         parsed = tlv.parse_composite(element, _METADATA_TEMPLATE)
+        if "padding" in parsed and parsed.order[0] != METADATA_PADDING_TYPE:
+            # libksi's parser rejects this outright (test pack: "parsing"),
+            # although the internal policy's INT-11 also names it.
+            raise FormatError(
+                "metadata padding must be the first element",
+                code=ErrorCode.FMT_STRUCTURE,
+            )
         return cls(
             value=element.value,
             client_id=parsed["client_id"],

@@ -1,0 +1,74 @@
+"""KSI signature verification: rules, policies and results (layer 7).
+
+>>> from jura_trust.verify import verify_signature  # doctest: +SKIP
+>>> verify_signature(sig, policy="internal").outcome  # doctest: +SKIP
+<Outcome.OK: 'OK'>
+"""
+
+from __future__ import annotations
+
+from jura_trust.core.hashing import Imprint
+from jura_trust.core.publication import PublicationData
+from jura_trust.core.signature import Signature
+from jura_trust.verify.policies import (
+    Policy,
+    TrustedPublications,
+    calendar_based,
+    general,
+    internal,
+    key_based,
+    publications_file_based,
+    run_policy,
+    user_publication_based,
+)
+from jura_trust.verify.result import RuleResult, VerificationResult
+from jura_trust.verify.rules import Extender, VerificationContext
+
+__all__ = [
+    "Extender",
+    "Policy",
+    "RuleResult",
+    "TrustedPublications",
+    "VerificationContext",
+    "VerificationResult",
+    "calendar_based",
+    "general",
+    "internal",
+    "key_based",
+    "publications_file_based",
+    "run_policy",
+    "user_publication_based",
+    "verify_signature",
+]
+
+
+def verify_signature(
+    signature: Signature,
+    *,
+    policy: Policy | str = Policy.GENERAL,
+    document_hash: Imprint | None = None,
+    input_level: int = 0,
+    publications_file: TrustedPublications | None = None,
+    user_publication: PublicationData | None = None,
+    extending_allowed: bool = False,
+    extender: Extender | None = None,
+) -> VerificationResult:
+    """Verify ``signature`` under a named policy.
+
+    ``publications_file`` must already be trusted (see
+    :meth:`jura_trust.publications.PublicationsFile.verify`): this function
+    does not check its CMS signature. Returns a :class:`VerificationResult`;
+    it never raises for a bad signature.
+    """
+    if input_level < 0:
+        raise ValueError("input_level must not be negative")
+    ctx = VerificationContext(
+        signature=signature,
+        document_hash=document_hash,
+        input_level=input_level,
+        publications_file=publications_file,
+        user_publication=user_publication,
+        extending_allowed=extending_allowed,
+        extender=extender,
+    )
+    return run_policy(policy, ctx)
