@@ -28,3 +28,77 @@ def dcc_path(relative: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"missing DCC vector {relative}")
     return path
+
+
+class PackRow:
+    """One row of a libksi test-pack CSV table (columns as in MANIFEST.md)."""
+
+    __slots__ = (
+        "aggregation_time",
+        "calendar_input",
+        "calendar_output",
+        "cert_file",
+        "code",
+        "document_hash",
+        "extender_response",
+        "extending_permitted",
+        "input_level",
+        "path",
+        "policy",
+        "publication_string",
+        "publication_time",
+        "publications_file",
+        "signature",
+        "table",
+    )
+
+    def __init__(self, table: Path, cols: list[str]) -> None:
+        cols = [*cols, *[""] * (15 - len(cols))]
+        self.table = table
+        self.signature = cols[0]
+        self.policy = cols[1]
+        self.code = cols[2]
+        self.input_level = int(cols[4] or 0)
+        self.document_hash = cols[5]
+        self.calendar_input = cols[6]
+        self.calendar_output = cols[7]
+        self.aggregation_time = cols[8]
+        self.publication_time = cols[9]
+        self.publication_string = cols[10]
+        self.extending_permitted = cols[11].strip().lower() == "true"
+        self.extender_response = cols[12]
+        self.publications_file = cols[13]
+        self.cert_file = cols[14]
+        self.path = table.parent / self.signature
+
+    @property
+    def id(self) -> str:
+        return f"{self.table.parent.name}/{self.signature}:{self.policy}"
+
+    def resource(self, name: str) -> Path | None:
+        """A resource file named by the row, looked up beside the table."""
+        if not name:
+            return None
+        for candidate in (
+            self.table.parent / name,
+            self.table.parent / "resources" / Path(name).name,
+        ):
+            if candidate.is_file():
+                return candidate
+        return None
+
+
+def pack_rows() -> list[PackRow]:
+    """Every test-pack row whose signature file is present here."""
+    import csv
+
+    rows: list[PackRow] = []
+    for table in sorted((KSI / "test_pack").glob("*/*.csv")):
+        with open(table, newline="", encoding="utf-8") as f:
+            for cols in csv.reader(f, delimiter=";"):
+                if not cols or cols[0].startswith("#") or not cols[0].strip():
+                    continue
+                row = PackRow(table, cols)
+                if row.path.is_file():
+                    rows.append(row)
+    return rows
