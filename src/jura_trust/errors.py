@@ -110,6 +110,7 @@ class ErrorCode(enum.Enum):
     PKI_UNTRUSTED = "PKI-03"
     PKI_CONSTRAINT = "PKI-04"
     PKI_EXPIRED = "PKI-05"
+    PKI_UNSUPPORTED_ALGORITHM = "PKI-06"
 
     # -- QR certificates ----------------------------------------------------
     CRT_BAD_PREFIX = "CRT-01"
@@ -130,6 +131,7 @@ class ErrorCode(enum.Enum):
     CRT_UNSUPPORTED_ALGORITHM = "CRT-16"
     CRT_TRUST_LIST_INVALID = "CRT-17"
     CRT_KEY_USAGE = "CRT-18"
+    CRT_ALGORITHM_MISMATCH = "CRT-19"
 
     # -- services and backends ---------------------------------------------
     SVC_UNAVAILABLE = "SVC-01"
