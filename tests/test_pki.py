@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import datetime
 import hashlib
 import sys
 
@@ -228,12 +230,12 @@ def test_ecdsa_sign_verify(curve: ec.EllipticCurve, oid: str) -> None:
     assert info.value.code is ErrorCode.PKI_BAD_SIGNATURE
 
 
-def test_calendar_signer(tmp_path: object) -> None:
+def test_calendar_signer() -> None:
     signer = pki.CalendarSigner.generate(
         common_name="H1", organization="Canton", not_before=T2024, not_after=T2024 + 2 * YEAR
     )
     cert = signer.certificate
-    assert cert.subject.rfc4514_string() == "CN=H1,O=Canton"
+    assert cert.subject.rfc4514_string() == "O=Canton,CN=H1"  # as Guardtime's
     assert cert.public_key().key_size == 2048  # type: ignore[union-attr]
     assert signer.certificate_id == hashlib.sha256(pki.certificate_der(cert)).digest()[:4]
     assert signer.valid_at(T2024 + YEAR)
@@ -562,3 +564,49 @@ def test_mutated_cms_raises_only_pki_errors(
         pass
     except JuraError as exc:  # pragma: no cover - a wrong family is a bug
         pytest.fail(f"unexpected error family {exc!r}")
+
+
+# -- certificates cryptography only warns about --------------------------------------------
+
+
+def _ec_cert_der(name: x509.Name) -> bytearray:
+    key = pki.generate_ec_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(datetime.datetime.fromtimestamp(T2024, datetime.UTC))
+        .not_valid_after(datetime.datetime.fromtimestamp(T2024 + YEAR, datetime.UTC))
+    )
+    return bytearray(pki.certificate_der(builder.sign(key, hashes.SHA256())))
+
+
+@pytest.mark.parametrize("serial_byte", [0x00, 0x81])
+def test_non_positive_serial_is_refused(serial_byte: int) -> None:
+    der = _ec_cert_der(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "x")]))
+    pos = der.index(bytes([0x02, 0x01, 0x01]))  # INTEGER 1, the serial
+    der[pos + 2] = serial_byte
+    with pytest.raises(FormatError) as info:
+        pki.load_certificate_der(bytes(der))
+    assert info.value.code is ErrorCode.FMT_BAD_CERTIFICATE
+    assert "serial" in info.value.message
+
+
+def test_bad_country_name_is_refused_without_warning() -> None:
+    der = _ec_cert_der(x509.Name([x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "Canton")]))
+    oid_o = bytes.fromhex("0603 55040a".replace(" ", ""))
+    while oid_o in der:  # turn O (2.5.4.10) into C (2.5.4.6): a 6-letter country
+        pos = der.index(oid_o)
+        der[pos + 4] = 0x06
+    # pytest turns warnings into errors here: a leaked warning would fail.
+    with pytest.raises(FormatError) as info:
+        pki.load_certificate_der(bytes(der))
+    assert info.value.code is ErrorCode.FMT_BAD_CERTIFICATE
+    with pytest.raises(FormatError):
+        pki.load_certificates(
+            b"-----BEGIN CERTIFICATE-----\n"
+            + base64.encodebytes(bytes(der))
+            + b"-----END CERTIFICATE-----\n"
+        )

@@ -132,6 +132,7 @@ class ErrorCode(enum.Enum):
     CRT_TRUST_LIST_INVALID = "CRT-17"
     CRT_KEY_USAGE = "CRT-18"
     CRT_ALGORITHM_MISMATCH = "CRT-19"
+    CRT_ISSUER_MISMATCH = "CRT-20"
 
     # -- services and backends ---------------------------------------------
     SVC_UNAVAILABLE = "SVC-01"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import io
-import os
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
@@ -30,7 +29,6 @@ __all__ = [
     "HashAlgorithm",
     "Imprint",
     "hash_bytes",
-    "hash_file",
 ]
 
 #: The largest imprint any supported algorithm produces (1 + 64 bytes).
@@ -402,27 +400,6 @@ class DataHasher:
 def hash_bytes(data: bytes, algorithm: HashAlgorithm = DEFAULT_ALGORITHM) -> Imprint:
     """The imprint of ``data``."""
     return Imprint(algorithm.imprint_of(data))
-
-
-def hash_file(
-    path: str | os.PathLike[str],
-    algorithm: HashAlgorithm = DEFAULT_ALGORITHM,
-    *,
-    progress: Callable[[int], None] | None = None,
-) -> Imprint:
-    """The imprint of a file's content, read in bounded memory.
-
-    I/O errors are reported as :class:`FormatError` (FMT-19).
-    """
-    hasher = DataHasher(algorithm)
-    try:
-        with open(path, "rb") as f:
-            hasher.update_stream(f, progress=progress)
-    except OSError as exc:
-        raise FormatError(
-            f"cannot read {path!s}: {exc.strerror or exc}", code=ErrorCode.FMT_IO
-        ) from None
-    return hasher.imprint()
 
 
 def iter_algorithms() -> Iterable[HashAlgorithm]:

@@ -1,0 +1,152 @@
+"""The high-level API: sign, extend and verify documents (re-exported by :mod:`jura_trust`).
+
+>>> from jura_trust import EmbeddedBackend, ManualClock, sign_bytes, verify
+>>> backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
+>>> sig = sign_bytes(backend, b"extract of the debt-collection register")
+>>> verify(sig, document=b"extract of the debt-collection register", backend=backend).ok
+True
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from jura_trust.backends.base import SigningService
+from jura_trust.core.hashing import DEFAULT_ALGORITHM, DataHasher, HashAlgorithm, Imprint
+from jura_trust.core.publication import PublicationData, decode_publication_string
+from jura_trust.core.signature import Signature
+from jura_trust.errors import ErrorCode, FormatError
+from jura_trust.verify import Policy, TrustedPublications, VerificationResult, verify_signature
+
+__all__ = [
+    "hash_file",
+    "load_signature",
+    "save_signature",
+    "sign_bytes",
+    "sign_files",
+    "sign_imprint",
+    "verify",
+]
+
+
+def hash_file(
+    path: str | os.PathLike[str],
+    algorithm: HashAlgorithm = DEFAULT_ALGORITHM,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Imprint:
+    """The imprint of a file's content, read in bounded memory.
+
+    I/O errors are reported as :class:`FormatError` (FMT-19).
+    """
+    hasher = DataHasher(algorithm)
+    try:
+        with open(path, "rb") as f:
+            hasher.update_stream(f, progress=progress)
+    except OSError as exc:
+        raise FormatError(
+            f"cannot read {path!s}: {exc.strerror or exc}", code=ErrorCode.FMT_IO
+        ) from None
+    return hasher.imprint()
+
+
+def load_signature(source: str | os.PathLike[str] | bytes) -> Signature:
+    """Read a signature from a ``.ksig`` path or from its bytes.
+
+    Unreadable input raises :class:`FormatError`.
+    """
+    if isinstance(source, bytes):
+        return Signature.from_bytes(source)
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        raise FormatError(f"cannot read {source}: {exc.strerror}", code=ErrorCode.FMT_IO) from None
+    return Signature.from_bytes(data)
+
+
+def save_signature(signature: Signature, path: str | os.PathLike[str]) -> Path:
+    """Write ``signature`` to ``path`` (atomically) and return the path."""
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(signature.encode())
+    os.replace(tmp, target)
+    return target
+
+
+def sign_imprint(service: SigningService, imprint: Imprint, *, level: int = 0) -> Signature:
+    """Sign an imprint you computed yourself."""
+    return service.sign(imprint, level=level)
+
+
+def sign_bytes(
+    service: SigningService, data: bytes, *, algorithm: HashAlgorithm = DEFAULT_ALGORITHM
+) -> Signature:
+    """Hash ``data`` and sign its imprint."""
+    return service.sign(Imprint.hash(data, algorithm))
+
+
+def sign_files(
+    service: SigningService,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    algorithm: HashAlgorithm = DEFAULT_ALGORITHM,
+    progress: Callable[[int], None] | None = None,
+) -> list[Signature]:
+    """Hash each file (in bounded memory) and sign them all in one round."""
+    imprints = [hash_file(p, algorithm, progress=progress) for p in paths]
+    return service.sign_many(imprints)
+
+
+def verify(
+    signature: Signature,
+    *,
+    document: bytes | None = None,
+    document_hash: Imprint | None = None,
+    policy: Policy | str = Policy.GENERAL,
+    publications_file: TrustedPublications | None = None,
+    publication: PublicationData | str | None = None,
+    backend: object | None = None,
+    extending_allowed: bool | None = None,
+    input_level: int = 0,
+) -> VerificationResult:
+    """Verify a signature, optionally against the document or its hash.
+
+    Args:
+        signature: the signature.
+        document: the document's bytes (hashed with the signature's algorithm).
+        document_hash: the document's imprint, instead of ``document``.
+        policy: a :class:`~jura_trust.verify.Policy` or its name.
+        publications_file: a publications file you already trust.
+        publication: a publication you trust, or its printed string.
+        backend: an :class:`~jura_trust.backends.memory.EmbeddedBackend` (or
+            anything with ``trusted_publications_file()`` and
+            ``extend_calendar()``): its verified publications file is used
+            when ``publications_file`` is not given, and it extends.
+        extending_allowed: defaults to True when a backend is given.
+        input_level: the level claimed for a local tree root.
+    """
+    if document is not None and document_hash is not None:
+        raise ValueError("give document or document_hash, not both")
+    if document is not None:
+        document_hash = Imprint.hash(document, signature.document_hash.algorithm)
+    if isinstance(publication, str):
+        publication = decode_publication_string(publication)
+    extender = None
+    if backend is not None:
+        if publications_file is None:
+            publications_file = backend.trusted_publications_file()  # type: ignore[attr-defined]
+        extender = backend.extend_calendar  # type: ignore[attr-defined]
+        if extending_allowed is None:
+            extending_allowed = True
+    return verify_signature(
+        signature,
+        policy=policy,
+        document_hash=document_hash,
+        input_level=input_level,
+        publications_file=publications_file,
+        user_publication=publication,
+        extending_allowed=bool(extending_allowed),
+        extender=extender,
+    )

@@ -1,0 +1,492 @@
+"""The embedded backend: aggregator, calendar, signer and publisher in process.
+
+:class:`EmbeddedBackend` is a complete KSI signing service that runs inside
+the caller's process:
+
+* the **aggregator** builds one hash tree per round, each request a leaf
+  with the client's identity as metadata (the signature's issuer);
+* the **calendar** appends the round root as the leaf of the round's second
+  (one leaf per second since 1970, filler for the rest);
+* the **calendar signer** signs the calendar head: a calendar
+  authentication record, so a fresh signature verifies at once with the
+  key-based policy;
+* the **publisher** publishes calendar roots into a signed publications
+  file, after which signatures extend to a publication and verify with hash
+  functions alone.
+
+State lives in memory (for test suites) or in a directory (``home``): the
+calendar in SQLite, keys and certificates as PEM, the publications file as
+``publications.bin``. Time comes from an injectable :class:`Clock`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+
+from jura_trust import pki
+from jura_trust.backends.base import Clock, SystemClock
+from jura_trust.backends.stores import CalendarStore, MemoryCalendarStore, SQLiteCalendarStore
+from jura_trust.core import calendar as cal
+from jura_trust.core.chains import CalendarChain, Metadata
+from jura_trust.core.hashing import DEFAULT_ALGORITHM, HashAlgorithm, Imprint
+from jura_trust.core.publication import (
+    PublicationData,
+    PublicationRecord,
+    encode_publication_string,
+)
+from jura_trust.core.signature import CalendarAuthRecord, Signature, SignatureData
+from jura_trust.core.tree import TreeBuilder
+from jura_trust.errors import BackendError, ErrorCode
+from jura_trust.publications import PublicationsFile
+
+__all__ = ["DEFAULT_CLIENT_ID", "PUBLISHER_EMAIL", "EmbeddedBackend", "RoundReceipt"]
+
+#: The login recorded as issuer when none is given.
+DEFAULT_CLIENT_ID = "jura-trust"
+#: The e-mail in the embedded publisher's certificate (the default constraint).
+PUBLISHER_EMAIL = "publications@jura-trust.invalid"
+#: Validity of generated certificates.
+CERTIFICATE_YEARS = 20
+_YEAR = 365 * 24 * 3600
+
+_CAL_KEY = "calendar-key.pem"
+_CAL_CERT = "calendar-cert.pem"
+_PUB_KEY = "publisher-key.pem"
+_PUB_CERT = "publisher-cert.pem"
+_PUBFILE = "publications.bin"
+_CALENDAR_DB = "calendar.sqlite"
+
+
+@attrs.frozen(slots=True)
+class RoundReceipt:
+    """What one aggregation round produced."""
+
+    aggregation_time: int
+    root: Imprint
+    signatures: tuple[Signature, ...]
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class EmbeddedBackend:
+    """An in-process KSI signing service.
+
+    Args:
+        home: a state directory (created if missing), or ``None`` to keep
+            everything in memory.
+        clock: the time source; tests pass a
+            :class:`~jura_trust.backends.base.ManualClock`.
+        client_id: the login recorded in every signature's metadata.
+        algorithm: the aggregation hash algorithm.
+        round_ms: when set, concurrent :meth:`sign` calls arriving within
+            this many milliseconds share one round (one tree).
+        calendar_signer: the calendar key and certificate; generated (and,
+            with ``home``, saved) on first use when not given.
+
+    >>> from jura_trust.backends.base import ManualClock
+    >>> backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
+    >>> sig = backend.sign(Imprint.hash(b"hello"))
+    >>> sig.aggregation_time
+    1700000000
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        clock: Clock | None = None,
+        client_id: str = DEFAULT_CLIENT_ID,
+        algorithm: HashAlgorithm = DEFAULT_ALGORITHM,
+        round_ms: int | None = None,
+        calendar_signer: pki.CalendarSigner | None = None,
+        publisher_email: str = PUBLISHER_EMAIL,
+    ) -> None:
+        if not algorithm.trusted:
+            raise ValueError(f"{algorithm} is not allowed for new signatures")
+        if round_ms is not None and round_ms < 0:
+            raise ValueError("round_ms must not be negative")
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.client_id = client_id
+        self.algorithm = algorithm
+        self.round_ms = round_ms
+        self.publisher_email = publisher_email
+        self.home = Path(home) if home is not None else None
+        self._lock = threading.RLock()
+        self._sequence = 0
+        self._pending: list[tuple[Imprint, int, _Slot]] = []
+        self._leader_active = False
+        if self.home is not None:
+            self.home.mkdir(parents=True, exist_ok=True)
+            self._store: CalendarStore = SQLiteCalendarStore(self.home / _CALENDAR_DB)
+        else:
+            self._store = MemoryCalendarStore()
+        self._calendar_signer = calendar_signer or self._load_or_create_signer(
+            _CAL_KEY, _CAL_CERT, {"O": "jura_trust", "CN": "calendar"}
+        )
+        self._publisher = self._load_or_create_signer(
+            _PUB_KEY, _PUB_CERT, {"O": "jura_trust", "CN": "publisher", "E": publisher_email}
+        )
+        self._publications: list[PublicationRecord] = []
+        self._pubfile_bytes: bytes | None = None
+        self._load_publications()
+
+    # -- keys and files ------------------------------------------------------------
+
+    def _load_or_create_signer(
+        self, key_name: str, cert_name: str, subject: dict[str, str]
+    ) -> pki.CalendarSigner:
+        if self.home is not None:
+            key_path, cert_path = self.home / key_name, self.home / cert_name
+            if key_path.exists() and cert_path.exists():
+                return pki.CalendarSigner.from_pem(key_path.read_bytes(), cert_path.read_bytes())
+        now = int(self.clock.now())
+        key = pki.generate_rsa_key()
+        cert = pki.self_signed_certificate(
+            key,
+            subject,
+            not_before=now - 86_400,
+            not_after=now + CERTIFICATE_YEARS * _YEAR,
+            ca=False,
+        )
+        signer = pki.CalendarSigner(key, cert)
+        if self.home is not None:
+            _write_private(self.home / key_name, signer.private_key_pem())
+            _write_atomic(self.home / cert_name, signer.certificate_pem())
+        return signer
+
+    def _load_publications(self) -> None:
+        if self.home is None or not (self.home / _PUBFILE).exists():
+            self._write_publications()
+            return
+        data = (self.home / _PUBFILE).read_bytes()
+        parsed = PublicationsFile.parse(data)
+        self._publications = list(parsed.publications)
+        self._pubfile_bytes = data
+
+    def _write_publications(self) -> None:
+        certs = {
+            self._calendar_signer.certificate_id: self._calendar_signer.certificate,
+        }
+        pubfile = PublicationsFile.build(
+            creation_time=int(self.clock.now()),
+            certificates=certs,
+            publications=self._publications,
+        )
+        data = pubfile.sign(self._publisher.private_key, self._publisher.certificate)
+        self._pubfile_bytes = data
+        if self.home is not None:
+            _write_atomic(self.home / _PUBFILE, data)
+
+    # -- trust material --------------------------------------------------------------
+
+    @property
+    def calendar_certificate(self) -> object:
+        """The calendar key's certificate (a cryptography ``Certificate``)."""
+        return self._calendar_signer.certificate
+
+    @property
+    def publisher_certificate(self) -> object:
+        """The publications-file signer's certificate: the trust anchor."""
+        return self._publisher.certificate
+
+    @property
+    def publications_file_bytes(self) -> bytes:
+        """The signed publications file, as served to verifiers."""
+        assert self._pubfile_bytes is not None
+        return self._pubfile_bytes
+
+    def publications_file(self) -> PublicationsFile:
+        """The publications file, parsed (the caller still decides to trust it)."""
+        return PublicationsFile.parse(self.publications_file_bytes)
+
+    def trusted_publications_file(self, at: int | None = None) -> PublicationsFile:
+        """The publications file, verified against this backend's publisher certificate."""
+        pubfile = self.publications_file()
+        pubfile.verify(
+            trust_anchors=[self._publisher.certificate],
+            constraints={"E": self.publisher_email},
+            at_time=int(self.clock.now()) if at is None else at,
+        )
+        return pubfile
+
+    # -- signing ----------------------------------------------------------------------
+
+    def sign(self, imprint: Imprint, *, level: int = 0) -> Signature:
+        """Sign one imprint.
+
+        With ``round_ms`` set, concurrent calls share a round.
+        """
+        if self.round_ms is None:
+            return self.sign_many([imprint], level=level)[0]
+        slot = _Slot()
+        with self._lock:
+            self._check_request(imprint, level)
+            self._pending.append((imprint, level, slot))
+            lead = not self._leader_active
+            if lead:
+                self._leader_active = True
+        if lead:
+            self.clock.sleep(self.round_ms / 1000.0)
+            with self._lock:
+                batch, self._pending = self._pending, []
+                self._leader_active = False
+                try:
+                    receipt = self._round([(i, lv) for i, lv, _ in batch])
+                except BaseException as exc:
+                    for _, _, s in batch:
+                        s.fail(exc)
+                    raise
+                for (_, _, s), sig in zip(batch, receipt.signatures, strict=True):
+                    s.set(sig)
+        return slot.wait()
+
+    def sign_many(self, imprints: Sequence[Imprint], *, level: int = 0) -> list[Signature]:
+        """Sign every imprint in one round (one tree, one calendar second)."""
+        if not imprints:
+            return []
+        with self._lock:
+            for imprint in imprints:
+                self._check_request(imprint, level)
+            return list(self._round([(i, level) for i in imprints]).signatures)
+
+    def sign_round(self, imprints: Sequence[Imprint], *, level: int = 0) -> RoundReceipt:
+        """Like :meth:`sign_many`, also returning the round's time and root."""
+        with self._lock:
+            for imprint in imprints:
+                self._check_request(imprint, level)
+            return self._round([(i, level) for i in imprints])
+
+    def _check_request(self, imprint: Imprint, level: int) -> None:
+        if not isinstance(imprint, Imprint):
+            raise TypeError("imprint must be an Imprint")
+        if not 0 <= level <= 0xFF - 2:
+            raise ValueError("request level out of range")
+        alg = imprint.algorithm
+        if alg.is_deprecated_at(int(self.clock.now())):
+            raise BackendError(
+                f"{alg} is deprecated: refusing to sign with it",
+                code=ErrorCode.SVC_REFUSED,
+            )
+
+    def _next_second(self) -> int:
+        head = self._store.head()
+        now = self.clock.now()
+        second = int(now)
+        if head is not None and second <= head:
+            self.clock.sleep(head + 1 - now)
+            second = max(int(self.clock.now()), head + 1)
+        return second
+
+    def _round(self, requests: Sequence[tuple[Imprint, int]]) -> RoundReceipt:
+        second = self._next_second()
+        request_time = int(self.clock.now() * 1_000_000)
+        builder = TreeBuilder(self.algorithm)
+        for imprint, level in requests:
+            self._sequence += 1
+            meta = Metadata.build(
+                self.client_id, sequence_number=self._sequence, request_time=request_time
+            )
+            builder.add_leaf(imprint, level=level, metadata=meta)
+        tree = builder.build()
+        self._store.append(second, tree.root)
+        chain = cal.calendar_chain(self._store, second, second)
+        auth = self._auth_record(chain)
+        signatures = tuple(
+            Signature.build([tree.chain(i, second)], chain, calendar_auth_record=auth)
+            for i in range(len(requests))
+        )
+        return RoundReceipt(second, tree.root, signatures)
+
+    def _auth_record(self, chain: CalendarChain) -> CalendarAuthRecord:
+        data = PublicationData.build(chain.publication_time, chain.root(), forward=True)
+        sig_type, value = self._calendar_signer.sign(data.raw)
+        return CalendarAuthRecord(
+            published_data=data,
+            signature_data=SignatureData(
+                signature_type=sig_type,
+                signature_value=value,
+                certificate_id=self._calendar_signer.certificate_id,
+            ),
+        )
+
+    # -- calendar, extending, publishing ----------------------------------------------
+
+    @property
+    def calendar_head(self) -> int | None:
+        """The last second the calendar holds, or ``None`` when empty."""
+        return self._store.head()
+
+    def extend_calendar(
+        self, aggregation_time: int, publication_time: int | None = None
+    ) -> CalendarChain:
+        """A calendar chain from ``aggregation_time`` to ``publication_time`` (or the head)."""
+        with self._lock:
+            head = self._store.head()
+            if head is None:
+                raise BackendError("the calendar is empty", code=ErrorCode.SVC_EXTEND)
+            target = head if publication_time is None else publication_time
+            if target > head:
+                raise BackendError(
+                    f"publication time {target} is after the calendar head {head}",
+                    code=ErrorCode.SVC_EXTEND,
+                )
+            first = self._store.first()
+            if first is None or aggregation_time < first or aggregation_time > target:
+                raise BackendError(
+                    f"cannot extend from {aggregation_time} to {target}",
+                    code=ErrorCode.SVC_EXTEND,
+                )
+            return cal.calendar_chain(self._store, aggregation_time, target)
+
+    def find_publication(self, publication_time: int) -> PublicationRecord | None:
+        """The publication at exactly ``publication_time``."""
+        for rec in self._publications:
+            if rec.publication_time == publication_time:
+                return rec
+        return None
+
+    def nearest_publication(self, at_or_after: int) -> PublicationRecord | None:
+        """The earliest publication at or after ``at_or_after``."""
+        candidates = [p for p in self._publications if p.publication_time >= at_or_after]
+        return min(candidates, key=lambda p: p.publication_time) if candidates else None
+
+    def latest_publication(self) -> PublicationRecord | None:
+        """The most recent publication."""
+        return max(self._publications, key=lambda p: p.publication_time, default=None)
+
+    def extend(self, signature: Signature, publication_time: int | None = None) -> Signature:
+        """Extend ``signature`` to a publication.
+
+        Without ``publication_time`` the nearest publication at or after the
+        signing time is used (SVC-09 if there is none yet). A time that is
+        not a publication extends to that calendar second and records the
+        calendar root there (verifiable with a publication string for it).
+        """
+        if publication_time is None:
+            target = self.nearest_publication(signature.aggregation_time)
+            if target is None:
+                raise BackendError(
+                    "no publication at or after the signing time yet",
+                    code=ErrorCode.SVC_NO_PUBLICATION,
+                )
+            publication_time = target.publication_time
+        chain = self.extend_calendar(signature.aggregation_time, publication_time)
+        record = self.find_publication(publication_time)
+        if record is None:
+            record = PublicationRecord.build(PublicationData.build(publication_time, chain.root()))
+        elif record.tlv_type != 0x803:
+            record = record.with_type(0x803)
+        if chain.input_hash != _aggregation_output(signature):
+            raise BackendError(
+                "the signature's aggregation root is not in this calendar",
+                code=ErrorCode.SVC_EXTEND,
+            )
+        return signature.extended(chain, record)
+
+    def publish(self, publication_time: int | None = None) -> PublicationRecord:
+        """Publish the calendar root at ``publication_time`` (default: the head).
+
+        Appends the publication to the publications file and re-signs it.
+        """
+        with self._lock:
+            head = self._store.head()
+            if head is None:
+                raise BackendError(
+                    "nothing to publish: the calendar is empty", code=ErrorCode.SVC_NO_PUBLICATION
+                )
+            t = head if publication_time is None else publication_time
+            if t > head:
+                raise BackendError(
+                    "cannot publish a second after the calendar head",
+                    code=ErrorCode.SVC_NO_PUBLICATION,
+                )
+            existing = self.find_publication(t)
+            if existing is not None:
+                return existing
+            root = cal.calendar_root(self._store, t)
+            record = PublicationRecord.build(
+                PublicationData.build(t, root),
+                references=(f"jura_trust publication {_iso(t)}",),
+                tlv_type=0x703,
+            )
+            self._publications.append(record)
+            self._publications.sort(key=lambda p: p.publication_time)
+            self._write_publications()
+            return record
+
+    def publication_string(self, record: PublicationRecord | None = None) -> str:
+        """The printable publication string of ``record`` (default: the latest)."""
+        rec = record or self.latest_publication()
+        if rec is None:
+            raise BackendError("no publication yet", code=ErrorCode.SVC_NO_PUBLICATION)
+        return encode_publication_string(rec.published_data)
+
+    def close(self) -> None:
+        """Release the calendar store."""
+        self._store.close()
+
+    def __enter__(self) -> EmbeddedBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _aggregation_output(signature: Signature) -> Imprint:
+    level = 0
+    out: Imprint | None = None
+    for chain in signature.aggregation_chains:
+        out, level = chain.evaluate(level)
+    assert out is not None
+    return out
+
+
+def _iso(t: int) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Slot:
+    """A one-shot result holder for a request waiting on its round."""
+
+    __slots__ = ("_error", "_event", "_value")
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._value: Signature | None = None
+        self._error: BaseException | None = None
+
+    def set(self, value: Signature) -> None:
+        self._value = value
+        self._event.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._event.set()
+
+    def wait(self) -> Signature:
+        self._event.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value

@@ -1,0 +1,381 @@
+"""Calendar stores: where the calendar's leaves and subtree roots live (layer 9).
+
+A :class:`CalendarStore` is an append-only calendar (one leaf per second,
+:mod:`jura_trust.core.calendar`) that is also a
+:class:`~jura_trust.core.calendar.NodeSource`, so
+:func:`~jura_trust.core.calendar.calendar_chain` and
+:func:`~jura_trust.core.calendar.calendar_root` read from it directly.
+
+Rules every implementation keeps:
+
+* ``append`` returns only once the leaf is durable; a second is never
+  skipped backwards or rewritten: appending at or before the head raises
+  :class:`~jura_trust.errors.BackendError` with code SVC-07.
+* Filler seconds (before the first leaf and between leaves) are not stored.
+* Besides the leaves, the store keeps the roots of complete aligned subtrees
+  that hold at least one leaf, as they complete, so any chain costs
+  ``O(log n)`` reads.
+
+Implementations: :class:`MemoryCalendarStore` (tests, embedded use) and
+:class:`SQLiteCalendarStore` (stdlib :mod:`sqlite3`, WAL, ``synchronous=FULL``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Final, Protocol, runtime_checkable
+
+from jura_trust.core.calendar import (
+    FILLER_LEAF,
+    MAX_HEIGHT,
+    MemoryCalendar,
+    completed_subtrees,
+    filler_root,
+    node_hash,
+)
+from jura_trust.core.hashing import Imprint
+from jura_trust.errors import BackendError, ErrorCode
+
+__all__ = [
+    "SQLITE_FORMAT",
+    "SQLITE_MIN_STORED_HEIGHT",
+    "CalendarStore",
+    "MemoryCalendarStore",
+    "SQLiteCalendarStore",
+]
+
+#: The schema identifier written into a new SQLite calendar.
+SQLITE_FORMAT: Final = "jura_trust.calendar.v1"
+
+#: The lowest subtree height whose roots the SQLite store keeps. Height-1
+#: roots are recomputed from their two leaves (one hash), which keeps the
+#: store near 2x the leaves' size instead of near 3x.
+SQLITE_MIN_STORED_HEIGHT: Final = 2
+
+
+@runtime_checkable
+class CalendarStore(Protocol):
+    """An append-only calendar store; also a calendar ``NodeSource``."""
+
+    def append(self, second: int, imprint: Imprint) -> None:
+        """Store the round root of ``second``; durable before it returns.
+
+        Raises :class:`~jura_trust.errors.BackendError` (SVC-07) when
+        ``second`` is not after the head, or when the store fails.
+        """
+        ...
+
+    def head(self) -> int | None:
+        """The last stored second, or ``None`` when empty."""
+        ...
+
+    def first(self) -> int | None:
+        """The first stored second, or ``None`` when empty."""
+        ...
+
+    def leaf(self, second: int) -> bytes:
+        """The leaf imprint of ``second`` (the filler leaf for a quiet second).
+
+        Raises :class:`ValueError` after the head.
+        """
+        ...
+
+    def subtree_root(self, start: int, height: int) -> bytes:
+        """The root of the complete aligned subtree ``[start, start + 2**height)``.
+
+        Raises :class:`ValueError` if it is not aligned or reaches past the head.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        ...
+
+
+def _check_append_args(second: int, imprint: Imprint) -> None:
+    if not isinstance(imprint, Imprint):
+        raise TypeError("imprint must be an Imprint")
+    if not isinstance(second, int) or isinstance(second, bool):
+        raise TypeError("second must be an int")
+    if second < 0:
+        raise ValueError("second must not be negative")
+    if imprint.value == FILLER_LEAF:
+        raise ValueError("the filler imprint cannot be appended")
+
+
+def _not_after_head(second: int, head: int | None) -> BackendError:
+    return BackendError(
+        f"calendar is append-only: second {second} is not after the head {head}",
+        code=ErrorCode.SVC_STORE,
+        second=second,
+        head=head,
+    )
+
+
+def _check_subtree(start: int, height: int, head: int | None) -> None:
+    if not isinstance(start, int) or isinstance(start, bool):
+        raise TypeError("start must be an int")
+    if start < 0:
+        raise ValueError("start must not be negative")
+    if not 0 <= height <= MAX_HEIGHT:
+        raise ValueError(f"subtree height must be 0..{MAX_HEIGHT}")
+    if start & ((1 << height) - 1):
+        raise ValueError(f"subtree start {start} is not aligned to 2**{height}")
+    if head is None or start + (1 << height) - 1 > head:
+        raise ValueError(f"subtree [{start}, +2**{height}) reaches past the head {head}")
+
+
+class MemoryCalendarStore:
+    """A calendar store in memory (for tests and the embedded backend)."""
+
+    __slots__ = ("_calendar", "_closed")
+
+    def __init__(self) -> None:
+        self._calendar = MemoryCalendar()
+        self._closed = False
+
+    def _open(self) -> MemoryCalendar:
+        if self._closed:
+            raise BackendError("calendar store is closed", code=ErrorCode.SVC_STORE)
+        return self._calendar
+
+    def append(self, second: int, imprint: Imprint) -> None:
+        """Store the round root of ``second`` (see :class:`CalendarStore`)."""
+        cal = self._open()
+        _check_append_args(second, imprint)
+        head = cal.head
+        if head is not None and second <= head:
+            raise _not_after_head(second, head)
+        cal.append(second, imprint)
+
+    def append_many(self, items: Iterable[tuple[int, Imprint]]) -> None:
+        """Append ``(second, imprint)`` pairs in order."""
+        for second, imprint in items:
+            self.append(second, imprint)
+
+    def head(self) -> int | None:
+        """The last stored second, or ``None`` when empty."""
+        return self._open().head
+
+    def first(self) -> int | None:
+        """The first stored second, or ``None`` when empty."""
+        return self._open().first
+
+    def leaf(self, second: int) -> bytes:
+        """The leaf imprint of ``second``."""
+        return self._open().leaf(second)
+
+    def subtree_root(self, start: int, height: int) -> bytes:
+        """The root of the complete aligned subtree ``[start, start + 2**height)``."""
+        return self._open().subtree_root(start, height)
+
+    def close(self) -> None:
+        """Forget nothing, but refuse further use."""
+        self._closed = True
+
+
+_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS calendar_meta ( key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS leaf ( second INTEGER PRIMARY KEY, imprint BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS node ("
+    " height INTEGER NOT NULL, idx INTEGER NOT NULL, imprint BLOB NOT NULL,"
+    " PRIMARY KEY (height, idx)) WITHOUT ROWID",
+)
+
+
+class SQLiteCalendarStore:
+    """A calendar store in one SQLite file (WAL journal, ``synchronous=FULL``).
+
+    Tables: ``leaf(second, imprint)`` holds the stored seconds; ``node(height,
+    idx, imprint)`` the root of the complete subtree ``[idx * 2**height,
+    (idx + 1) * 2**height)`` for heights >= :data:`SQLITE_MIN_STORED_HEIGHT`
+    that hold at least one leaf. Each append is one transaction, committed
+    (and synced) before :meth:`append` returns. The object is safe to share
+    between threads; one process should write a calendar at a time.
+    """
+
+    __slots__ = ("_conn", "_first", "_head", "_lock", "_path")
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = os.fspath(path)
+        self._lock = threading.RLock()
+        try:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._error("cannot open", exc) from exc
+        self._conn: sqlite3.Connection | None = conn
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                raise BackendError(
+                    f"calendar store {self._path}: WAL journal not available",
+                    code=ErrorCode.SVC_STORE,
+                )
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            row = conn.execute("SELECT value FROM calendar_meta WHERE key = 'format'").fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO calendar_meta (key, value) VALUES ('format', ?)", (SQLITE_FORMAT,)
+                )
+            elif row[0] != SQLITE_FORMAT:
+                conn.execute("ROLLBACK")
+                raise BackendError(
+                    f"calendar store {self._path} has format {row[0]!r}, not {SQLITE_FORMAT!r}",
+                    code=ErrorCode.SVC_STORE,
+                )
+            conn.execute("COMMIT")
+            self._head, self._first = self._read_bounds()
+        except BaseException:
+            conn.close()
+            self._conn = None
+            raise
+
+    def _error(self, what: str, exc: sqlite3.Error) -> BackendError:
+        return BackendError(f"calendar store {self._path}: {what}: {exc}", code=ErrorCode.SVC_STORE)
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise BackendError("calendar store is closed", code=ErrorCode.SVC_STORE)
+        return self._conn
+
+    def _read_bounds(self) -> tuple[int | None, int | None]:
+        row = self._db().execute("SELECT max(second), min(second) FROM leaf").fetchone()
+        return (row[0], row[1]) if row is not None else (None, None)
+
+    # -- reads ------------------------------------------------------------
+
+    def head(self) -> int | None:
+        """The last stored second, or ``None`` when empty."""
+        self._db()
+        return self._head
+
+    def first(self) -> int | None:
+        """The first stored second, or ``None`` when empty."""
+        self._db()
+        return self._first
+
+    def _leaf(self, second: int) -> bytes:
+        first = self._first
+        if first is None or second < first:
+            return FILLER_LEAF
+        try:
+            row = (
+                self._db()
+                .execute("SELECT imprint FROM leaf WHERE second = ?", (second,))
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise self._error("read failed", exc) from exc
+        return FILLER_LEAF if row is None else bytes(row[0])
+
+    def leaf(self, second: int) -> bytes:
+        """The leaf imprint of ``second`` (filler for a quiet second)."""
+        with self._lock:
+            _check_subtree(second, 0, self._head)
+            return self._leaf(second)
+
+    def subtree_root(self, start: int, height: int) -> bytes:
+        """The root of the complete aligned subtree ``[start, start + 2**height)``."""
+        with self._lock:
+            _check_subtree(start, height, self._head)
+            if height == 0:
+                return self._leaf(start)
+            first = self._first
+            if first is None or start + (1 << height) - 1 < first:
+                return filler_root(height)
+            if height < SQLITE_MIN_STORED_HEIGHT:
+                half = 1 << (height - 1)
+                return node_hash(
+                    self.subtree_root(start, height - 1),
+                    self.subtree_root(start + half, height - 1),
+                )
+            try:
+                row = (
+                    self._db()
+                    .execute(
+                        "SELECT imprint FROM node WHERE height = ? AND idx = ?",
+                        (height, start >> height),
+                    )
+                    .fetchone()
+                )
+            except sqlite3.Error as exc:
+                raise self._error("read failed", exc) from exc
+            return filler_root(height) if row is None else bytes(row[0])
+
+    # -- writes -----------------------------------------------------------
+
+    def _append_in_transaction(self, conn: sqlite3.Connection, second: int, value: bytes) -> None:
+        head = self._head
+        if head is not None and second <= head:
+            raise _not_after_head(second, head)
+        nodes = completed_subtrees(self, head, second, value)
+        conn.execute("INSERT INTO leaf (second, imprint) VALUES (?, ?)", (second, value))
+        conn.executemany(
+            "INSERT INTO node (height, idx, imprint) VALUES (?, ?, ?)",
+            [(h, start >> h, root) for h, start, root in nodes if h >= SQLITE_MIN_STORED_HEIGHT],
+        )
+        self._head = second
+        if self._first is None:
+            self._first = second
+
+    def _write(self, items: Iterable[tuple[int, Imprint]]) -> None:
+        with self._lock:
+            conn = self._db()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                # Another process may have written since this one last looked.
+                self._head, self._first = self._read_bounds()
+                for second, imprint in items:
+                    _check_append_args(second, imprint)
+                    self._append_in_transaction(conn, second, imprint.value)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self._head, self._first = self._read_bounds()
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error("write failed", exc) from exc
+                raise
+
+    def append(self, second: int, imprint: Imprint) -> None:
+        """Store the round root of ``second``; committed and synced on return.
+
+        Raises :class:`~jura_trust.errors.BackendError` (SVC-07) when
+        ``second`` is not after the head or SQLite fails.
+        """
+        _check_append_args(second, imprint)
+        self._write(((second, imprint),))
+
+    def append_many(self, items: Iterable[tuple[int, Imprint]]) -> None:
+        """Append ``(second, imprint)`` pairs in order, in one transaction.
+
+        All or nothing: on any error no pair is stored. For imports and
+        tests; a live calendar appends one second at a time.
+        """
+        self._write(items)
+
+    def close(self) -> None:
+        """Close the database (checkpointing the WAL). Idempotent."""
+        with self._lock:
+            conn = self._conn
+            self._conn = None
+            if conn is not None:
+                conn.close()
+
+    def __enter__(self) -> SQLiteCalendarStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,538 @@
+"""The ``jura-trust`` command.
+
+Exit status of ``verify``: 0 OK, 1 FAIL, 2 NA (inconclusive), 3 input that
+cannot be read (format errors). Other commands: 0 on success, 3 for
+unreadable input, 4 for a service or trust error, 64 for a usage error.
+Every error is printed once, here, from its code and message; ``--json``
+prints one JSON object on standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from jura_trust import pki
+from jura_trust._timefmt import format_time, parse_time
+from jura_trust.api import hash_file, load_signature, save_signature
+from jura_trust.backends.memory import EmbeddedBackend
+from jura_trust.core.chains import AggregationChain, AggregationLink
+from jura_trust.core.hashing import HashAlgorithm, Imprint
+from jura_trust.core.publication import (
+    PublicationData,
+    decode_publication_string,
+    encode_publication_string,
+)
+from jura_trust.core.signature import Signature
+from jura_trust.errors import ErrorCode, FormatError, JuraError, Outcome
+from jura_trust.publications import PublicationsFile
+from jura_trust.verify import Policy, VerificationResult, verify_signature
+
+__all__ = ["main"]
+
+#: Environment variable naming the embedded backend's state directory.
+HOME_ENV = "JURA_TRUST_HOME"
+EXIT_OK, EXIT_FAIL, EXIT_NA, EXIT_FORMAT, EXIT_ERROR, EXIT_USAGE = 0, 1, 2, 3, 4, 64
+#: Files larger than this get a progress bar on a terminal.
+PROGRESS_THRESHOLD = 32 * 1024 * 1024
+
+_OUTCOME_EXIT = {Outcome.OK: EXIT_OK, Outcome.FAIL: EXIT_FAIL, Outcome.NA: EXIT_NA}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def default_home() -> Path:
+    """The state directory: ``$JURA_TRUST_HOME`` or ``~/.local/share/jura-trust``."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "jura-trust"
+
+
+def _backend(args: argparse.Namespace) -> EmbeddedBackend:
+    return EmbeddedBackend(args.home or default_home())
+
+
+# -- output helpers ------------------------------------------------------------------
+
+
+def _print_json(obj: Any, out: TextIO = sys.stdout) -> None:
+    out.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+class _Progress:
+    """A minimal progress bar on standard error (only for a terminal)."""
+
+    def __init__(self, name: str, total: int) -> None:
+        self.name = name
+        self.total = max(total, 1)
+        self.done = 0
+        self.enabled = total >= PROGRESS_THRESHOLD and sys.stderr.isatty()
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.enabled:
+            frac = min(self.done / self.total, 1.0)
+            bar = "#" * int(frac * 30)
+            sys.stderr.write(f"\r  hashing {self.name} [{bar:<30}] {frac:6.1%}")
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def _hash_with_progress(path: Path, algorithm: HashAlgorithm) -> Imprint:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FormatError(f"cannot read {path}: {exc.strerror}", code=ErrorCode.FMT_IO) from None
+    progress = _Progress(path.name, size)
+    try:
+        return hash_file(path, algorithm, progress=progress)
+    finally:
+        progress.finish()
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def _cmd_sign(args: argparse.Namespace) -> int:
+    algorithm = HashAlgorithm.from_name(args.hash)
+    paths = [Path(p) for p in args.files]
+    imprints = [_hash_with_progress(p, algorithm) for p in paths]
+    with _backend(args) as backend:
+        signatures = backend.sign_many(imprints)
+    results = []
+    for path, sig in zip(paths, signatures, strict=True):
+        target = save_signature(sig, path.with_name(path.name + ".ksig"))
+        results.append(
+            {
+                "file": str(path),
+                "signature": str(target),
+                "document_hash": str(sig.document_hash),
+                "aggregation_time": format_time(sig.aggregation_time),
+            }
+        )
+    if args.json:
+        _print_json({"signed": results})
+    else:
+        for r in results:
+            print(f"signed {r['file']} -> {r['signature']} at {r['aggregation_time']}")
+    return EXIT_OK
+
+
+def _load_trust_anchors(paths: Sequence[str]) -> list[Any]:
+    anchors: list[Any] = []
+    for p in paths:
+        try:
+            anchors.extend(pki.load_certificates(Path(p).read_bytes()))
+        except OSError as exc:
+            raise FormatError(f"cannot read {p}: {exc.strerror}", code=ErrorCode.FMT_IO) from None
+    return anchors
+
+
+def _constraints(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        oid, sep, value = item.partition("=")
+        if not sep or not oid or not value:
+            raise FormatError(
+                f"certificate constraint {item!r} is not OID=VALUE",
+                code=ErrorCode.FMT_BAD_CERTIFICATE,
+            )
+        out[oid.strip()] = value
+    return out
+
+
+def _document_hash(args: argparse.Namespace, sig: Signature) -> Imprint | None:
+    if args.document and args.document_hash:
+        raise FormatError("give --document or --document-hash, not both", code=ErrorCode.FMT_IO)
+    if args.document:
+        return _hash_with_progress(Path(args.document), sig.document_hash.algorithm)
+    if args.document_hash:
+        return Imprint.parse(args.document_hash)
+    return None
+
+
+def _publications(
+    args: argparse.Namespace, backend: Callable[[], EmbeddedBackend]
+) -> PublicationsFile | None:
+    """The trusted publications file for ``verify``.
+
+    An explicit file is verified against ``--trust-anchor``s with
+    ``--cert-constraint``s; with no anchor, the embedded backend's publisher
+    certificate and e-mail are the trust configuration.
+    """
+    at = parse_time(args.at) if args.at else None
+    if args.publications_file:
+        try:
+            data = Path(args.publications_file).read_bytes()
+        except OSError as exc:
+            raise FormatError(
+                f"cannot read {args.publications_file}: {exc.strerror}", code=ErrorCode.FMT_IO
+            ) from None
+        pubfile = PublicationsFile.parse(data)
+        if args.trust_anchor:
+            anchors = _load_trust_anchors(args.trust_anchor)
+            constraints = _constraints(args.cert_constraint)
+        else:
+            b = backend()
+            anchors = [b.publisher_certificate]
+            constraints = _constraints(args.cert_constraint) or {"E": b.publisher_email}
+        pubfile.verify(trust_anchors=anchors, constraints=constraints, at_time=at)
+        return pubfile
+    if args.policy in (Policy.INTERNAL.value, Policy.USER_PUBLICATION.value):
+        return None
+    return backend().trusted_publications_file(at)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    sig = load_signature(args.signature)
+    document_hash = _document_hash(args, sig)
+    cache: list[EmbeddedBackend] = []
+
+    def backend() -> EmbeddedBackend:
+        if not cache:
+            cache.append(_backend(args))
+        return cache[0]
+
+    user_pub: PublicationData | None = None
+    if args.publication_string:
+        user_pub = decode_publication_string(args.publication_string)
+    try:
+        pubfile = _publications(args, backend)
+        extender = None
+        if args.extender_response:
+            from jura_trust.pdu import recorded_extender  # noqa: PLC0415 - optional path
+
+            extender = recorded_extender(Path(args.extender_response).read_bytes())
+        elif args.extending_allowed or args.policy == Policy.CALENDAR.value:
+            extender = backend().extend_calendar
+        result = verify_signature(
+            sig,
+            policy=args.policy,
+            document_hash=document_hash,
+            input_level=args.input_level,
+            publications_file=pubfile,
+            user_publication=user_pub,
+            extending_allowed=bool(args.extending_allowed or args.extender_response),
+            extender=extender,
+        )
+    finally:
+        for b in cache:
+            b.close()
+    _report_verification(args, sig, result)
+    return _OUTCOME_EXIT[result.outcome]
+
+
+def _report_verification(
+    args: argparse.Namespace, sig: Signature, result: VerificationResult
+) -> None:
+    if args.json:
+        obj = result.as_dict()
+        obj.update(
+            {
+                "aggregation_time": sig.aggregation_time,
+                "aggregation_time_iso": format_time(sig.aggregation_time),
+                "document_hash": str(sig.document_hash),
+                "publication_time": sig.publication_time,
+                "issuer": list(sig.issuer),
+                "extended": sig.is_extended,
+            }
+        )
+        _print_json(obj)
+        return
+    mark = {Outcome.OK: "OK", Outcome.FAIL: "FAIL", Outcome.NA: "NA (inconclusive)"}
+    code = f" [{result.code.value}]" if result.code else ""
+    print(f"{mark[result.outcome]}{code}: {result.message} ({result.policy} policy)")
+    print(f"  signed at   {format_time(sig.aggregation_time)}")
+    print(f"  document    {sig.document_hash}")
+    if sig.issuer:
+        print(f"  issuer      {' / '.join(sig.issuer)}")
+    if args.verbose:
+        for step in result.steps:
+            c = f" [{step.code.value}]" if step.code else ""
+            print(f"    {step.outcome.value:<4} {step.rule}{c} {step.message}")
+
+
+def _cmd_extend(args: argparse.Namespace) -> int:
+    sig = load_signature(args.signature)
+    t = parse_time(args.publication_time) if args.publication_time else None
+    with _backend(args) as backend:
+        extended = backend.extend(sig, t)
+    target = Path(args.output) if args.output else Path(args.signature)
+    save_signature(extended, target)
+    pub = extended.publication_record
+    assert pub is not None
+    if args.json:
+        _print_json(
+            {
+                "signature": str(target),
+                "publication_time": pub.publication_time,
+                "publication_string": encode_publication_string(pub.published_data),
+            }
+        )
+    else:
+        print(f"extended {args.signature} to {format_time(pub.publication_time)} -> {target}")
+    return EXIT_OK
+
+
+def _link_obj(link: AggregationLink) -> dict[str, Any]:
+    meta = link.metadata
+    return {
+        "direction": "left" if link.is_left else "right",
+        "level_correction": link.level_correction,
+        "sibling": str(link.sibling) if link.sibling is not None else None,
+        "legacy_id": link.legacy_id.hex() if link.legacy_id else None,
+        "metadata": None
+        if meta is None
+        else {
+            "client_id": meta.client_id,
+            "machine_id": meta.machine_id,
+            "sequence_number": meta.sequence_number,
+            "request_time_us": meta.request_time,
+        },
+    }
+
+
+def _chain_obj(chain: AggregationChain) -> dict[str, Any]:
+    return {
+        "aggregation_time": chain.aggregation_time,
+        "chain_index": list(chain.chain_index),
+        "input_hash": str(chain.input_hash),
+        "algorithm": chain.algorithm.ksi_name,
+        "links": [_link_obj(link) for link in chain.links],
+    }
+
+
+def _inspect_obj(sig: Signature) -> dict[str, Any]:
+    chains = [_chain_obj(chain) for chain in sig.aggregation_chains]
+    cal = sig.calendar_chain
+    obj: dict[str, Any] = {
+        "document_hash": str(sig.document_hash),
+        "aggregation_time": sig.aggregation_time,
+        "aggregation_time_iso": format_time(sig.aggregation_time),
+        "issuer": list(sig.issuer),
+        "aggregation_chains": chains,
+        "calendar_chain": None,
+        "publication_record": None,
+        "calendar_auth_record": None,
+        "rfc3161_record": sig.rfc3161_record is not None,
+    }
+    if cal is not None:
+        obj["calendar_chain"] = {
+            "publication_time": cal.publication_time,
+            "publication_time_iso": format_time(cal.publication_time),
+            "aggregation_time": cal.aggregation_time,
+            "input_hash": str(cal.input_hash),
+            "links": len(cal.links),
+        }
+    if sig.publication_record is not None:
+        rec = sig.publication_record
+        obj["publication_record"] = {
+            "publication_time": rec.publication_time,
+            "published_hash": str(rec.published_hash),
+            "publication_string": encode_publication_string(rec.published_data),
+            "references": list(rec.references),
+        }
+    if sig.calendar_auth_record is not None:
+        auth = sig.calendar_auth_record
+        obj["calendar_auth_record"] = {
+            "publication_time": auth.published_data.publication_time,
+            "published_hash": str(auth.published_data.published_hash),
+            "signature_type": auth.signature_data.signature_type,
+            "certificate_id": auth.signature_data.certificate_id.hex(),
+        }
+    return obj
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    sig = load_signature(args.signature)
+    obj = _inspect_obj(sig)
+    if args.json:
+        _print_json(obj)
+        return EXIT_OK
+    print(f"KSI signature {args.signature}")
+    print(f"  document hash    {obj['document_hash']}")
+    print(f"  signed at        {obj['aggregation_time_iso']} ({obj['aggregation_time']})")
+    print(f"  issuer           {' / '.join(obj['issuer']) or '(no metadata)'}")
+    for i, chain in enumerate(obj["aggregation_chains"]):
+        print(
+            f"  aggregation chain {i}: {len(chain['links'])} links, {chain['algorithm']}, "
+            f"index {chain['chain_index']}"
+        )
+    if obj["calendar_chain"]:
+        c = obj["calendar_chain"]
+        print(f"  calendar chain   {c['links']} links to {c['publication_time_iso']}")
+    if obj["publication_record"]:
+        p = obj["publication_record"]
+        print(f"  anchor           publication {format_time(p['publication_time'])}")
+        print(f"                   {p['publication_string']}")
+    elif obj["calendar_auth_record"]:
+        a = obj["calendar_auth_record"]
+        print(f"  anchor           calendar auth record, certificate {a['certificate_id']}")
+    else:
+        print("  anchor           none (extend the signature to anchor it)")
+    if obj["rfc3161_record"]:
+        print("  legacy           RFC 3161 compatibility record")
+    return EXIT_OK
+
+
+def _cmd_publication(args: argparse.Namespace) -> int:
+    with _backend(args) as backend:
+        rec = backend.latest_publication()
+        if rec is None:
+            raise JuraError("no publication yet", code=ErrorCode.SVC_NO_PUBLICATION)
+        text = encode_publication_string(rec.published_data)
+    if args.json:
+        _print_json(
+            {
+                "publication_time": rec.publication_time,
+                "publication_time_iso": format_time(rec.publication_time),
+                "published_hash": str(rec.published_hash),
+                "publication_string": text,
+            }
+        )
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    t = parse_time(args.at) if args.at else None
+    with _backend(args) as backend:
+        rec = backend.publish(t)
+        text = encode_publication_string(rec.published_data)
+    if args.json:
+        _print_json({"publication_time": rec.publication_time, "publication_string": text})
+    else:
+        print(f"published {format_time(rec.publication_time)}: {text}")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from jura_trust import _demo  # noqa: PLC0415 - only the demo needs it
+
+    home = Path(args.home) if args.home else None
+    if home is None:
+        with tempfile.TemporaryDirectory(prefix="jura-trust-demo-") as tmp:
+            return _demo.run(Path(tmp))
+    return _demo.run(home)
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def _add_home(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--home",
+        help=f"state directory of the embedded backend (default: ${HOME_ENV} or "
+        "~/.local/share/jura-trust)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = _Parser(
+        prog="jura-trust",
+        description="Keyless (KSI) signatures: sign, extend, verify and inspect receipts.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("demo", help="sign and verify a sample document end to end")
+    _add_home(p)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("sign", help="sign files; writes FILE.ksig beside each (one round)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--hash", default="SHA-256", help="hash algorithm (default SHA-256)")
+    p.add_argument("--json", action="store_true")
+    _add_home(p)
+    p.set_defaults(func=_cmd_sign)
+
+    p = sub.add_parser("verify", help="verify a signature (exit 0 OK, 1 FAIL, 2 NA, 3 unreadable)")
+    p.add_argument("signature", metavar="SIG")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--document", metavar="FILE")
+    g.add_argument("--document-hash", metavar="ALG:HEX")
+    p.add_argument("--input-level", type=int, default=0, metavar="N")
+    p.add_argument("--policy", choices=[x.value for x in Policy], default=Policy.GENERAL.value)
+    p.add_argument("--publications-file", metavar="PATH")
+    p.add_argument("--publication-string", metavar="STR")
+    p.add_argument("--trust-anchor", action="append", default=[], metavar="PEM")
+    p.add_argument("--cert-constraint", action="append", default=[], metavar="OID=VALUE")
+    p.add_argument("--at", metavar="TIME", help="time for the certificate checks (default now)")
+    p.add_argument("--extending-allowed", action="store_true")
+    p.add_argument("--extender-response", metavar="FILE")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every rule run")
+    _add_home(p)
+    p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("extend", help="extend a signature to a publication")
+    p.add_argument("signature", metavar="SIG")
+    p.add_argument("--publication-time", metavar="TIME")
+    p.add_argument("--output", "-o", metavar="PATH", help="default: overwrite SIG")
+    p.add_argument("--json", action="store_true")
+    _add_home(p)
+    p.set_defaults(func=_cmd_extend)
+
+    p = sub.add_parser("inspect", help="show a signature's chains, times, issuer and anchor")
+    p.add_argument("signature", metavar="SIG")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("publication", help="print the latest publication string")
+    p.add_argument("--json", action="store_true")
+    _add_home(p)
+    p.set_defaults(func=_cmd_publication)
+
+    p = sub.add_parser("publish", help="publish the calendar head (embedded backend)")
+    p.add_argument("--at", metavar="TIME", help="a calendar second to publish (default: head)")
+    p.add_argument("--json", action="store_true")
+    _add_home(p)
+    p.set_defaults(func=_cmd_publish)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except JuraError as exc:
+        status = EXIT_FORMAT if exc.code.family == "FMT" else EXIT_ERROR
+        if getattr(args, "json", False):
+            _print_json({"outcome": None, "error": exc.diagnostics(), **_error_fields(exc)})
+        else:
+            print(f"jura-trust: error [{exc.code.value}]: {exc.message}", file=sys.stderr)
+        return status
+    except ValueError as exc:
+        print(f"jura-trust: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _error_fields(exc: JuraError) -> dict[str, Any]:
+    return {
+        "code": exc.code.value,
+        "message": exc.message,
+        "aggregation_time": None,
+        "document_hash": None,
+        "rules": [],
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

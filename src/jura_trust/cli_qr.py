@@ -1,0 +1,643 @@
+"""The ``jura-trust qr`` and ``jura-trust trustlist`` subcommands.
+
+``cli.py`` calls :func:`register` with its subparsers object.
+
+* ``qr issue DOCS.json --issuer ID --key KEY.pem``: issue one batch; writes
+  a PNG, an SVG, a label SVG and the text per document, plus the seal record
+  (and stores it in ``--seals DIR`` when given). KSI signatures come from the
+  embedded backend in ``--home``.
+* ``qr verify TEXT|IMAGE``: verify a JT1 (or, with ``--dcc-signer-cert``,
+  an EU DCC ``HC1:``) certificate. Exit 0 valid, 1 invalid, 3 unreadable,
+  4 a service or configuration error (registry down, trust list unreadable).
+* ``trustlist keygen|build|inspect|revoke``: issuer and root keys, signed
+  trust lists and revocation lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from jura_trust._timefmt import parse_time
+from jura_trust.certificates.cose import PrivateKey, PublicKey, decode_sign1
+from jura_trust.certificates.jt1 import (
+    CertificateResult,
+    Document,
+    issue_batch,
+    verify_certificate,
+)
+from jura_trust.certificates.registry import DirectorySealRegistry, open_registry
+from jura_trust.certificates.trustlist import (
+    Issuer,
+    IssuerKey,
+    RevocationList,
+    TrustList,
+    key_id,
+    verify_revocation_list,
+    verify_trust_list,
+)
+from jura_trust.errors import CertificateError, ErrorCode, FormatError, JuraError
+
+__all__ = ["EXIT_FORMAT", "EXIT_INVALID", "EXIT_SERVICE", "EXIT_VALID", "register"]
+
+#: Exit status of ``qr verify`` for a valid certificate.
+EXIT_VALID = 0
+#: Exit status of ``qr verify`` for an invalid certificate.
+EXIT_INVALID = 1
+#: Exit status for input that cannot be read.
+EXIT_FORMAT = 3
+#: Exit status for a service, trust or configuration error.
+EXIT_SERVICE = 4
+
+_TEXT_PREFIXES = ("JT1:", "HC1:")
+#: Codes that mean "the input could not be read" (exit 3); the rest are
+#: trust or service problems (exit 4).
+_UNREADABLE_CODES = frozenset(
+    {
+        ErrorCode.CRT_BAD_PREFIX,
+        ErrorCode.CRT_BAD_ENCODING,
+        ErrorCode.CRT_BAD_COMPRESSION,
+        ErrorCode.CRT_BAD_STRUCTURE,
+        ErrorCode.CRT_TOO_LARGE,
+    }
+    | {code for code in ErrorCode if code.family == "FMT"}
+)
+_MAX_INPUT_FILE = 64 * 1024 * 1024
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _read(path: str | os.PathLike[str], what: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(_MAX_INPUT_FILE + 1)
+    except OSError as exc:
+        raise FormatError(
+            f"cannot read {what} {path}: {exc.strerror}", code=ErrorCode.FMT_IO
+        ) from None
+    if len(data) > _MAX_INPUT_FILE:
+        raise FormatError(f"{what} {path} is too large", code=ErrorCode.FMT_LIMIT)
+    return data
+
+
+def _write(path: Path, data: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8")
+    else:
+        path.write_bytes(data)
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromtimestamp(parse_time(text), UTC)
+
+
+def _required_time(text: object) -> datetime:
+    if not isinstance(text, (str, int)):
+        raise FormatError(f"missing or bad time {text!r}", code=ErrorCode.FMT_BAD_TIME)
+    return datetime.fromtimestamp(parse_time(str(text)), UTC)
+
+
+def _private_key(path: str) -> PrivateKey:
+    data = _read(path, "key")
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise FormatError(
+            f"{path} is not an unencrypted PEM private key: {exc}",
+            code=ErrorCode.FMT_BAD_CERTIFICATE,
+        ) from None
+    if not isinstance(
+        key, (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey)
+    ):
+        raise FormatError(f"unsupported key type in {path}", code=ErrorCode.FMT_BAD_CERTIFICATE)
+    return key
+
+
+def _public_key(path: str) -> PublicKey:
+    """A public key from a PEM public key, a PEM certificate or a PEM private key."""
+    data = _read(path, "key")
+    key: Any
+    try:
+        if b"CERTIFICATE" in data:
+            key = x509.load_pem_x509_certificate(data).public_key()
+        elif b"PRIVATE KEY" in data:
+            key = serialization.load_pem_private_key(data, password=None).public_key()
+        else:
+            key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        raise FormatError(
+            f"{path} holds no usable public key: {exc}", code=ErrorCode.FMT_BAD_CERTIFICATE
+        ) from None
+    if not isinstance(key, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey)):
+        raise FormatError(f"unsupported key type in {path}", code=ErrorCode.FMT_BAD_CERTIFICATE)
+    return key
+
+
+def _json_file(path: str) -> Any:
+    try:
+        return json.loads(_read(path, "JSON file"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{path} is not JSON: {exc}", code=ErrorCode.FMT_STRUCTURE) from None
+
+
+def _print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def _home(args: argparse.Namespace) -> Path:
+    if getattr(args, "home", None):
+        return Path(args.home)
+    from jura_trust.cli import default_home  # noqa: PLC0415 - cli imports this module
+
+    return default_home()
+
+
+# -- qr issue ------------------------------------------------------------------------------
+
+
+def _documents(spec: Any) -> list[Document]:
+    if not isinstance(spec, list) or not spec:
+        raise FormatError("DOCS.json must be a non-empty JSON list", code=ErrorCode.FMT_STRUCTURE)
+    out: list[Document] = []
+    for i, item in enumerate(spec):
+        if not isinstance(item, dict) or not isinstance(item.get("fields"), dict):
+            raise FormatError(
+                f"document {i} needs 'document_type' and a 'fields' object",
+                code=ErrorCode.FMT_STRUCTURE,
+            )
+        try:
+            out.append(
+                Document(
+                    document_type=str(item.get("document_type", "")),
+                    fields=item["fields"],
+                    language=item.get("language", "fr"),
+                    valid_until=_time(item.get("valid_until")),
+                    valid_from=_time(item.get("valid_from")),
+                )
+            )
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, JuraError):
+                raise
+            raise FormatError(f"document {i}: {exc}", code=ErrorCode.FMT_STRUCTURE) from None
+    return out
+
+
+def _cmd_issue(args: argparse.Namespace) -> int:
+    from jura_trust import qr  # noqa: PLC0415
+    from jura_trust.backends.memory import EmbeddedBackend  # noqa: PLC0415
+    from jura_trust.certificates.label import render_label_svg  # noqa: PLC0415
+
+    documents = _documents(_json_file(args.documents))
+    key = _private_key(args.key)
+    kid = bytes.fromhex(args.kid) if args.kid else None
+    issued_at = _time(args.issued_at) or datetime.now(UTC)
+    out = Path(args.out)
+    with EmbeddedBackend(_home(args)) as backend:
+        batch = issue_batch(
+            documents,
+            issuer_id=args.issuer,
+            private_key=key,
+            ksi=backend,
+            issued_at=issued_at,
+            kid=kid,
+        )
+    record = batch.seal.encode()
+    seal_hex = batch.seal.seal_id.hex()
+    _write(out / f"seal-{seal_hex}.cbor", record)
+    if args.seals:
+        DirectorySealRegistry(args.seals).put(batch.seal.seal_id, record)
+    written = []
+    for cert in batch.certificates:
+        text = cert.text(self_contained=args.self_contained)
+        stem = out / f"cert-{cert.index:04d}"
+        _write(stem.with_suffix(".txt"), text + "\n")
+        _write(stem.with_suffix(".png"), qr.render_png(text, error=args.error))
+        _write(stem.with_suffix(".svg"), qr.render_svg(text, error=args.error))
+        if args.label:
+            label = render_label_svg(cert, self_contained=args.self_contained, error=args.error)
+            _write(out / f"label-{cert.index:04d}.svg", label)
+        written.append(
+            {
+                "index": cert.index,
+                "leaf": str(cert.leaf),
+                "text": str(stem.with_suffix(".txt")),
+                "png": str(stem.with_suffix(".png")),
+                "qr_version": qr.qr_version(text, args.error),
+                "characters": len(text),
+            }
+        )
+    summary = {
+        "seal": str(batch.seal.seal),
+        "seal_id": seal_hex,
+        "seal_record": str(out / f"seal-{seal_hex}.cbor"),
+        "issuer": args.issuer,
+        "kid": batch.seal.kid.hex(),
+        "batch_size": len(batch),
+        "self_contained": bool(args.self_contained),
+        "certificates": written,
+    }
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"issued {len(batch)} certificate(s); seal {batch.seal.seal} -> {out}")
+    return 0
+
+
+# -- qr verify --------------------------------------------------------------------------------
+
+
+def _input_text(value: str) -> str:
+    if value.startswith(_TEXT_PREFIXES):
+        return value
+    if value == "-":
+        return sys.stdin.read().rstrip("\r\n")
+    path = Path(value)
+    if not path.exists():
+        raise CertificateError(
+            "argument is neither a JT1:/HC1: text nor an existing file",
+            code=ErrorCode.CRT_BAD_PREFIX,
+        )
+    data = _read(path, "input")
+    if data[:4] in (b"JT1:", b"HC1:"):
+        return data.decode("ascii", errors="replace").rstrip("\r\n")
+    from jura_trust import qr  # noqa: PLC0415
+
+    texts = qr.read_qr(data)
+    for text in texts:
+        if text.startswith(_TEXT_PREFIXES):
+            return text
+    raise CertificateError(
+        f"no JT1/HC1 QR code found in {value} ({len(texts)} code(s) read)",
+        code=ErrorCode.CRT_BAD_PREFIX,
+    )
+
+
+def _publications(args: argparse.Namespace, at: datetime) -> Any:
+    """The trusted KSI publications file, or ``None`` (then KSI cannot be proven)."""
+    from jura_trust.publications import PublicationsFile  # noqa: PLC0415
+
+    if args.publications_file:
+        pubfile = PublicationsFile.parse(_read(args.publications_file, "publications file"))
+        if not args.publications_anchor:
+            raise CertificateError(
+                "--publications-file needs --publications-anchor PEM to be trusted",
+                code=ErrorCode.CRT_TRUST_LIST_INVALID,
+            )
+        from jura_trust import pki  # noqa: PLC0415
+
+        anchors: list[Any] = []
+        for path in args.publications_anchor:
+            anchors.extend(pki.load_certificates(_read(path, "anchor")))
+        constraints: dict[str, str] = {}
+        for item in args.publications_constraint:
+            oid, sep, value = item.partition("=")
+            if not sep:
+                raise FormatError(
+                    f"constraint {item!r} is not OID=VALUE", code=ErrorCode.FMT_BAD_CERTIFICATE
+                )
+            constraints[oid] = value
+        pubfile.verify(trust_anchors=anchors, constraints=constraints, at_time=int(at.timestamp()))
+        return pubfile
+    if args.no_embedded:
+        return None
+    from jura_trust.backends.memory import EmbeddedBackend  # noqa: PLC0415
+
+    with EmbeddedBackend(_home(args)) as backend:
+        return backend.trusted_publications_file(int(at.timestamp()))
+
+
+def _verify_dcc(args: argparse.Namespace, text: str, at: datetime) -> int:
+    from jura_trust import pki  # noqa: PLC0415
+    from jura_trust.certificates.dcc import verify_dcc  # noqa: PLC0415
+
+    certs: list[Any] = []
+    for path in args.dcc_signer_cert:
+        certs.extend(pki.load_certificates(_read(path, "DCC signer certificate")))
+    result = verify_dcc(text, certs, at=at)
+    obj = {
+        "valid": result.valid,
+        "code": result.code.value if result.code else None,
+        "reason": result.reason,
+        "issuer": {"id": result.issuer, "name": None},
+        "issued_at": result.issued_at.isoformat() if result.issued_at else None,
+        "fields": dict(result.certificate.hcert) if result.certificate else None,
+        "profile": "dcc",
+    }
+    _report(args, obj)
+    return EXIT_VALID if result.valid else EXIT_INVALID
+
+
+def _report(args: argparse.Namespace, obj: dict[str, Any]) -> None:
+    if args.json:
+        _print_json(obj)
+        return
+    if obj["valid"]:
+        print("VALID")
+    else:
+        print(f"INVALID [{obj['code']}]: {obj['reason']}")
+    issuer = obj.get("issuer") or {}
+    name = f" ({issuer.get('name')})" if issuer.get("name") else ""
+    print(f"  issuer      {issuer.get('id')}{name}")
+    for label, key in (
+        ("document", "document_type"),
+        ("issued at", "issued_at"),
+        ("valid until", "valid_until"),
+        ("KSI time", "ksi_time"),
+    ):
+        if obj.get(key):
+            print(f"  {label:<11} {obj[key]}")
+    fields = obj.get("fields") or {}
+    for name_, value in fields.items():
+        print(f"    {name_}: {value}")
+
+
+def _unreadable(args: argparse.Namespace, exc: JuraError) -> int:
+    status = EXIT_FORMAT if exc.code in _UNREADABLE_CODES else EXIT_SERVICE
+    if args.json:
+        _print_json(
+            {
+                "valid": False,
+                "code": exc.code.value,
+                "reason": exc.message,
+                "issuer": None,
+                "issued_at": None,
+                "fields": None,
+                "error": exc.diagnostics(),
+            }
+        )
+    else:
+        print(f"jura-trust: cannot verify [{exc.code.value}]: {exc.message}", file=sys.stderr)
+    return status
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        at = _time(args.at) or datetime.now(UTC)
+        text = _input_text(args.input)
+        if text.startswith("HC1:"):
+            return _verify_dcc(args, text, at)
+        if not args.trust_list or not args.trust_root:
+            raise CertificateError(
+                "JT1 verification needs --trust-list FILE and --trust-root PEM",
+                code=ErrorCode.CRT_TRUST_LIST_INVALID,
+            )
+        roots = [_public_key(p) for p in args.trust_root]
+        trust_list = verify_trust_list(_read(args.trust_list, "trust list"), roots, at=at)
+        revocations: RevocationList | None = None
+        if args.revocations:
+            revocations = verify_revocation_list(
+                _read(args.revocations, "revocation list"), roots, at=at
+            )
+        seals = open_registry(args.seals) if args.seals else None
+        publications = _publications(args, at)
+        result: CertificateResult = verify_certificate(
+            text,
+            trust_list=trust_list,
+            at=at,
+            seals=seals,
+            revocations=revocations,
+            publications_file=publications,
+            ksi_policy=args.ksi_policy,
+        )
+    except JuraError as exc:
+        return _unreadable(args, exc)
+    _report(args, result.as_dict())
+    return EXIT_VALID if result.valid else EXIT_INVALID
+
+
+# -- trustlist --------------------------------------------------------------------------------
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    key: PrivateKey
+    if args.alg == "eddsa":
+        key = ed25519.Ed25519PrivateKey.generate()
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+    out = Path(args.out)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    pub_path = out.with_name(out.stem + ".pub.pem")
+    pub_path.write_bytes(public)
+    kid = key_id(key.public_key()).hex()
+    if args.json:
+        _print_json({"key": str(out), "public_key": str(pub_path), "kid": kid, "alg": args.alg})
+    else:
+        print(f"wrote {out} and {pub_path}; kid {kid}")
+    return 0
+
+
+def _trust_list_from_spec(spec: Any, base: Path) -> TrustList:
+    if not isinstance(spec, dict) or not isinstance(spec.get("issuers"), list):
+        raise FormatError("trust list spec needs an 'issuers' list", code=ErrorCode.FMT_STRUCTURE)
+    issuers = []
+    try:
+        for item in spec["issuers"]:
+            keys = []
+            for k in item["keys"]:
+                public = _public_key(str(base / k["public_key"]))
+                keys.append(
+                    IssuerKey(
+                        kid=bytes.fromhex(k["kid"]) if k.get("kid") else key_id(public),
+                        public_key=public,
+                        not_before=_required_time(k["not_before"]),
+                        not_after=_required_time(k["not_after"]),
+                    )
+                )
+            issuers.append(Issuer(item["id"], item["name"], keys, item["document_types"]))
+        return TrustList(
+            issued_at=_required_time(spec["issued_at"]),
+            next_update=_required_time(spec["next_update"]),
+            issuers=issuers,
+            sequence=int(spec.get("sequence", 0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, JuraError):
+            raise
+        raise FormatError(f"bad trust list spec: {exc!r}", code=ErrorCode.FMT_STRUCTURE) from None
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    spec_path = Path(args.spec)
+    trust_list = _trust_list_from_spec(_json_file(args.spec), spec_path.parent)
+    signed = trust_list.sign(_private_key(args.root_key))
+    _write(Path(args.out), signed)
+    if args.json:
+        _print_json({"out": args.out, "issuers": len(trust_list.issuers), "bytes": len(signed)})
+    else:
+        print(f"wrote {args.out}: {len(trust_list.issuers)} issuer(s), {len(signed)} bytes")
+    return 0
+
+
+def _cmd_revoke(args: argparse.Namespace) -> int:
+    issued = _time(args.issued_at) or datetime.now(UTC)
+    next_update = _time(args.next_update) or issued + timedelta(days=args.days)
+    leaves = []
+    for text in args.leaf:
+        from jura_trust.core.hashing import Imprint  # noqa: PLC0415
+
+        leaves.append(Imprint.parse(text).value)
+    revocations = RevocationList(
+        issued_at=issued, next_update=next_update, revoked=leaves, sequence=args.sequence
+    )
+    _write(Path(args.out), revocations.sign(_private_key(args.root_key)))
+    print(f"wrote {args.out}: {len(leaves)} revoked leaf hash(es)")
+    return 0
+
+
+def _describe_trust_list(trust_list: TrustList) -> dict[str, Any]:
+    return {
+        "kind": "trust-list",
+        "sequence": trust_list.sequence,
+        "issued_at": trust_list.issued_at.isoformat(),
+        "next_update": trust_list.next_update.isoformat(),
+        "issuers": [
+            {
+                "id": i.id,
+                "name": i.name,
+                "document_types": list(i.document_types),
+                "keys": [
+                    {
+                        "kid": k.kid.hex(),
+                        "not_before": k.not_before.isoformat(),
+                        "not_after": k.not_after.isoformat(),
+                    }
+                    for k in i.keys
+                ],
+            }
+            for i in trust_list.issuers
+        ],
+    }
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    data = _read(args.file, "trust list")
+    at = _time(args.at) or datetime.now(UTC)
+    if args.root:
+        roots = [_public_key(p) for p in args.root]
+        obj = _describe_trust_list(verify_trust_list(data, roots, at=at))
+        obj["verified"] = True
+    else:
+        message = decode_sign1(data, require_tag=True)
+        kid = message.kid
+        obj = {"verified": False, "root_kid": kid.hex() if kid else None, "bytes": len(data)}
+        obj["note"] = "signature not checked: pass --root PEM"
+    if args.json:
+        _print_json(obj)
+    else:
+        for key, value in obj.items():
+            print(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+    return 0
+
+
+# -- registration ---------------------------------------------------------------------------
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``qr`` and ``trustlist`` commands to an argparse subparsers object."""
+    qr_parser = subparsers.add_parser("qr", help="signed QR certificates (JT1): issue, verify")
+    qr_sub = qr_parser.add_subparsers(dest="qr_command", required=True)
+
+    p = qr_sub.add_parser("issue", help="issue a batch from DOCS.json (a JSON list of documents)")
+    p.add_argument("documents", metavar="DOCS.json")
+    p.add_argument("--issuer", required=True, help="the issuer id in the trust list")
+    p.add_argument("--key", required=True, metavar="PEM", help="the issuer's private key")
+    p.add_argument("--kid", metavar="HEX", help="key id (default: SHA-256(SPKI)[:8])")
+    p.add_argument("--out", "-o", default=".", metavar="DIR", help="output folder")
+    p.add_argument("--seals", metavar="DIR", help="also store the seal record in this registry")
+    p.add_argument("--self-contained", action="store_true", help="embed the seal record")
+    p.add_argument("--error", default="q", choices=["l", "m", "q", "h"], help="ECC (default q)")
+    p.add_argument("--label", action="store_true", help="also write a printable label SVG")
+    p.add_argument("--issued-at", metavar="TIME", help="issuance time (default now)")
+    p.add_argument("--home", help="state directory of the embedded KSI backend")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_issue)
+
+    p = qr_sub.add_parser(
+        "verify", help="verify a QR text or image (exit 0 valid, 1 invalid, 3 unreadable)"
+    )
+    p.add_argument("input", metavar="TEXT|IMAGE", help="JT1:/HC1: text, an image, a file, or -")
+    p.add_argument("--trust-list", metavar="FILE", help="signed trust list")
+    p.add_argument("--trust-root", action="append", default=[], metavar="PEM")
+    p.add_argument("--revocations", metavar="FILE", help="signed revocation list")
+    p.add_argument("--seals", metavar="DIR|FILE|URL", help="seal registry")
+    p.add_argument("--dcc-signer-cert", action="append", default=[], metavar="PEM")
+    p.add_argument("--publications-file", metavar="FILE", help="KSI publications file")
+    p.add_argument("--publications-anchor", action="append", default=[], metavar="PEM")
+    p.add_argument("--publications-constraint", action="append", default=[], metavar="OID=V")
+    p.add_argument(
+        "--no-embedded",
+        action="store_true",
+        help="do not take the publications file from the embedded backend",
+    )
+    p.add_argument(
+        "--ksi-policy", default="general", choices=["general", "key", "publications-file"]
+    )
+    p.add_argument("--at", metavar="TIME", help="validation time (default now)")
+    p.add_argument("--home", help="state directory of the embedded KSI backend")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_verify)
+
+    tl = subparsers.add_parser("trustlist", help="issuer keys, trust lists, revocation lists")
+    tl_sub = tl.add_subparsers(dest="trustlist_command", required=True)
+
+    p = tl_sub.add_parser("keygen", help="generate an issuer or root key (PEM)")
+    p.add_argument("--out", "-o", required=True, metavar="KEY.pem")
+    p.add_argument("--alg", default="es256", choices=["es256", "eddsa"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_keygen)
+
+    p = tl_sub.add_parser("build", help="build and sign a trust list from a JSON spec")
+    p.add_argument("spec", metavar="SPEC.json")
+    p.add_argument("--root-key", required=True, metavar="PEM")
+    p.add_argument("--out", "-o", required=True, metavar="FILE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_build)
+
+    p = tl_sub.add_parser("revoke", help="build and sign a revocation list")
+    p.add_argument("--leaf", action="append", default=[], metavar="IMPRINT")
+    p.add_argument("--root-key", required=True, metavar="PEM")
+    p.add_argument("--out", "-o", required=True, metavar="FILE")
+    p.add_argument("--issued-at", metavar="TIME")
+    p.add_argument("--next-update", metavar="TIME")
+    p.add_argument("--days", type=int, default=7, help="validity when --next-update is absent")
+    p.add_argument("--sequence", type=int, default=0)
+    p.set_defaults(func=_cmd_revoke)
+
+    p = tl_sub.add_parser("inspect", help="show a signed trust list (verified with --root)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--root", action="append", default=[], metavar="PEM")
+    p.add_argument("--at", metavar="TIME")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_inspect)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``qr``/``trustlist`` commands alone (tests; ``jura-trust`` is the real entry)."""
+    parser = argparse.ArgumentParser(prog="jura-trust")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))

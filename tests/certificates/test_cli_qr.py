@@ -1,0 +1,256 @@
+"""The ``qr`` and ``trustlist`` commands, called in process (no subprocess)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jura_trust import cli_qr
+from jura_trust._timefmt import format_time
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    status = cli_qr.main(list(argv))
+    return status, capsys.readouterr().out
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
+    status, out = run(capsys, *argv, "--json")
+    return status, json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("qr")
+    assert cli_qr.main(["trustlist", "keygen", "-o", str(base / "root.pem")]) == 0
+    assert (
+        cli_qr.main(["trustlist", "keygen", "-o", str(base / "issuer.pem"), "--alg", "eddsa"]) == 0
+    )
+    spec = {
+        "issued_at": "2020-01-01T00:00:00Z",
+        "next_update": "2099-01-01T00:00:00Z",
+        "sequence": 3,
+        "issuers": [
+            {
+                "id": "CH-JU-OP",
+                "name": "Office des poursuites du Jura",
+                "document_types": ["debt-register-extract"],
+                "keys": [
+                    {
+                        "public_key": "issuer.pub.pem",
+                        "not_before": "2020-01-01T00:00:00Z",
+                        "not_after": "2090-01-01T00:00:00Z",
+                    }
+                ],
+            }
+        ],
+    }
+    (base / "spec.json").write_text(json.dumps(spec))
+    assert (
+        cli_qr.main(
+            [
+                "trustlist",
+                "build",
+                str(base / "spec.json"),
+                "--root-key",
+                str(base / "root.pem"),
+                "-o",
+                str(base / "tl.cose"),
+            ]
+        )
+        == 0
+    )
+    docs = [
+        {
+            "document_type": "debt-register-extract",
+            "language": "fr",
+            "valid_until": "2099-01-01T00:00:00Z",
+            "fields": {
+                "nom": "Muster",
+                "prenom": "Hans",
+                "extrait": f"2024-{i:06d}",
+                "poursuites": 0,
+            },
+        }
+        for i in range(3)
+    ]
+    (base / "docs.json").write_text(json.dumps(docs))
+    assert (
+        cli_qr.main(
+            [
+                "qr",
+                "issue",
+                str(base / "docs.json"),
+                "--issuer",
+                "CH-JU-OP",
+                "--key",
+                str(base / "issuer.pem"),
+                "--out",
+                str(base / "out"),
+                "--seals",
+                str(base / "seals"),
+                "--home",
+                str(base / "home"),
+                "--label",
+            ]
+        )
+        == 0
+    )
+    return {"base": base}
+
+
+def verify_args(base: Path, target: str, *extra: str) -> list[str]:
+    at = format_time(int(time.time()) + 3600)
+    assert at is not None
+    return [
+        "qr",
+        "verify",
+        target,
+        "--trust-list",
+        str(base / "tl.cose"),
+        "--trust-root",
+        str(base / "root.pub.pem"),
+        "--seals",
+        str(base / "seals"),
+        "--home",
+        str(base / "home"),
+        "--at",
+        at,
+        *extra,
+    ]
+
+
+def test_issue_wrote_files(setup: dict[str, Path]) -> None:
+    out = setup["base"] / "out"
+    for i in range(3):
+        for suffix in ("png", "svg", "txt"):
+            assert (out / f"cert-{i:04d}.{suffix}").stat().st_size > 0
+        assert "<svg" in (out / f"label-{i:04d}.svg").read_text()
+    assert len(list(out.glob("seal-*.cbor"))) == 1
+    assert len(list((setup["base"] / "seals").glob("*.cbor"))) == 1
+
+
+def test_verify_text_file_json(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    base = setup["base"]
+    status, obj = run_json(capsys, *verify_args(base, str(base / "out" / "cert-0001.txt")))
+    assert status == 0, obj
+    assert obj["valid"] is True
+    assert obj["code"] is None
+    assert obj["issuer"]["id"] == "CH-JU-OP"
+    assert obj["fields"]["extrait"] == "2024-000001"
+    assert obj["issued_at"] and obj["ksi_time"]
+
+
+def test_verify_text_argument(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    base = setup["base"]
+    text = (base / "out" / "cert-0002.txt").read_text().strip()
+    status, out = run(capsys, *verify_args(base, text))
+    assert status == 0
+    assert out.startswith("VALID")
+
+
+def test_verify_image(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("zxingcpp")
+    base = setup["base"]
+    status, obj = run_json(capsys, *verify_args(base, str(base / "out" / "cert-0000.png")))
+    assert status == 0, obj
+    assert obj["valid"]
+
+
+def test_verify_invalid(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    base = setup["base"]
+    # Valid text, but at a time after the key's validity and the doc's: expired.
+    args = verify_args(base, str(base / "out" / "cert-0000.txt"))
+    args[-1] = "2099-06-01T00:00:00Z"
+    status, obj = run_json(capsys, *args)
+    assert status == 4  # the trust list itself is out of date then
+    assert obj["code"] == "CRT-17"
+    # No seal registry: a coded invalid result.
+    args = verify_args(base, str(base / "out" / "cert-0000.txt"))
+    i = args.index("--seals")
+    del args[i : i + 2]
+    status, obj = run_json(capsys, *args)
+    assert status == 1
+    assert obj["code"] == "CRT-14"
+
+
+def test_verify_unreadable(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    base = setup["base"]
+    status, obj = run_json(capsys, *verify_args(base, "JT1:NOT BASE45 ::"))
+    assert status == 3
+    assert obj["valid"] is False
+    assert obj["code"] == "CRT-02"
+    status, obj = run_json(capsys, *verify_args(base, str(base / "nothing-here")))
+    assert status == 3
+
+
+def test_trustlist_inspect(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    base = setup["base"]
+    status, obj = run_json(
+        capsys, "trustlist", "inspect", str(base / "tl.cose"), "--root", str(base / "root.pub.pem")
+    )
+    assert status == 0
+    assert obj["verified"] is True
+    assert obj["sequence"] == 3
+    assert obj["issuers"][0]["id"] == "CH-JU-OP"
+    status, obj = run_json(capsys, "trustlist", "inspect", str(base / "tl.cose"))
+    assert obj["verified"] is False
+
+
+def test_revocation_list(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    base = setup["base"]
+    status, issued = run_json(
+        capsys,
+        *verify_args(base, str(base / "out" / "cert-0001.txt")),
+    )
+    assert status == 0
+    leaf = issued["leaf"]
+    assert (
+        cli_qr.main(
+            [
+                "trustlist",
+                "revoke",
+                "--leaf",
+                leaf,
+                "--root-key",
+                str(base / "root.pem"),
+                "-o",
+                str(base / "rev.cose"),
+                "--issued-at",
+                "2020-01-01T00:00:00Z",
+                "--next-update",
+                "2099-01-01T00:00:00Z",
+            ]
+        )
+        == 0
+    )
+    args = verify_args(
+        base, str(base / "out" / "cert-0001.txt"), "--revocations", str(base / "rev.cose")
+    )
+    status, obj = run_json(capsys, *args)
+    assert status == 1
+    assert obj["code"] == "CRT-12"
+    args = verify_args(
+        base, str(base / "out" / "cert-0002.txt"), "--revocations", str(base / "rev.cose")
+    )
+    status, obj = run_json(capsys, *args)
+    assert status == 0
+
+
+def test_usage_error_exits_64() -> None:
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:
+            self.exit(64, message)
+
+    parser = Parser(prog="jura-trust")
+    cli_qr.register(parser.add_subparsers(dest="command", required=True, parser_class=Parser))
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["qr", "verify"])
+    assert info.value.code == 64
