@@ -177,7 +177,7 @@ def _unix(moment: datetime.datetime) -> int:
 # -- certificates ---------------------------------------------------------------
 
 
-def _parse_der(der: bytes) -> Certificate:
+def _parse_der(der: bytes, *, tolerate_serial: bool = False) -> Certificate:
     """Parse fully (``cryptography`` parses lazily), so later use cannot fail.
 
     ``cryptography`` *warns* about some defects (a country name that is not
@@ -188,6 +188,12 @@ def _parse_der(der: bytes) -> Certificate:
     """
     with _WARNINGS_LOCK, warnings.catch_warnings():
         warnings.filterwarnings("error", category=UserWarning, module=re.escape(__name__))
+        if tolerate_serial:
+            warnings.filterwarnings(
+                "ignore",
+                message=".*serial number which wasn't positive.*",
+                module=re.escape(__name__),
+            )
         try:
             cert = x509.load_der_x509_certificate(der)
             _ = (cert.subject, cert.issuer, cert.extensions, cert.serial_number)
@@ -241,18 +247,24 @@ def _serial_not_positive(der: bytes) -> bool:
     return serial[0] >= 0x80 or not any(serial)
 
 
-def load_certificate_der(der: bytes) -> Certificate:
+def load_certificate_der(der: bytes, *, allow_nonpositive_serial: bool = False) -> Certificate:
     """Parse one DER certificate (fully, not lazily); bad input raises FMT-18.
 
     Certificates with a zero or negative serial number (forbidden by RFC
-    5280) are refused.
+    5280) are refused unless ``allow_nonpositive_serial`` is set: KSI
+    publications files in the wild (libksi's test pack) carry calendar
+    certificates with serial 0, and the reference SDK reads them. The serial
+    plays no part in KSI's trust decisions (certificates are found by their
+    KSI certificate id), so publications files load them leniently.
     """
     der = bytes(der)
     if _serial_not_positive(der):
-        raise FormatError(
-            "certificate serial number is not positive (RFC 5280)",
-            code=ErrorCode.FMT_BAD_CERTIFICATE,
-        )
+        if not allow_nonpositive_serial:
+            raise FormatError(
+                "certificate serial number is not positive (RFC 5280)",
+                code=ErrorCode.FMT_BAD_CERTIFICATE,
+            )
+        return _parse_der(der, tolerate_serial=True)
     return _parse_der(der)
 
 

@@ -186,7 +186,8 @@ class CertificateRecord:
         if not cert_id:
             raise _file_error("empty certificate id")
         der: bytes = parsed["certificate"]
-        return cls(cert_id, der, pki.load_certificate_der(der), parsed.unknown, element.raw)
+        cert = pki.load_certificate_der(der, allow_nonpositive_serial=True)
+        return cls(cert_id, der, cert, parsed.unknown, element.raw)
 
     @classmethod
     def build(cls, certificate_id: bytes, certificate: pki.Certificate) -> CertificateRecord:
