@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from jura_trust import pki
+from jura_trust import cli_qr, pki
 from jura_trust._timefmt import format_time, parse_time
 from jura_trust.api import hash_file, load_signature, save_signature
 from jura_trust.backends.memory import EmbeddedBackend
@@ -504,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _add_home(p)
     p.set_defaults(func=_cmd_publish)
+
+    cli_qr.register(sub)
     return parser
 
 

@@ -22,6 +22,7 @@ import enum
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from jura_trust import pki
 from jura_trust.core.chains import CalendarChain
 from jura_trust.core.publication import PublicationRecord
 from jura_trust.errors import ErrorCode, JuraError, Outcome
@@ -99,8 +100,6 @@ def _internal(ctx: VerificationContext, trace: _Trace) -> bool:
 
 
 def _key_rules(ctx: VerificationContext, trace: _Trace) -> bool:
-    from jura_trust import pki  # layer 5; imported lazily to keep verify light
-
     sig = ctx.signature
     cal = sig.calendar_chain
     if cal is None:
