@@ -380,6 +380,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         p = obj["publication_record"]
         print(f"  anchor           publication {format_time(p['publication_time'])}")
         print(f"                   {p['publication_string']}")
+        for ref in p["references"]:
+            print(f"  reference        {ref} (a hint: not covered by the signature)")
     elif obj["calendar_auth_record"]:
         a = obj["calendar_auth_record"]
         print(f"  anchor           calendar auth record, certificate {a['certificate_id']}")

@@ -237,6 +237,19 @@ class RFC3161Record:
         return tlv.encode(RFC3161_RECORD_TYPE, b"".join(parts))
 
 
+_AGGREGATION_AUTH_TEMPLATE = tlv.Template(
+    "aggregation authentication record",
+    {
+        0x02: tlv.Field("aggregation_time", tlv.Kind.UINT, mandatory=True),
+        0x03: tlv.Field("chain_index", tlv.Kind.UINT, mandatory=True, multiple=True),
+        0x05: tlv.Field("input_hash", tlv.Kind.IMPRINT, mandatory=True),
+        0x0B: tlv.Field(
+            "signature_data", tlv.Kind.COMPOSITE, mandatory=True, template=_SIGNATURE_DATA_TEMPLATE
+        ),
+    },
+)
+
+
 _SIGNATURE_TEMPLATE = tlv.Template(
     "signature",
     {
@@ -263,6 +276,14 @@ class Signature:
     Build one with :meth:`from_bytes` (parsing) or :meth:`build`; change one
     with :meth:`extended` or :func:`attrs.evolve` (which drops the raw
     bytes, so the result is re-encoded).
+
+    Not every field is authenticated. KSI covers no hash or signature over
+    the publication record's references and repository URIs, the
+    certificate repository URI of an authentication record, unknown
+    non-critical elements, or the aggregation authentication record: they
+    are hints for people and tools, and a verified signature vouches for
+    none of them (``tests/verify/test_bit_flips.py`` establishes that every
+    other bit is covered under the anchored policies).
     """
 
     #: Aggregation chains, leaf-most first.
@@ -271,8 +292,8 @@ class Signature:
     publication_record: PublicationRecord | None = None
     calendar_auth_record: CalendarAuthRecord | None = None
     rfc3161_record: RFC3161Record | None = None
-    #: The aggregation authentication record, kept as an element (unused by
-    #: verification, as in KSI).
+    #: The aggregation authentication record, checked against its template
+    #: and kept as an element (unused by verification, as in KSI).
     aggregation_auth_record: tlv.TLV | None = attrs.field(default=None, eq=False)
     unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
     raw: bytes = attrs.field(default=b"", eq=False, repr=False)
@@ -308,6 +329,11 @@ class Signature:
         auth = p.get("calendar_auth_record")
         rfc = p.get("rfc3161_record")
         _check_constraints(True, cal is not None, pub is not None, auth is not None)
+        aggr_auth = p.get("aggregation_auth_record")
+        if aggr_auth is not None:
+            # Not used by verification (as in KSI), but parsed strictly, so a
+            # corrupted element cannot hide in it.
+            tlv.parse_composite(aggr_auth, _AGGREGATION_AUTH_TEMPLATE)
         return cls(
             aggregation_chains=_sort_chains(
                 [AggregationChain.from_tlv(e) for e in p["aggregation_chains"]]
@@ -316,7 +342,7 @@ class Signature:
             publication_record=PublicationRecord.from_tlv(pub) if pub is not None else None,
             calendar_auth_record=CalendarAuthRecord.from_tlv(auth) if auth is not None else None,
             rfc3161_record=RFC3161Record.from_tlv(rfc) if rfc is not None else None,
-            aggregation_auth_record=p.get("aggregation_auth_record"),
+            aggregation_auth_record=aggr_auth,
             unknown=p.unknown,
             raw=element.raw,
         )
