@@ -1,0 +1,70 @@
+"""Fuzzing the signature parser and the verifier: only JuraError escapes.
+
+Bounded in CI by the hypothesis profile; JURA_TRUST_LONG=1 (tests/conftest.py)
+raises every test here to 5,000 examples. A longer run:
+``JURA_TRUST_LONG=1 pytest -m fuzz -p no:cacheprovider`` with
+``--hypothesis-seed`` varied.
+"""
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jura_trust.core import tlv
+from jura_trust.core.signature import Signature
+from jura_trust.errors import JuraError
+from jura_trust.verify import verify_signature
+from tests.vectors import KSI
+
+ALL = sorted(p for p in (KSI / "signatures").rglob("*") if p.is_file())
+ALL += sorted(p for p in (KSI / "test_pack").rglob("*") if p.suffix in (".ksig", ".tlv"))
+CORPUS = [p.read_bytes() for p in ALL]
+
+
+def parse_and_verify(data: bytes) -> None:
+    try:
+        sig = Signature.from_bytes(data)
+    except JuraError:
+        return
+    for policy in ("internal", "key", "publications-file", "general"):
+        verify_signature(sig, policy=policy)
+
+
+@pytest.mark.fuzz
+@given(st.binary(max_size=2048))
+def test_random_bytes(data: bytes) -> None:
+    parse_and_verify(data)
+
+
+@pytest.mark.fuzz
+@given(st.binary(max_size=1500))
+def test_random_signature_body(body: bytes) -> None:
+    parse_and_verify(tlv.encode(0x800, body))
+
+
+@pytest.mark.fuzz
+@settings(max_examples=300)
+@given(st.data())
+def test_mutations_of_every_vector(data: st.DataObject) -> None:
+    raw = bytearray(data.draw(st.sampled_from(CORPUS)))
+    for _ in range(data.draw(st.integers(1, 4))):
+        kind = data.draw(st.sampled_from(["flip", "set", "cut", "insert", "delete"]))
+        pos = data.draw(st.integers(0, max(len(raw) - 1, 0)))
+        if kind == "flip" and raw:
+            raw[pos] ^= 1 << data.draw(st.integers(0, 7))
+        elif kind == "set" and raw:
+            raw[pos] = data.draw(st.integers(0, 255))
+        elif kind == "cut":
+            del raw[pos:]
+        elif kind == "insert":
+            raw[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
+        elif kind == "delete" and raw:
+            del raw[pos : pos + data.draw(st.integers(1, 8))]
+    parse_and_verify(bytes(raw))
+
+
+def test_corpus_is_large():
+    assert len(CORPUS) > 250
+    assert all(isinstance(p, Path) for p in ALL)
