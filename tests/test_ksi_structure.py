@@ -38,7 +38,7 @@ def walk(
         here = (*path, elem.type)
         yield here, elem
         # calendar links (0x07/0x08 inside 0x802) are imprints, not composites
-        if elem.type in COMPOSITE.get(parent, set()) and not (parent == 0x802):
+        if elem.type in COMPOSITE.get(parent, set()) and parent != 0x802:
             yield from walk(elem.value, elem.type, here)
 
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from jura_trust.core import tlv
-from jura_trust.core.hashing import IMPRINT_SIZES, HashAlgorithm, Imprint
+from jura_trust.core.hashing import IMPRINT_SIZES, HashAlgorithm, Imprint, hash_constructor
 from jura_trust.errors import ErrorCode, FormatError, VerificationError
 
 __all__ = [
@@ -60,6 +60,9 @@ LEGACY_ID_LENGTH = 29
 LEGACY_ID_MAX_NAME = 25
 #: TLV type of the metadata padding element.
 METADATA_PADDING_TYPE = 0x1E
+
+_LEVEL_BYTES = tuple(bytes((i,)) for i in range(256))
+_ID_BYTES = _LEVEL_BYTES
 
 
 class Direction(enum.IntEnum):
@@ -300,28 +303,24 @@ def evaluate_aggregation_links(
     or the algorithm is unavailable.
     """
     try:
-        new = algorithm.new
-        new()
+        new = hash_constructor(algorithm)
     except FormatError as exc:
         raise ChainComputationError(exc.message) from None
-    prefix = bytes((algorithm.value,))
+    prefix = _ID_BYTES[algorithm.value]
     x = input_hash
     level = start_level
+    left = Direction.LEFT
     for link in links:
         level += link.level_correction + 1
         if level > MAX_LEVEL:
             raise ChainComputationError(
                 f"aggregation chain level {level} exceeds {MAX_LEVEL}", level=level
             )
-        h = new()
-        if link.direction is Direction.LEFT:
-            h.update(x)
-            h.update(link.sibling_bytes)
+        if link.direction is left:
+            data = x + link.sibling_bytes + _LEVEL_BYTES[level]
         else:
-            h.update(link.sibling_bytes)
-            h.update(x)
-        h.update(bytes((level,)))
-        x = prefix + h.digest()
+            data = link.sibling_bytes + x + _LEVEL_BYTES[level]
+        x = prefix + new(data).digest()
     return x, level
 
 
@@ -454,26 +453,26 @@ def evaluate_calendar_links(input_hash: bytes, links: Sequence[CalendarLink]) ->
     """
     x = input_hash
     alg_id = x[0]
-    level = bytes((CALENDAR_LEVEL,))
+    level = _LEVEL_BYTES[CALENDAR_LEVEL]
+    left = Direction.LEFT
+    new_id = -1
+    new = None
     for link in links:
         s = link.sibling.value
-        if link.direction is Direction.LEFT:
+        if link.direction is left:
             alg_id = s[0]
             data = x + s + level
         else:
             data = s + x + level
-        alg = _calendar_algorithm(alg_id)
-        x = bytes((alg_id,)) + alg.digest(data)
+        if alg_id != new_id:
+            try:
+                new = hash_constructor(alg_id)
+            except FormatError as exc:
+                raise ChainComputationError(exc.message) from None
+            new_id = alg_id
+        assert new is not None
+        x = _ID_BYTES[alg_id] + new(data).digest()
     return x
-
-
-def _calendar_algorithm(alg_id: int) -> HashAlgorithm:
-    try:
-        alg = HashAlgorithm.from_id(alg_id)
-        alg.new()
-    except FormatError as exc:
-        raise ChainComputationError(exc.message) from None
-    return alg
 
 
 def calendar_time_from_shape(publication_time: int, directions: Sequence[Direction]) -> int | None:

@@ -29,6 +29,7 @@ __all__ = [
     "HashAlgorithm",
     "Imprint",
     "hash_bytes",
+    "hash_constructor",
 ]
 
 #: The largest imprint any supported algorithm produces (1 + 64 bytes).
@@ -235,6 +236,18 @@ def _constructor(alg: HashAlgorithm) -> Callable[..., hashlib._Hash]:
 
     _CONSTRUCTORS[alg] = ctor
     return ctor
+
+
+def hash_constructor(algorithm: HashAlgorithm | int) -> Callable[..., hashlib._Hash]:
+    """The fastest ``data -> hash object`` callable for an algorithm or KSI id.
+
+    For hot paths (chain evaluation, tree building). Results are memoised
+    in a module cache: a pure function of the algorithm, so no state leaks
+    between callers. An unknown id raises FMT-08; an algorithm this Python
+    lacks raises FMT-16.
+    """
+    alg = algorithm if isinstance(algorithm, HashAlgorithm) else HashAlgorithm.from_id(algorithm)
+    return _constructor(alg)
 
 
 #: The default algorithm for new signatures.

@@ -58,7 +58,7 @@ from jura_trust.core.chains import (
     Direction,
     Metadata,
 )
-from jura_trust.core.hashing import DEFAULT_ALGORITHM, HashAlgorithm, Imprint
+from jura_trust.core.hashing import DEFAULT_ALGORITHM, HashAlgorithm, Imprint, hash_constructor
 
 __all__ = ["Tree", "TreeBuilder", "leaf_node_hash", "link_header"]
 
@@ -74,25 +74,6 @@ _LEFT_LINK_HEADERS: Final[tuple[bytes, ...]] = tuple(
 _BLOCK_BITS: Final = 10
 
 _HashCtor = Callable[[bytes], "hashlib._Hash"]
-
-
-def _hash_constructor(algorithm: HashAlgorithm) -> _HashCtor:
-    """A callable ``data -> hash object`` for ``algorithm`` (the fastest one).
-
-    Raises :class:`~jura_trust.errors.FormatError` (FMT-16) when this Python
-    lacks the algorithm.
-    """
-    algorithm.new()  # raises if unavailable
-    direct = getattr(hashlib, algorithm.hashlib_name, None)
-    if direct is not None:
-        ctor: _HashCtor = direct
-        return ctor
-    name = algorithm.hashlib_name
-
-    def by_name(data: bytes) -> hashlib._Hash:
-        return hashlib.new(name, data)
-
-    return by_name
 
 
 def link_header(direction: Direction, level_correction: int, sibling_length: int) -> bytes:
@@ -124,7 +105,7 @@ def leaf_node_hash(
     if not 0 <= level < MAX_LEVEL:
         raise ValueError(f"a leaf with metadata needs level 0..{MAX_LEVEL - 1}")
     data = imprint.value + metadata.value + _LEVEL_BYTES[level + 1]
-    return bytes((algorithm.value,)) + _hash_constructor(algorithm)(data).digest()
+    return bytes((algorithm.value,)) + hash_constructor(algorithm)(data).digest()
 
 
 class _Headers:
@@ -421,7 +402,7 @@ class TreeBuilder:
         if not isinstance(algorithm, HashAlgorithm):
             raise TypeError("algorithm must be a HashAlgorithm")
         self._algorithm = algorithm
-        self._ctor = _hash_constructor(algorithm)
+        self._ctor = hash_constructor(algorithm)
         self._imprint_size = algorithm.imprint_size
         self._inputs: list[bytes] = []
         self._levels: list[int] = []

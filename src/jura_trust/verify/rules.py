@@ -72,9 +72,15 @@ class VerificationContext:
         return cached
 
 
+_OK: dict[str, RuleResult] = {}
+
+
 def ok(rule: str) -> RuleResult:
-    """An OK result."""
-    return RuleResult(rule, Outcome.OK)
+    """An OK result (results are immutable, so one per rule name is shared)."""
+    result = _OK.get(rule)
+    if result is None:
+        result = _OK[rule] = RuleResult(rule, Outcome.OK)
+    return result
 
 
 def fail(rule: str, code: ErrorCode, message: str) -> RuleResult:
@@ -327,7 +333,9 @@ def calendar_shape(ctx: VerificationContext) -> RuleResult:
 
 
 def _left_algorithms(chain: CalendarChain) -> list[HashAlgorithm]:
-    return [link.sibling.algorithm for link in chain.links if link.direction is Direction.LEFT]
+    left = Direction.LEFT
+    ids = {link.sibling.value[0] for link in chain.links if link.direction is left}
+    return [HashAlgorithm.from_id(i) for i in sorted(ids)]
 
 
 def calendar_algorithms_not_obsolete(ctx: VerificationContext) -> RuleResult:
