@@ -1,8 +1,14 @@
 """KSI signature verification: rules, policies and results (layer 7).
 
->>> from jura_trust.verify import verify_signature  # doctest: +SKIP
->>> verify_signature(sig, policy="internal").outcome  # doctest: +SKIP
-<Outcome.OK: 'OK'>
+>>> from jura_trust import EmbeddedBackend, Imprint, ManualClock
+>>> backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
+>>> sig = backend.sign(Imprint.hash(b"document"))
+>>> result = verify_signature(sig, policy="internal")
+>>> result.outcome, result.code
+(<Outcome.OK: 'OK'>, None)
+>>> wrong = verify_signature(sig, policy="internal", document_hash=Imprint.hash(b"other"))
+>>> wrong.outcome, wrong.code.value
+(<Outcome.FAIL: 'FAIL'>, 'GEN-01')
 """
 
 from __future__ import annotations
