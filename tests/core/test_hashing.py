@@ -104,5 +104,3 @@ def test_hasher_cannot_be_reused():
     h.imprint()
     with pytest.raises(ValueError, match="finalised"):
         h.update(b"x")
-
-

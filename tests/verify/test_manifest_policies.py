@@ -47,7 +47,10 @@ def test_key_based_ok(name, pubfile):
 
 def test_laptop_document():
     s = sig("valid/ok-sig-2014-04-30.1.ksig")
-    check(verify_signature(s, policy="key", publications_file=OLD_FILE, document_hash=LAPTOP), Outcome.OK)
+    check(
+        verify_signature(s, policy="key", publications_file=OLD_FILE, document_hash=LAPTOP),
+        Outcome.OK,
+    )
     wrong = Imprint.from_bytes(bytes.fromhex("01db27c0") + bytes(29))
     check(
         verify_signature(s, policy="general", publications_file=OLD_FILE, document_hash=wrong),
@@ -75,8 +78,15 @@ def test_input_level():
 
 def test_wrong_document_hash_algorithm():
     s = sig("valid/ok-sig-2014-04-30.1.ksig")
-    sha3 = Imprint.hash(b"LAPTOP", Imprint.hash(b"", ).algorithm.from_name("SHA3-256"))
-    check(verify_signature(s, policy="internal", document_hash=sha3), Outcome.FAIL, ErrorCode.GEN_04)
+    sha3 = Imprint.hash(
+        b"LAPTOP",
+        Imprint.hash(
+            b"",
+        ).algorithm.from_name("SHA3-256"),
+    )
+    check(
+        verify_signature(s, policy="internal", document_hash=sha3), Outcome.FAIL, ErrorCode.GEN_04
+    )
 
 
 def test_extended_signature_offline_and_with_strings():
@@ -96,7 +106,9 @@ def test_extended_signature_offline_and_with_strings():
 def test_calendar_only_extension():
     s = sig("valid/ok-sig-2014-04-30.1-extended_1400112000.ksig")
     check(verify_signature(s, policy="internal"), Outcome.OK)
-    check(verify_signature(s, policy="key", publications_file=OLD_FILE), Outcome.NA, ErrorCode.GEN_02)
+    check(
+        verify_signature(s, policy="key", publications_file=OLD_FILE), Outcome.NA, ErrorCode.GEN_02
+    )
     check(
         verify_signature(s, policy="publications-file", publications_file=OLD_FILE),
         Outcome.NA,
@@ -106,13 +118,21 @@ def test_calendar_only_extension():
     nok = recorded_extender(NOK_EXT, hmac_key=b"anon")
     check(
         verify_signature(
-            s, policy="publications-file", publications_file=OLD_FILE, extending_allowed=True, extender=ok
+            s,
+            policy="publications-file",
+            publications_file=OLD_FILE,
+            extending_allowed=True,
+            extender=ok,
         ),
         Outcome.OK,
     )
     check(
         verify_signature(
-            s, policy="publications-file", publications_file=OLD_FILE, extending_allowed=True, extender=nok
+            s,
+            policy="publications-file",
+            publications_file=OLD_FILE,
+            extending_allowed=True,
+            extender=nok,
         ),
         Outcome.FAIL,
         ErrorCode.PUB_01,
@@ -133,7 +153,9 @@ def test_right_link_mismatch_is_cal04():
 def test_2024_publication_file_and_string():
     s = sig("valid/rfc3161-signature-extended-for-publication-file-based-verification.ksig")
     for pubfile in (NEW_FILE, RESIGNED):
-        check(verify_signature(s, policy="publications-file", publications_file=pubfile), Outcome.OK)
+        check(
+            verify_signature(s, policy="publications-file", publications_file=pubfile), Outcome.OK
+        )
     user = decode_publication_string(
         "AAAAAA-DF6OHY-AAMWLC-WDLI7J-V6IP4V-JYT32Y-PFSQ54-KPUL3V-JCHMEN-VGPL3R-AQYKHA-54JPLO"
     )
@@ -156,12 +178,24 @@ def test_head_publication_not_in_file():
 def test_key_failures():
     s = sig("invalid/signature-cal-auth-wrong-signing-value.ksig")
     check(verify_signature(s, policy="internal"), Outcome.OK)
-    check(verify_signature(s, policy="key", publications_file=OLD_FILE), Outcome.FAIL, ErrorCode.KEY_02)
-    check(verify_signature(s, policy="general", publications_file=OLD_FILE), Outcome.FAIL, ErrorCode.KEY_02)
+    check(
+        verify_signature(s, policy="key", publications_file=OLD_FILE),
+        Outcome.FAIL,
+        ErrorCode.KEY_02,
+    )
+    check(
+        verify_signature(s, policy="general", publications_file=OLD_FILE),
+        Outcome.FAIL,
+        ErrorCode.KEY_02,
+    )
     s = sig("invalid/policy-verification-signature-aggregation-time-after-cert-time-KEY-03.ksig")
     check(verify_signature(s, policy="internal"), Outcome.OK)
     for pubfile in (NEW_FILE, RESIGNED):
-        check(verify_signature(s, policy="key", publications_file=pubfile), Outcome.FAIL, ErrorCode.KEY_03)
+        check(
+            verify_signature(s, policy="key", publications_file=pubfile),
+            Outcome.FAIL,
+            ErrorCode.KEY_03,
+        )
 
 
 def test_general_falls_back_to_key_when_file_is_inconclusive():
