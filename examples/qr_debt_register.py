@@ -22,7 +22,13 @@ from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.certificates._cbor import dumps_canonical
 from jura_trust.certificates.envelope import decode_envelope, encode_envelope
-from jura_trust.certificates.jt1 import Document, Payload, issue_batch, verify_certificate
+from jura_trust.certificates.jt1 import (
+    ZDICT_V2,
+    Document,
+    Payload,
+    issue_batch,
+    verify_certificate,
+)
 from jura_trust.certificates.registry import MemorySealRegistry
 from jura_trust.certificates.trustlist import Issuer, IssuerKey, TrustList, key_id
 
@@ -76,14 +82,19 @@ def main() -> None:
         ksi=ksi,
         issued_at=ISSUED,
     )
-    seals = MemorySealRegistry({batch.seal.seal_id: batch.seal.encode()})
+    # The seal record, plus one page record per page for batches larger
+    # than the page size (32 by default; this batch of 3 has no pages).
+    seals = MemorySealRegistry(dict(batch.registry_records()))
     publications = ksi.trusted_publications_file()
     print(f"batch of {len(batch)} sealed: {batch.seal.seal}")
 
     cert = batch.certificates[1]
     text = cert.text()
-    print(f"QR text: {len(text)} characters, version {qr.qr_version(text)} at ECC Q")
-    png = qr.render_png(text)
+    symbol = qr.encode_qr(text)
+    print(f"QR text: {len(text)} characters, version {symbol.version} at ECC {symbol.error}")
+    offline = qr.qr_fit(cert.text(self_contained=True))
+    print(f"self-contained: version {offline.version} at ECC {offline.error}")
+    png = symbol.png()
     try:
         scanned = qr.read_qr(png)[0]
         print("read back from the PNG with zxing-cpp")
@@ -101,11 +112,11 @@ def main() -> None:
         print(f"  {name}: {value}")
 
     # Tamper: change the status field and re-wrap the envelope.
-    item = dict(cbor2.loads(decode_envelope(scanned)))
+    item = dict(cbor2.loads(decode_envelope(scanned, zdict=ZDICT_V2)))
     payload = Payload.from_cbor(item[1])
     forged = attrs.evolve(payload, fields={**payload.fields, "poursuites": 0})
     item[1] = forged.to_cbor()
-    tampered = encode_envelope(dumps_canonical(item))
+    tampered = encode_envelope(dumps_canonical(item), zdict=ZDICT_V2)
     bad = verify_certificate(
         tampered, trust_list=trust, at=at, seals=seals, publications_file=publications
     )

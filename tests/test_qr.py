@@ -13,7 +13,17 @@ from PIL import Image
 from jura_trust.certificates.base45 import b45encode
 from jura_trust.certificates.envelope import encode_envelope
 from jura_trust.errors import CertificateError, ErrorCode, FormatError, JuraError
-from jura_trust.qr import qr_mode, qr_version, read_qr, render_png, render_svg, render_terminal
+from jura_trust.qr import (
+    QrFit,
+    encode_qr,
+    qr_fit,
+    qr_mode,
+    qr_version,
+    read_qr,
+    render_png,
+    render_svg,
+    render_terminal,
+)
 from tests.vectors import dcc_path
 
 
@@ -103,3 +113,61 @@ def test_missing_extra_message(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(JuraError) as info:
         read_qr(b"")
     assert "jura-trust[qr-read]" in info.value.message
+
+
+# -- ECC fallback and masks -----------------------------------------------------------------
+
+#: Alphanumeric capacity at version 40: Q 2420, M 3391, L 4296 characters.
+BEYOND_Q = "JT1:" + "A" * 2417
+BEYOND_M = "JT1:" + "A" * 3388
+
+
+def test_ecc_fallback_to_m_then_l() -> None:
+    assert qr_fit("JT1:" + "A" * 2416) == QrFit(error="Q", version=40)
+    assert qr_fit(BEYOND_Q) == QrFit(error="M", version=34)
+    assert qr_fit(BEYOND_M) == QrFit(error="L", version=36)
+    assert qr_fit(BEYOND_Q, fallback=("l",)).error == "L"
+    symbol = encode_qr(BEYOND_Q, mask=0)
+    assert (symbol.error, symbol.version, symbol.mask) == ("M", 34, 0)
+    assert qr_fit("JT1:ABC", error="h") == QrFit(error="H", version=1)
+
+
+def test_ecc_fallback_can_be_disabled() -> None:
+    for fn in (qr_fit, render_png, render_svg, render_terminal):
+        with pytest.raises(CertificateError) as info:
+            fn(BEYOND_Q, fallback=())  # type: ignore[operator]
+        assert info.value.code is ErrorCode.CRT_TOO_LARGE
+    with pytest.raises(CertificateError) as info:
+        qr_version(BEYOND_Q, "q")  # qr_version never falls back
+    assert info.value.code is ErrorCode.CRT_TOO_LARGE
+    with pytest.raises(CertificateError) as info:
+        qr_fit("JT1:" + "A" * 4293)
+    assert info.value.code is ErrorCode.CRT_TOO_LARGE
+    assert "Q/M/L" in info.value.message
+
+
+def test_bad_levels_and_masks() -> None:
+    with pytest.raises(ValueError, match="level"):
+        qr_fit("JT1:A", fallback=("x",))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        qr_fit("JT1:A", fallback="ml")  # type: ignore[arg-type]
+    for mask in (-1, 8, True, 1.0):
+        with pytest.raises(ValueError, match="mask"):
+            encode_qr("JT1:A", mask=mask)  # type: ignore[arg-type]
+
+
+def test_fallback_render_reads_back() -> None:
+    text = BEYOND_Q[:-300] + b45encode(os.urandom(200))
+    assert qr_fit(text).error == "M"
+    assert read_qr(render_png(text, mask=2)) == [text]
+
+
+@pytest.mark.parametrize("mask", [None, *range(8)])
+def test_every_mask_reads_back(mask: int | None) -> None:
+    text = "JT1:" + b45encode(bytes(range(256)) + b"\xff" * 44)
+    symbol = encode_qr(text, mask=mask)
+    if mask is not None:
+        assert symbol.mask == mask
+    assert read_qr(symbol.png()) == [text]
+    assert read_qr(render_png(text, mask=mask)) == [text]
+    assert symbol.svg().startswith("<svg")

@@ -4,7 +4,8 @@
 
 * ``qr issue DOCS.json --issuer ID --key KEY.pem``: issue one batch; writes
   a PNG, an SVG, a label SVG and the text per document, plus the seal record
-  (and stores it in ``--seals DIR`` when given). KSI signatures come from the
+  and, for batches larger than ``--page-size``, the page records (and stores
+  them all in ``--seals DIR`` when given). KSI signatures come from the
   embedded backend in ``--home``.
 * ``qr verify TEXT|IMAGE``: verify a JT1 (or, with ``--dcc-signer-cert``,
   an EU DCC ``HC1:``) certificate. Exit 0 valid, 1 invalid, 3 unreadable,
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jura_trust._timefmt import parse_time
 from jura_trust.certificates.cose import PrivateKey, PublicKey, decode_sign1
 from jura_trust.certificates.jt1 import (
+    PAGE_SIZE,
     CertificateResult,
     Document,
     issue_batch,
@@ -145,6 +147,16 @@ def _public_key(path: str) -> PublicKey:
     return key
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
 def _json_file(path: str) -> Any:
     try:
         return json.loads(_read(path, "JSON file"))
@@ -205,6 +217,8 @@ def _cmd_issue(args: argparse.Namespace) -> int:
     kid = bytes.fromhex(args.kid) if args.kid else None
     issued_at = _time(args.issued_at) or datetime.now(UTC)
     out = Path(args.out)
+    mask = None if args.mask == "auto" else int(args.mask)
+    fallback: tuple[Any, ...] = () if args.no_ecc_fallback else qr.DEFAULT_FALLBACK
     with EmbeddedBackend(_home(args)) as backend:
         batch = issue_batch(
             documents,
@@ -213,29 +227,44 @@ def _cmd_issue(args: argparse.Namespace) -> int:
             ksi=backend,
             issued_at=issued_at,
             kid=kid,
+            page_size=args.page_size,
         )
     record = batch.seal.encode()
     seal_hex = batch.seal.seal_id.hex()
     _write(out / f"seal-{seal_hex}.cbor", record)
+    for page in batch.pages:
+        _write(out / f"page-{page.page:05d}.cbor", page.encode())
     if args.seals:
-        DirectorySealRegistry(args.seals).put(batch.seal.seal_id, record)
-    written = []
+        registry = DirectorySealRegistry(args.seals)
+        for record_id, data in batch.registry_records():
+            registry.put(record_id, data)
+    written: list[dict[str, Any]] = []
     for cert in batch.certificates:
         text = cert.text(self_contained=args.self_contained)
         stem = out / f"cert-{cert.index:04d}"
+        symbol = qr.encode_qr(text, error=args.error, fallback=fallback, mask=mask)
         _write(stem.with_suffix(".txt"), text + "\n")
-        _write(stem.with_suffix(".png"), qr.render_png(text, error=args.error))
-        _write(stem.with_suffix(".svg"), qr.render_svg(text, error=args.error))
+        _write(stem.with_suffix(".png"), symbol.png())
+        _write(stem.with_suffix(".svg"), symbol.svg())
         if args.label:
-            label = render_label_svg(cert, self_contained=args.self_contained, error=args.error)
+            label = render_label_svg(
+                cert,
+                self_contained=args.self_contained,
+                error=args.error,
+                fallback=fallback,
+                mask=mask,
+            )
             _write(out / f"label-{cert.index:04d}.svg", label)
         written.append(
             {
                 "index": cert.index,
                 "leaf": str(cert.leaf),
+                "page": cert.page,
                 "text": str(stem.with_suffix(".txt")),
                 "png": str(stem.with_suffix(".png")),
-                "qr_version": qr.qr_version(text, args.error),
+                "qr_version": symbol.version,
+                "error_level": symbol.error,
+                "mask": symbol.mask,
                 "characters": len(text),
             }
         )
@@ -243,6 +272,7 @@ def _cmd_issue(args: argparse.Namespace) -> int:
         "seal": str(batch.seal.seal),
         "seal_id": seal_hex,
         "seal_record": str(out / f"seal-{seal_hex}.cbor"),
+        "pages": len(batch.pages),
         "issuer": args.issuer,
         "kid": batch.seal.kid.hex(),
         "batch_size": len(batch),
@@ -253,6 +283,9 @@ def _cmd_issue(args: argparse.Namespace) -> int:
         _print_json(summary)
     else:
         print(f"issued {len(batch)} certificate(s); seal {batch.seal.seal} -> {out}")
+        levels = sorted({item["error_level"] for item in written})
+        versions = sorted({item["qr_version"] for item in written})
+        print(f"  QR versions {versions} at ECC {'/'.join(levels)}")
     return 0
 
 
@@ -567,9 +600,29 @@ def register(subparsers: Any) -> None:
     p.add_argument("--key", required=True, metavar="PEM", help="the issuer's private key")
     p.add_argument("--kid", metavar="HEX", help="key id (default: SHA-256(SPKI)[:8])")
     p.add_argument("--out", "-o", default=".", metavar="DIR", help="output folder")
-    p.add_argument("--seals", metavar="DIR", help="also store the seal record in this registry")
+    p.add_argument(
+        "--seals", metavar="DIR", help="also store the seal and page records in this registry"
+    )
     p.add_argument("--self-contained", action="store_true", help="embed the seal record")
     p.add_argument("--error", default="q", choices=["l", "m", "q", "h"], help="ECC (default q)")
+    p.add_argument(
+        "--no-ecc-fallback",
+        action="store_true",
+        help="fail when the text does not fit at --error (default: fall back to M, then L)",
+    )
+    p.add_argument(
+        "--mask",
+        default="auto",
+        choices=["auto", *map(str, range(8))],
+        help="QR data mask (default auto: the ISO/IEC 18004 penalty evaluation)",
+    )
+    p.add_argument(
+        "--page-size",
+        type=_positive_int,
+        default=PAGE_SIZE,
+        metavar="N",
+        help=f"documents per page in batches larger than N (default {PAGE_SIZE})",
+    )
     p.add_argument("--label", action="store_true", help="also write a printable label SVG")
     p.add_argument("--issued-at", metavar="TIME", help="issuance time (default now)")
     p.add_argument("--home", help="state directory of the embedded KSI backend")

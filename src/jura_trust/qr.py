@@ -5,6 +5,18 @@ damaged), never boosts the level (so a text's version is predictable), and
 uses alphanumeric mode for texts in the QR alphanumeric set (all Base45
 payloads with their ``JT1:``/``HC1:`` prefix), byte mode otherwise.
 
+ECC fallback: when the text does not fit any version at the requested
+level, rendering tries the levels of ``fallback`` in order (by default M,
+then L) and uses the first that fits; :func:`encode_qr` and :func:`qr_fit`
+say which level was used. Pass ``fallback=()`` to fail with ``CRT-15``
+instead.
+
+Mask: ISO/IEC 18004 has the encoder try all eight data masks and keep the
+one with the lowest penalty score (``mask=None``, the default). That is
+most of segno's encoding time (about 80 % for a version 19 code, two
+thirds of a PNG render); a fixed ``mask=0..7`` skips it. See ``docs/qr.md``
+for the measurements behind the default.
+
 Reading needs the optional extra: ``pip install jura-trust[qr-read]``
 (zxing-cpp and pillow), imported only when :func:`read_qr` is called. Only
 QR codes are looked for (and optionally Aztec), which avoids spurious 1-D
@@ -15,8 +27,10 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import attrs
 import segno
 
 from jura_trust.errors import CertificateError, ErrorCode, FormatError, JuraError
@@ -27,9 +41,15 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BORDER",
     "DEFAULT_ERROR",
+    "DEFAULT_FALLBACK",
+    "DEFAULT_MASK",
     "DEFAULT_SCALE",
     "MAX_IMAGE_BYTES",
     "ErrorLevel",
+    "QrFit",
+    "QrSymbol",
+    "encode_qr",
+    "qr_fit",
     "qr_mode",
     "qr_version",
     "read_qr",
@@ -43,6 +63,11 @@ ErrorLevel = Literal["l", "m", "q", "h", "L", "M", "Q", "H"]
 
 #: The default error-correction level, as the EU DCC recommends.
 DEFAULT_ERROR: ErrorLevel = "q"
+#: Levels tried in order when a text does not fit at the requested level.
+DEFAULT_FALLBACK: tuple[ErrorLevel, ...] = ("m", "l")
+#: The default data mask: ``None`` = chosen by the ISO/IEC 18004 penalty
+#: evaluation of all eight masks.
+DEFAULT_MASK: int | None = None
 #: Pixels per module in PNG and SVG output.
 DEFAULT_SCALE = 4
 #: Quiet zone in modules (ISO/IEC 18004 asks for at least 4).
@@ -58,28 +83,153 @@ def qr_mode(text: str) -> str:
     return "alphanumeric" if text and set(text) <= _ALPHANUMERIC else "byte"
 
 
-def _make(text: str, error: ErrorLevel) -> Any:
+def _level(error: object) -> str:
+    if not isinstance(error, str) or error.lower() not in ("l", "m", "q", "h"):
+        raise ValueError(f"unknown error-correction level {error!r}")
+    return error.lower()
+
+
+def _check_mask(mask: object) -> int | None:
+    if mask is None:
+        return None
+    if isinstance(mask, bool) or not isinstance(mask, int) or not 0 <= mask <= 7:
+        raise ValueError(f"mask must be None (automatic) or 0 to 7, not {mask!r}")
+    return mask
+
+
+def _make(
+    text: str,
+    error: ErrorLevel,
+    fallback: Sequence[ErrorLevel] = (),
+    mask: int | None = DEFAULT_MASK,
+) -> Any:
     if not isinstance(text, str):
         raise TypeError(f"QR text must be str, not {type(text).__name__}")
-    if error.lower() not in ("l", "m", "q", "h"):
-        raise ValueError(f"unknown error-correction level {error!r}")
-    try:
-        return segno.make(text, error=error, mode=qr_mode(text), micro=False, boost_error=False)
-    except segno.DataOverflowError as exc:
-        raise CertificateError(
-            f"{len(text)} characters do not fit any QR version at level {error.upper()}",
-            code=ErrorCode.CRT_TOO_LARGE,
-            length=len(text),
-        ) from exc
+    if isinstance(fallback, str):
+        raise TypeError("fallback must be a sequence of levels, such as ('m', 'l')")
+    levels = [_level(error), *(_level(level) for level in fallback)]
+    mask = _check_mask(mask)
+    mode = qr_mode(text)
+    for level in levels:
+        try:
+            return segno.make(
+                text, error=level, mode=mode, micro=False, boost_error=False, mask=mask
+            )
+        except segno.DataOverflowError:
+            continue
+    tried = "/".join(level.upper() for level in levels)
+    raise CertificateError(
+        f"{len(text)} characters do not fit any QR version at level {tried}",
+        code=ErrorCode.CRT_TOO_LARGE,
+        length=len(text),
+    )
+
+
+@attrs.frozen(slots=True)
+class QrFit:
+    """Where a text fits: the error-correction level used and the version.
+
+    Attributes:
+        error: the level, upper case (``"Q"``, ``"M"``, ``"L"``, ``"H"``).
+        version: the QR version, 1 to 40.
+    """
+
+    error: str
+    version: int
+
+
+@attrs.frozen(slots=True)
+class QrSymbol:
+    """An encoded QR code, ready to be written in several formats.
+
+    Encoding (and the mask evaluation) happens once, in :func:`encode_qr`;
+    :meth:`png`, :meth:`svg` and :meth:`terminal` only draw it.
+
+    Attributes:
+        text: the encoded text.
+        version: the QR version, 1 to 40.
+        error: the error-correction level used, upper case.
+        mask: the data mask used, 0 to 7.
+    """
+
+    text: str = attrs.field(repr=False)
+    version: int
+    error: str
+    mask: int
+    _code: Any = attrs.field(repr=False, eq=False, alias="code")
+
+    def png(self, *, scale: int = DEFAULT_SCALE, border: int = DEFAULT_BORDER) -> bytes:
+        """The code as a black-on-white PNG image."""
+        out = io.BytesIO()
+        self._code.save(out, kind="png", scale=scale, border=border)
+        return out.getvalue()
+
+    def svg(self, *, scale: int = DEFAULT_SCALE, border: int = DEFAULT_BORDER) -> str:
+        """The code as a standalone SVG document."""
+        out = io.BytesIO()
+        self._code.save(out, kind="svg", scale=scale, border=border, xmldecl=False)
+        return out.getvalue().decode("utf-8")
+
+    def terminal(self, *, border: int = DEFAULT_BORDER) -> str:
+        """The code as terminal text (ANSI colours, two characters per module)."""
+        out = io.StringIO()
+        self._code.terminal(out=out, border=border)
+        return out.getvalue()
+
+
+def encode_qr(
+    text: str,
+    *,
+    error: ErrorLevel = DEFAULT_ERROR,
+    fallback: Sequence[ErrorLevel] = DEFAULT_FALLBACK,
+    mask: int | None = DEFAULT_MASK,
+) -> QrSymbol:
+    """Encode ``text`` as a QR code at ``error``, or the first ``fallback`` level that fits.
+
+    Args:
+        text: the text (alphanumeric mode when it allows, else byte mode).
+        error: the preferred error-correction level.
+        fallback: levels tried in order when ``text`` does not fit at
+            ``error`` (``()``: none).
+        mask: the data mask 0 to 7, or ``None`` for the ISO/IEC 18004
+            automatic choice.
+
+    Raises:
+        CertificateError: ``CRT-15`` if no level tried can hold the text.
+        ValueError: for an unknown level or a mask outside 0 to 7.
+    """
+    code = _make(text, error, fallback, mask)
+    return QrSymbol(
+        text=text,
+        version=int(code.version),
+        error=str(code.error).upper(),
+        mask=int(code.mask),
+        code=code,
+    )
+
+
+def qr_fit(
+    text: str,
+    *,
+    error: ErrorLevel = DEFAULT_ERROR,
+    fallback: Sequence[ErrorLevel] = DEFAULT_FALLBACK,
+) -> QrFit:
+    """The level and version :func:`encode_qr` would use (no mask evaluation).
+
+    Raises:
+        CertificateError: ``CRT-15`` if no level tried can hold the text.
+    """
+    code = _make(text, error, fallback, 0)
+    return QrFit(error=str(code.error).upper(), version=int(code.version))
 
 
 def qr_version(text: str, error: ErrorLevel = DEFAULT_ERROR) -> int:
-    """The smallest QR version (1 to 40) that holds ``text`` at ``error``.
+    """The smallest QR version (1 to 40) that holds ``text`` at ``error`` (no fallback).
 
     Raises:
         CertificateError: ``CRT-15`` if no version can hold it.
     """
-    return int(_make(text, error).version)
+    return int(_make(text, error, (), 0).version)
 
 
 def render_png(
@@ -88,15 +238,17 @@ def render_png(
     error: ErrorLevel = DEFAULT_ERROR,
     scale: int = DEFAULT_SCALE,
     border: int = DEFAULT_BORDER,
+    fallback: Sequence[ErrorLevel] = DEFAULT_FALLBACK,
+    mask: int | None = DEFAULT_MASK,
 ) -> bytes:
-    """Render ``text`` as a black-on-white PNG image.
+    """Render ``text`` as a black-on-white PNG image (see :func:`encode_qr`).
 
     Raises:
         CertificateError: ``CRT-15`` if the text does not fit a QR code.
     """
-    out = io.BytesIO()
-    _make(text, error).save(out, kind="png", scale=scale, border=border)
-    return out.getvalue()
+    return encode_qr(text, error=error, fallback=fallback, mask=mask).png(
+        scale=scale, border=border
+    )
 
 
 def render_svg(
@@ -105,28 +257,33 @@ def render_svg(
     error: ErrorLevel = DEFAULT_ERROR,
     scale: int = DEFAULT_SCALE,
     border: int = DEFAULT_BORDER,
+    fallback: Sequence[ErrorLevel] = DEFAULT_FALLBACK,
+    mask: int | None = DEFAULT_MASK,
 ) -> str:
-    """Render ``text`` as a standalone SVG document.
+    """Render ``text`` as a standalone SVG document (see :func:`encode_qr`).
 
     Raises:
         CertificateError: ``CRT-15`` if the text does not fit a QR code.
     """
-    out = io.BytesIO()
-    _make(text, error).save(out, kind="svg", scale=scale, border=border, xmldecl=False)
-    return out.getvalue().decode("utf-8")
+    return encode_qr(text, error=error, fallback=fallback, mask=mask).svg(
+        scale=scale, border=border
+    )
 
 
 def render_terminal(
-    text: str, *, error: ErrorLevel = DEFAULT_ERROR, border: int = DEFAULT_BORDER
+    text: str,
+    *,
+    error: ErrorLevel = DEFAULT_ERROR,
+    border: int = DEFAULT_BORDER,
+    fallback: Sequence[ErrorLevel] = DEFAULT_FALLBACK,
+    mask: int | None = DEFAULT_MASK,
 ) -> str:
     """Render ``text`` as terminal text (ANSI colours, two characters per module).
 
     Raises:
         CertificateError: ``CRT-15`` if the text does not fit a QR code.
     """
-    out = io.StringIO()
-    _make(text, error).terminal(out=out, border=border)
-    return out.getvalue()
+    return encode_qr(text, error=error, fallback=fallback, mask=mask).terminal(border=border)
 
 
 def _load_reader() -> tuple[Any, Any]:

@@ -12,7 +12,7 @@ from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.certificates._cbor import dumps_canonical
 from jura_trust.certificates.envelope import decode_envelope, encode_envelope
-from jura_trust.certificates.jt1 import Document
+from jura_trust.certificates.jt1 import ZDICT_V2, Document
 from jura_trust.certificates.trustlist import Issuer, IssuerKey, TrustList, key_id
 from tests.certificates import keys
 
@@ -74,8 +74,8 @@ def trust_list(*issuer_keys: IssuerKey, types: tuple[str, ...] = (DOC_TYPE,)) ->
 
 
 def envelope_item(text: str) -> dict[int, Any]:
-    return dict(cbor2.loads(decode_envelope(text)))
+    return dict(cbor2.loads(decode_envelope(text, zdict=ZDICT_V2)))
 
 
-def rebuild(item: dict[int, Any]) -> str:
-    return encode_envelope(dumps_canonical(item))
+def rebuild(item: dict[int, Any], *, zdict: bytes | None = ZDICT_V2) -> str:
+    return encode_envelope(dumps_canonical(item), zdict=zdict)

@@ -254,3 +254,75 @@ def test_usage_error_exits_64() -> None:
     with pytest.raises(SystemExit) as info:
         parser.parse_args(["qr", "verify"])
     assert info.value.code == 64
+
+
+def test_issue_paged_batch_with_options(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = setup["base"]
+    status, summary = run_json(
+        capsys,
+        "qr",
+        "issue",
+        str(base / "docs.json"),
+        "--issuer",
+        "CH-JU-OP",
+        "--key",
+        str(base / "issuer.pem"),
+        "--out",
+        str(base / "paged"),
+        "--seals",
+        str(base / "paged-seals"),
+        "--home",
+        str(base / "home"),
+        "--page-size",
+        "2",
+        "--mask",
+        "0",
+    )
+    assert status == 0
+    assert summary["pages"] == 2
+    assert [c["page"] for c in summary["certificates"]] == [0, 0, 1]
+    assert {c["mask"] for c in summary["certificates"]} == {0}
+    assert {c["error_level"] for c in summary["certificates"]} == {"Q"}
+    assert len(list((base / "paged-seals").glob("*.cbor"))) == 3  # seal + 2 page records
+    assert len(list((base / "paged").glob("page-*.cbor"))) == 2
+    for i in range(3):
+        args = verify_args(base, str(base / "paged" / f"cert-{i:04d}.txt"))
+        args[args.index("--seals") + 1] = str(base / "paged-seals")
+        status, obj = run_json(capsys, *args)
+        assert status == 0, obj
+        assert obj["page"] == (0 if i < 2 else 1)
+    # Without the page records the seal alone is not enough: CRT-14.
+    args = verify_args(base, str(base / "paged" / "cert-0002.txt"))
+    status, obj = run_json(capsys, *args)
+    assert status == 1
+    assert obj["code"] == "CRT-14"
+
+
+def test_issue_self_contained_falls_back_to_a_lower_ecc_level(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = setup["base"]
+    common = [
+        "qr",
+        "issue",
+        str(base / "docs.json"),
+        "--issuer",
+        "CH-JU-OP",
+        "--key",
+        str(base / "issuer.pem"),
+        "--home",
+        str(base / "home"),
+        "--self-contained",
+        "--error",
+        "h",
+        "--mask",
+        "1",
+    ]
+    status, summary = run_json(capsys, *common, "--out", str(base / "contained"))
+    assert status == 0
+    levels = {c["error_level"] for c in summary["certificates"]}
+    assert levels <= {"H", "M", "L"}
+    with pytest.raises(SystemExit):
+        cli_qr.main([*common, "--out", str(base / "x"), "--page-size", "0"])

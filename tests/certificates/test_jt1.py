@@ -51,7 +51,8 @@ def issue(n: int = 5, key: Any = None, issuer: str = ISSUER, **kw: Any) -> Batch
 def registry(*batches: Batch) -> MemorySealRegistry:
     reg = MemorySealRegistry()
     for b in batches:
-        reg.put(b.seal.seal_id, b.seal.encode())
+        for record_id, data in b.registry_records():
+            reg.put(record_id, data)
     return reg
 
 

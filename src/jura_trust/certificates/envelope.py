@@ -14,11 +14,22 @@ Decoding is strict and bounded, in this order:
    with nothing after it, inflating to at most :data:`MAX_PAYLOAD_SIZE`
    bytes (``CRT-03``; the inflater stops at the limit, so a zlib bomb costs
    no more memory than the limit).
+
+Preset dictionaries (RFC 1950 ``FDICT``): a format may fix a dictionary of
+byte strings that recur in its payloads; the stream then names it by its
+Adler-32 (``DICTID``). The decoder accepts such a stream only when the
+caller passes that very dictionary (anything else is ``CRT-03``), and the
+size limit applies unchanged. The encoder, given a dictionary, compresses
+both ways and keeps the shorter stream (the plain one on a tie), so a
+dictionary never makes a text longer. The ``HC1:`` (EU DCC) decoder passes
+no dictionary: DCC streams with ``FDICT`` are rejected.
 """
 
 from __future__ import annotations
 
 import zlib
+
+import attrs
 
 from jura_trust.certificates.base45 import b45decode, b45encode
 from jura_trust.errors import CertificateError, ErrorCode
@@ -27,11 +38,15 @@ __all__ = [
     "JT1_PREFIX",
     "MAX_PAYLOAD_SIZE",
     "MAX_TEXT_LENGTH",
+    "Unwrapped",
     "compress",
     "decode_envelope",
     "decompress",
+    "dictionary_id",
     "encode_envelope",
     "strip_prefix",
+    "unwrap_envelope",
+    "uses_dictionary",
 ]
 
 #: The context prefix of jura_trust QR certificates (QR alphanumeric-safe).
@@ -46,24 +61,79 @@ MAX_TEXT_LENGTH = 4296
 MAX_PAYLOAD_SIZE = 64 * 1024
 
 _ZLIB_LEVEL = 9
+_FDICT = 0x20
+#: The largest preset dictionary zlib can use (the deflate window).
+_MAX_DICTIONARY = 32 * 1024
 
 
-def compress(data: bytes) -> bytes:
-    """zlib-compress (RFC 1950) at the highest level."""
-    return zlib.compress(bytes(data), _ZLIB_LEVEL)
+def dictionary_id(zdict: bytes) -> int:
+    """The RFC 1950 ``DICTID`` of a preset dictionary: its Adler-32."""
+    return zlib.adler32(bytes(zdict)) & 0xFFFFFFFF
 
 
-def decompress(data: bytes, *, max_size: int = MAX_PAYLOAD_SIZE) -> bytes:
+def uses_dictionary(data: bytes) -> bool:
+    """Whether a zlib stream's header has the ``FDICT`` flag set."""
+    return len(data) >= 2 and bool(data[1] & _FDICT)
+
+
+def _check_dictionary(zdict: bytes) -> bytes:
+    if not isinstance(zdict, bytes) or not 0 < len(zdict) <= _MAX_DICTIONARY:
+        raise ValueError(f"a preset dictionary is 1 to {_MAX_DICTIONARY} bytes")
+    return zdict
+
+
+def compress(data: bytes, *, zdict: bytes | None = None) -> bytes:
+    """zlib-compress (RFC 1950) at the highest level.
+
+    With ``zdict``, the stream is compressed both without and with that
+    preset dictionary and the shorter one is returned (the plain stream on
+    a tie): deterministic for given bytes and dictionary.
+    """
+    data = bytes(data)
+    plain = zlib.compress(data, _ZLIB_LEVEL)
+    if zdict is None:
+        return plain
+    deflater = zlib.compressobj(
+        _ZLIB_LEVEL, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, _check_dictionary(zdict)
+    )
+    primed = deflater.compress(data) + deflater.flush()
+    return primed if len(primed) < len(plain) else plain
+
+
+def decompress(
+    data: bytes, *, max_size: int = MAX_PAYLOAD_SIZE, zdict: bytes | None = None
+) -> bytes:
     """Inflate one complete zlib stream of at most ``max_size`` bytes.
+
+    A stream with the ``FDICT`` flag is accepted only when ``zdict`` is given
+    and the stream's ``DICTID`` is that dictionary's Adler-32.
 
     Raises:
         CertificateError: ``CRT-03`` if the bytes are not one complete zlib
-            stream (bad header, bad checksum, truncated, trailing bytes) or
-            inflate to more than ``max_size`` bytes.
+            stream (bad header, bad checksum, truncated, trailing bytes),
+            need a preset dictionary other than ``zdict``, or inflate to
+            more than ``max_size`` bytes.
     """
-    inflater = zlib.decompressobj(wbits=15)
+    data = bytes(data)
+    if uses_dictionary(data):
+        if zdict is None:
+            raise CertificateError(
+                "zlib stream needs a preset dictionary this format does not have",
+                code=ErrorCode.CRT_BAD_COMPRESSION,
+            )
+        wanted = dictionary_id(_check_dictionary(zdict))
+        found = int.from_bytes(data[2:6], "big") if len(data) >= 6 else None
+        if found != wanted:
+            raise CertificateError(
+                "zlib stream names an unknown preset dictionary",
+                code=ErrorCode.CRT_BAD_COMPRESSION,
+                dictionary_id=found,
+            )
+        inflater = zlib.decompressobj(wbits=15, zdict=zdict)
+    else:
+        inflater = zlib.decompressobj(wbits=15)
     try:
-        out = inflater.decompress(bytes(data), max_size)
+        out = inflater.decompress(data, max_size)
         if inflater.unconsumed_tail:
             raise CertificateError(
                 f"compressed payload inflates to more than {max_size} bytes",
@@ -91,8 +161,11 @@ def decompress(data: bytes, *, max_size: int = MAX_PAYLOAD_SIZE) -> bytes:
     return out
 
 
-def encode_envelope(payload: bytes, *, prefix: str = JT1_PREFIX) -> str:
+def encode_envelope(payload: bytes, *, prefix: str = JT1_PREFIX, zdict: bytes | None = None) -> str:
     """Wrap payload bytes as ``prefix + Base45(zlib(payload))``.
+
+    With ``zdict`` the preset dictionary is used when it gives a shorter
+    stream (see :func:`compress`).
 
     Raises:
         CertificateError: ``CRT-15`` if the payload is larger than
@@ -105,7 +178,7 @@ def encode_envelope(payload: bytes, *, prefix: str = JT1_PREFIX) -> str:
             code=ErrorCode.CRT_TOO_LARGE,
             size=len(payload),
         )
-    text = prefix + b45encode(compress(payload))
+    text = prefix + b45encode(compress(payload, zdict=zdict))
     if len(text) > MAX_TEXT_LENGTH:
         raise CertificateError(
             f"envelope of {len(text)} characters exceeds {MAX_TEXT_LENGTH}",
@@ -139,14 +212,50 @@ def strip_prefix(text: str, prefix: str) -> str:
     return text[len(prefix) :]
 
 
+@attrs.frozen(slots=True)
+class Unwrapped:
+    """What :func:`unwrap_envelope` found.
+
+    Attributes:
+        payload: the inflated payload bytes.
+        dictionary: whether the zlib stream used the preset dictionary.
+    """
+
+    payload: bytes = attrs.field(repr=False)
+    dictionary: bool
+
+
+def unwrap_envelope(
+    text: str,
+    *,
+    prefix: str = JT1_PREFIX,
+    max_size: int = MAX_PAYLOAD_SIZE,
+    zdict: bytes | None = None,
+) -> Unwrapped:
+    """Like :func:`decode_envelope`, also saying whether ``zdict`` was used.
+
+    Raises:
+        CertificateError: as :func:`decode_envelope`.
+    """
+    data = b45decode(strip_prefix(text, prefix))
+    payload = decompress(data, max_size=max_size, zdict=zdict)
+    return Unwrapped(payload=payload, dictionary=uses_dictionary(data))
+
+
 def decode_envelope(
-    text: str, *, prefix: str = JT1_PREFIX, max_size: int = MAX_PAYLOAD_SIZE
+    text: str,
+    *,
+    prefix: str = JT1_PREFIX,
+    max_size: int = MAX_PAYLOAD_SIZE,
+    zdict: bytes | None = None,
 ) -> bytes:
     """Unwrap ``prefix + Base45(zlib(payload))`` strictly; return the payload.
 
+    ``zdict`` is the preset dictionary the format allows, if any.
+
     Raises:
         CertificateError: ``CRT-15`` (text too long), ``CRT-01`` (prefix),
-            ``CRT-02`` (Base45), ``CRT-03`` (zlib, or inflates past
-            ``max_size``).
+            ``CRT-02`` (Base45), ``CRT-03`` (zlib, a preset dictionary other
+            than ``zdict``, or inflates past ``max_size``).
     """
-    return decompress(b45decode(strip_prefix(text, prefix)), max_size=max_size)
+    return unwrap_envelope(text, prefix=prefix, max_size=max_size, zdict=zdict).payload

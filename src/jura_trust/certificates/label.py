@@ -10,10 +10,11 @@ the same size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from jura_trust.certificates.jt1 import Certificate
-from jura_trust.qr import DEFAULT_ERROR, ErrorLevel, render_svg
+from jura_trust.qr import DEFAULT_ERROR, DEFAULT_FALLBACK, DEFAULT_MASK, ErrorLevel, render_svg
 
 __all__ = ["LABEL_SCALE", "render_label_svg"]
 
@@ -37,13 +38,23 @@ def render_label_svg(
     self_contained: bool = False,
     error: ErrorLevel = DEFAULT_ERROR,
     scale: int = LABEL_SCALE,
+    fallback: Sequence[ErrorLevel] = DEFAULT_FALLBACK,
+    mask: int | None = DEFAULT_MASK,
 ) -> str:
     """An SVG label: the certificate's QR code and a readable summary.
+
+    ``error``, ``fallback`` and ``mask`` are as in :func:`jura_trust.qr.encode_qr`.
 
     Raises:
         CertificateError: ``CRT-15`` if the text does not fit a QR code.
     """
-    qr_svg = render_svg(certificate.text(self_contained=self_contained), error=error, scale=scale)
+    qr_svg = render_svg(
+        certificate.text(self_contained=self_contained),
+        error=error,
+        scale=scale,
+        fallback=fallback,
+        mask=mask,
+    )
     head, _, rest = qr_svg.partition("<svg")
     del head
     width_attr = rest.split('width="', 1)[1].split('"', 1)[0]

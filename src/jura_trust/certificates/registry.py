@@ -3,10 +3,14 @@
 A compact JT1 certificate carries its batch seal *by reference*: a short
 seal id (:data:`SEAL_ID_LENGTH` bytes of the seal imprint's digest). A
 registry maps that id to the encoded seal record (see
-:mod:`jura_trust.certificates.jt1`). Registries return raw bytes; the
-verifier decodes them and compares the full seal imprint with the root it
-computed, so a registry is never trusted: a wrong or hostile record gives
-a coded failure, never a wrong "valid".
+:mod:`jura_trust.certificates.jt1`). Batches with a page level also have
+one page record per page, kept under an id of the same length derived
+from the seal id and the page index
+(:func:`~jura_trust.certificates.jt1.page_record_id`); to a registry both
+are just records. Registries return raw bytes; the verifier decodes them
+and compares the full seal imprint with the root it computed, so a
+registry is never trusted: a wrong or hostile record gives a coded
+failure, never a wrong "valid".
 
 Three implementations:
 
