@@ -30,3 +30,11 @@ settings.load_profile("long" if LONG else "default")
 def long_run() -> bool:
     """True when the long (non-CI) versions of slow tests are asked for."""
     return LONG
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may touch the user's real jura-trust state directory."""
+    home = tmp_path_factory.mktemp("jura-home")
+    monkeypatch.setenv("JURA_TRUST_HOME", str(home / "jura-trust"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg"))

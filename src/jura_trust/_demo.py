@@ -25,11 +25,13 @@ def _line(ok: bool, text: str) -> bool:
 
 def run(home: Path) -> int:
     """Sign, verify, tamper, publish, extend and verify again; 0 if all held."""
-    doc = home / "extrait-poursuites.txt"
+    workdir = home / "demo"
+    workdir.mkdir(parents=True, exist_ok=True)
+    doc = workdir / "extrait-poursuites.txt"
     doc.write_text(SAMPLE, encoding="utf-8")
     results: list[bool] = []
     print(f"jura_trust demo (state in {home})")
-    with EmbeddedBackend(home / "backend") as backend:
+    with EmbeddedBackend(home) as backend:
         imprint = hash_file(doc)
         print(f"1. The resident uploads {doc.name}; its hash is {imprint}")
         sig = backend.sign(imprint)

@@ -9,6 +9,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -70,8 +71,15 @@ def save_signature(signature: Signature, path: str | os.PathLike[str]) -> Path:
     """Write ``signature`` to ``path`` (atomically) and return the path."""
     target = Path(path)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(signature.encode())
-    os.replace(tmp, target)
+    try:
+        tmp.write_bytes(signature.encode())
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise FormatError(
+            f"cannot write {target}: {exc.strerror or exc}", code=ErrorCode.FMT_IO
+        ) from None
     return target
 
 
