@@ -21,10 +21,12 @@ import argparse
 import hashlib
 import json
 import time
+from pathlib import Path
 
 from jura_trust import EmbeddedBackend, Imprint, ManualClock
 from jura_trust.core.chains import Direction
 from jura_trust.core.signature import Signature
+from jura_trust.publications import PublicationsFile
 from jura_trust.verify import verify_signature
 
 
@@ -50,6 +52,45 @@ def best_of(repeats: int, fn) -> float:  # type: ignore[no-untyped-def]
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "ksi"
+# Guardtime-issued signatures that verify offline with the publications-file
+# policy, and the file that holds their publication.
+PUBFILE_VECTORS = [
+    ("signatures/valid/ok-sig-2014-04-30.1-extended.ksig", "pubfiles/publications.tlv"),
+    (
+        "signatures/valid/rfc3161-signature-extended-for-publication-file-based-verification.ksig",
+        "pubfiles/publications-file.bin",
+    ),
+]
+
+
+def vector_throughput(repeats: int) -> dict[str, float]:
+    """Publications-file-based verification of libksi's valid vectors, per second."""
+    cases = []
+    for sig_name, pub_name in PUBFILE_VECTORS:
+        sig = Signature.from_bytes((VECTORS / sig_name).read_bytes())
+        pubfile = PublicationsFile.parse((VECTORS / pub_name).read_bytes())
+        assert verify_signature(sig, policy="publications-file", publications_file=pubfile).ok
+        cases.append((sig, pubfile))
+    n = 2000
+
+    def run() -> None:
+        for i in range(n):
+            sig, pubfile = cases[i % len(cases)]
+            verify_signature(sig, policy="publications-file", publications_file=pubfile)
+
+    floor_inputs = [hash_inputs(sig) for sig, _ in cases]
+
+    def floor() -> None:
+        for i in range(n):
+            for data in floor_inputs[i % len(cases)]:
+                hashlib.sha256(data).digest()
+
+    t = best_of(repeats, run) / n
+    f = best_of(repeats, floor) / n
+    return {"vectors_publication_per_s": round(1 / t), "vectors_publication_ratio": round(t / f, 2)}
 
 
 def main() -> None:
@@ -124,6 +165,7 @@ def main() -> None:
         if extended[0].calendar_chain
         else 0,
     }
+    result.update(vector_throughput(repeats))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
