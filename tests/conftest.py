@@ -33,7 +33,9 @@ def long_run() -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No test may touch the user's real jura-trust state directory."""
     home = tmp_path_factory.mktemp("jura-home")
     monkeypatch.setenv("JURA_TRUST_HOME", str(home / "jura-trust"))

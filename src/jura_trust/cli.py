@@ -3,6 +3,12 @@
 Exit status of ``verify``: 0 OK, 1 FAIL, 2 NA (inconclusive), 3 input that
 cannot be read (format errors). Other commands: 0 on success, 3 for
 unreadable input, 4 for a service or trust error, 64 for a usage error.
+
+``sign``, ``extend`` and ``verify`` use the embedded backend (``--home``)
+unless given a remote KSI service (``--aggregator``, ``--extender``,
+``--publications-url`` with ``--login`` and ``--key``), which they reach with
+the ``ksi_http`` backend. ``serve`` runs the local KSI service (the
+``service`` extra).
 Every error is printed once, here, from its code and message; ``--json``
 prints one JSON object on standard output.
 """
@@ -11,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -21,6 +28,7 @@ from typing import Any, NoReturn, TextIO
 from jura_trust import cli_qr, pki
 from jura_trust._timefmt import format_time, parse_time
 from jura_trust.api import hash_file, load_signature, save_signature
+from jura_trust.backends.ksi_http import KsiHttpBackend
 from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.core.chains import AggregationChain, AggregationLink
 from jura_trust.core.hashing import HashAlgorithm, Imprint
@@ -38,6 +46,8 @@ __all__ = ["main"]
 
 #: Environment variable naming the embedded backend's state directory.
 HOME_ENV = "JURA_TRUST_HOME"
+#: Environment variable holding the remote service key (instead of ``--key``).
+KEY_ENV = "JURA_TRUST_KEY"
 EXIT_OK, EXIT_FAIL, EXIT_NA, EXIT_FORMAT, EXIT_ERROR, EXIT_USAGE = 0, 1, 2, 3, 4, 64
 #: Files larger than this get a progress bar on a terminal.
 PROGRESS_THRESHOLD = 32 * 1024 * 1024
@@ -62,6 +72,26 @@ def default_home() -> Path:
 
 def _backend(args: argparse.Namespace) -> EmbeddedBackend:
     return EmbeddedBackend(args.home or default_home())
+
+
+def _http_backend(args: argparse.Namespace, *, need_login: bool = True) -> KsiHttpBackend:
+    """The ``ksi_http`` backend the client flags describe."""
+    key = args.key if args.key is not None else os.environ.get(KEY_ENV)
+    if need_login and (not args.login or not key):
+        raise ValueError(f"a remote KSI service needs --login and --key (or ${KEY_ENV})")
+    login_given = bool(args.login and key)
+    anchors = _load_trust_anchors(getattr(args, "trust_anchor", []))
+    constraints = _constraints(getattr(args, "cert_constraint", []))
+    return KsiHttpBackend(
+        getattr(args, "aggregator", None),
+        getattr(args, "extender", None),
+        args.publications_url,
+        login=args.login if login_given else None,
+        key=key if login_given else None,
+        timeout=args.timeout,
+        trust_anchors=anchors,
+        cert_constraints=constraints,
+    )
 
 
 # -- output helpers ------------------------------------------------------------------
@@ -112,8 +142,12 @@ def _cmd_sign(args: argparse.Namespace) -> int:
     algorithm = HashAlgorithm.from_name(args.hash)
     paths = [Path(p) for p in args.files]
     imprints = [_hash_with_progress(p, algorithm) for p in paths]
-    with _backend(args) as backend:
-        signatures = backend.sign_many(imprints)
+    if args.aggregator:
+        with _http_backend(args) as remote:
+            signatures = remote.sign_many(imprints)
+    else:
+        with _backend(args) as backend:
+            signatures = backend.sign_many(imprints)
     results = []
     for path, sig in zip(paths, signatures, strict=True):
         target = save_signature(sig, path.with_name(path.name + ".ksig"))
@@ -176,6 +210,9 @@ def _publications(
     certificate and e-mail are the trust configuration.
     """
     at = parse_time(args.at) if args.at else None
+    data: bytes | None = None
+    if args.publications_file and args.publications_url:
+        raise ValueError("give --publications-file or --publications-url, not both")
     if args.publications_file:
         try:
             data = Path(args.publications_file).read_bytes()
@@ -183,6 +220,10 @@ def _publications(
             raise FormatError(
                 f"cannot read {args.publications_file}: {exc.strerror}", code=ErrorCode.FMT_IO
             ) from None
+    elif args.publications_url:
+        with _http_backend(args, need_login=False) as remote:
+            data = remote.publications_file_bytes()
+    if data is not None:
         pubfile = PublicationsFile.parse(data)
         if args.trust_anchor:
             anchors = _load_trust_anchors(args.trust_anchor)
@@ -211,6 +252,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     user_pub: PublicationData | None = None
     if args.publication_string:
         user_pub = decode_publication_string(args.publication_string)
+    remote: list[KsiHttpBackend] = []
     try:
         pubfile = _publications(args, backend)
         extender = None
@@ -218,6 +260,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             from jura_trust.pdu import recorded_extender  # noqa: PLC0415 - optional path
 
             extender = recorded_extender(Path(args.extender_response).read_bytes())
+        elif args.extender:
+            remote.append(_http_backend(args))
+            extender = remote[0].extend_calendar
         elif args.extending_allowed or args.policy == Policy.CALENDAR.value:
             extender = backend().extend_calendar
         result = verify_signature(
@@ -227,12 +272,16 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             input_level=args.input_level,
             publications_file=pubfile,
             user_publication=user_pub,
-            extending_allowed=bool(args.extending_allowed or args.extender_response),
+            extending_allowed=bool(
+                args.extending_allowed or args.extender_response or args.extender
+            ),
             extender=extender,
         )
     finally:
         for b in cache:
             b.close()
+        for r in remote:
+            r.close()
     _report_verification(args, sig, result)
     return _OUTCOME_EXIT[result.outcome]
 
@@ -270,8 +319,14 @@ def _report_verification(
 def _cmd_extend(args: argparse.Namespace) -> int:
     sig = load_signature(args.signature)
     t = parse_time(args.publication_time) if args.publication_time else None
-    with _backend(args) as backend:
-        extended = backend.extend(sig, t)
+    if args.extender:
+        if t is None and not args.publications_url:
+            raise ValueError("--extender needs --publications-url or --publication-time")
+        with _http_backend(args) as remote:
+            extended = remote.extend(sig, t)
+    else:
+        with _backend(args) as backend:
+            extended = backend.extend(sig, t)
     target = Path(args.output) if args.output else Path(args.signature)
     save_signature(extended, target)
     pub = extended.publication_record
@@ -424,6 +479,31 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from jura_trust import service  # noqa: PLC0415 - the optional 'service' extra
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("aiohttp"):
+            raise
+        raise JuraError(
+            "the local service needs the 'service' extra: pip install 'jura-trust[service]'",
+            code=ErrorCode.SVC_CONFIG,
+        ) from None
+    home = Path(args.home) if args.home else default_home()
+    config = service.load_config(args.config, home=home).with_overrides(
+        home=args.home,
+        listen=args.listen,
+        round_ms=args.round_ms,
+        logins=args.login,
+        schedule=args.publish_schedule,
+    )
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    service.serve(config)
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from jura_trust import _demo  # noqa: PLC0415 - only the demo needs it
 
@@ -445,6 +525,20 @@ def _add_home(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_remote(p: argparse.ArgumentParser, *endpoints: str) -> None:
+    g = p.add_argument_group("remote KSI service (the ksi_http backend)")
+    if "aggregator" in endpoints:
+        g.add_argument("--aggregator", metavar="URL", help="aggregator URL (PDU v2 over HTTP)")
+    if "extender" in endpoints:
+        g.add_argument("--extender", metavar="URL", help="extender URL (PDU v2 over HTTP)")
+    g.add_argument("--publications-url", metavar="URL", help="publications file URL")
+    g.add_argument("--login", metavar="NAME", help="login id for the aggregator and extender")
+    g.add_argument("--key", metavar="KEY", help=f"the login's HMAC key (or ${KEY_ENV})")
+    g.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="seconds per attempt (default 10)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(
@@ -462,6 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hash", default="SHA-256", help="hash algorithm (default SHA-256)")
     p.add_argument("--json", action="store_true")
     _add_home(p)
+    _add_remote(p, "aggregator")
     p.set_defaults(func=_cmd_sign)
 
     p = sub.add_parser("verify", help="verify a signature (exit 0 OK, 1 FAIL, 2 NA, 3 unreadable)")
@@ -481,6 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="list every rule run")
     _add_home(p)
+    _add_remote(p, "extender")
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("extend", help="extend a signature to a publication")
@@ -488,7 +584,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--publication-time", metavar="TIME")
     p.add_argument("--output", "-o", metavar="PATH", help="default: overwrite SIG")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--trust-anchor", action="append", default=[], metavar="PEM")
+    p.add_argument("--cert-constraint", action="append", default=[], metavar="OID=VALUE")
     _add_home(p)
+    _add_remote(p, "extender")
     p.set_defaults(func=_cmd_extend)
 
     p = sub.add_parser("inspect", help="show a signature's chains, times, issuer and anchor")
@@ -506,6 +605,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _add_home(p)
     p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser("serve", help="run the local KSI service (aggregator, extender, publisher)")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (docs/service.md)")
+    p.add_argument("--listen", metavar="HOST:PORT", help="default 127.0.0.1:8080 (port 0: any)")
+    p.add_argument("--round-ms", type=int, metavar="N", help="round length (default 1000)")
+    p.add_argument(
+        "--login",
+        action="append",
+        default=[],
+        metavar="NAME:KEY",
+        help="a client login and its HMAC key (repeatable)",
+    )
+    p.add_argument(
+        "--publish-schedule",
+        metavar="SPEC",
+        help="monthly[:DAY] (default monthly:15), daily, every N(s|m|h|d), off",
+    )
+    _add_home(p)
+    p.set_defaults(func=_cmd_serve)
 
     cli_qr.register(sub)
     return parser

@@ -17,11 +17,20 @@ the caller's process:
 State lives in memory (for test suites) or in a directory (``home``): the
 calendar in SQLite, keys and certificates as PEM, the publications file as
 ``publications.bin``. Time comes from an injectable :class:`Clock`.
+
+Rounds: :meth:`EmbeddedBackend.sign_many` runs one round for one caller. A
+server collecting requests from many clients uses the round API:
+:meth:`EmbeddedBackend.open_round` gives a :class:`PendingRound` that takes
+:class:`RoundRequest` values (imprint, level, the requesting login) as they
+arrive, and :meth:`EmbeddedBackend.close_round` turns it into an
+:class:`AggregationRound` (one tree, one calendar second, one calendar
+authentication record). :meth:`EmbeddedBackend.aggregate` does both at once.
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
 import os
 import threading
 from collections.abc import Sequence
@@ -33,7 +42,13 @@ from jura_trust import pki
 from jura_trust.backends.base import Clock, SystemClock
 from jura_trust.backends.stores import CalendarStore, MemoryCalendarStore, SQLiteCalendarStore
 from jura_trust.core import calendar as cal
-from jura_trust.core.chains import CalendarChain, Metadata
+from jura_trust.core import tlv
+from jura_trust.core.chains import (
+    AGGREGATION_CHAIN_TYPE,
+    AggregationChain,
+    CalendarChain,
+    Metadata,
+)
 from jura_trust.core.hashing import DEFAULT_ALGORITHM, HashAlgorithm, Imprint
 from jura_trust.core.publication import (
     PublicationData,
@@ -41,11 +56,20 @@ from jura_trust.core.publication import (
     encode_publication_string,
 )
 from jura_trust.core.signature import CalendarAuthRecord, Signature, SignatureData
-from jura_trust.core.tree import TreeBuilder
+from jura_trust.core.tree import Tree, TreeBuilder
 from jura_trust.errors import BackendError, ErrorCode
 from jura_trust.publications import PublicationsFile
 
-__all__ = ["DEFAULT_CLIENT_ID", "PUBLISHER_EMAIL", "EmbeddedBackend", "RoundReceipt"]
+__all__ = [
+    "DEFAULT_CLIENT_ID",
+    "MAX_REQUEST_LEVEL",
+    "PUBLISHER_EMAIL",
+    "AggregationRound",
+    "EmbeddedBackend",
+    "PendingRound",
+    "RoundReceipt",
+    "RoundRequest",
+]
 
 #: The login recorded as issuer when none is given.
 DEFAULT_CLIENT_ID = "jura-trust"
@@ -61,6 +85,9 @@ _PUB_KEY = "publisher-key.pem"
 _PUB_CERT = "publisher-cert.pem"
 _PUBFILE = "publications.bin"
 _CALENDAR_DB = "calendar.sqlite"
+#: The highest request level the embedded aggregator accepts (a leaf with
+#: metadata sits one level above its request, and the tree adds more).
+MAX_REQUEST_LEVEL = 0xFF - 2
 
 
 @attrs.frozen(slots=True)
@@ -70,6 +97,144 @@ class RoundReceipt:
     aggregation_time: int
     root: Imprint
     signatures: tuple[Signature, ...]
+
+
+@attrs.frozen(slots=True)
+class RoundRequest:
+    """One request of an aggregation round.
+
+    Attributes:
+        imprint: the document imprint, or the root of the client's local tree.
+        level: the height of ``imprint`` in the client's local tree (0 for a
+            document hash); the signature's first link gets a level
+            correction of at least this much.
+        client_id: the login that asked, recorded as the issuer in the
+            leaf's metadata; ``None`` means the backend's own ``client_id``.
+    """
+
+    imprint: Imprint
+    level: int = 0
+    client_id: str | None = None
+
+
+class PendingRound:
+    """An open aggregation round: requests are added until it is closed.
+
+    Get one from :meth:`EmbeddedBackend.open_round`, :meth:`add` requests
+    (each becomes a tree leaf with its metadata at once, so closing the
+    round only joins the tree), then hand it to
+    :meth:`EmbeddedBackend.close_round`. One thread adds; after closing,
+    the round refuses further requests. A mutable collector, not a value.
+    """
+
+    __slots__ = ("_backend", "_builder", "_closed", "_requests")
+
+    def __init__(self, backend: EmbeddedBackend) -> None:
+        self._backend = backend
+        self._builder = TreeBuilder(backend.algorithm)
+        self._requests: list[RoundRequest] = []
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._requests)
+
+    @property
+    def closed(self) -> bool:
+        """True once the round was handed to :meth:`EmbeddedBackend.close_round`."""
+        return self._closed
+
+    def add(self, request: RoundRequest) -> int:
+        """Add a request; return its leaf index in the round.
+
+        Raises :class:`TypeError`/:class:`ValueError` for a malformed
+        request (level out of range) and
+        :class:`~jura_trust.errors.BackendError` SVC-05 for an imprint
+        whose algorithm is deprecated now.
+        """
+        if self._closed:
+            raise ValueError("the round is closed")
+        if not isinstance(request, RoundRequest):
+            raise TypeError("request must be a RoundRequest")
+        backend = self._backend
+        backend._check_request(request.imprint, request.level)
+        meta = Metadata.build(
+            request.client_id if request.client_id is not None else backend.client_id,
+            sequence_number=next(backend._sequence),
+            request_time=int(backend.clock.now() * 1_000_000),
+        )
+        index = self._builder.add_leaf(request.imprint, level=request.level, metadata=meta)
+        self._requests.append(request)
+        return index
+
+    def _close(self) -> tuple[Tree, tuple[RoundRequest, ...]]:
+        if self._closed:
+            raise ValueError("the round is already closed")
+        if not self._requests:
+            raise ValueError("cannot close an empty round")
+        self._closed = True
+        return self._builder.build(), tuple(self._requests)
+
+
+@attrs.frozen(slots=True, eq=False)
+class AggregationRound:
+    """A closed round: its calendar second, root, calendar chain and auth record.
+
+    Every request's signature shares the calendar chain (from the round's
+    second to itself) and the calendar authentication record; only the
+    aggregation chain differs. :meth:`signature` builds one signature;
+    :meth:`encoded_aggregation_chains` gives every leaf's chain as bytes in
+    one pass, for servers that answer thousands of requests per round.
+    """
+
+    aggregation_time: int
+    root: Imprint
+    calendar_chain: CalendarChain
+    calendar_auth_record: CalendarAuthRecord
+    requests: tuple[RoundRequest, ...]
+    _tree: Tree = attrs.field(repr=False, alias="tree")
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def aggregation_chain(self, index: int) -> AggregationChain:
+        """The aggregation chain of request ``index``."""
+        return self._tree.chain(index, self.aggregation_time)
+
+    def signature(self, index: int) -> Signature:
+        """The complete signature of request ``index`` (key-based verifiable)."""
+        return Signature.build(
+            [self.aggregation_chain(index)],
+            self.calendar_chain,
+            calendar_auth_record=self.calendar_auth_record,
+        )
+
+    @property
+    def signatures(self) -> tuple[Signature, ...]:
+        """Every request's signature, in request order."""
+        return tuple(self.signature(i) for i in range(len(self.requests)))
+
+    def encoded_aggregation_chains(self) -> list[bytes]:
+        """Every request's aggregation chain element (0x801), in request order.
+
+        Byte-identical to ``aggregation_chain(i).encode()``, computed from
+        the tree's encoded paths without building link objects.
+        """
+        tree = self._tree
+        head = tlv.encode(0x02, tlv.encode_uint(self.aggregation_time))
+        alg = tlv.encode(0x06, tlv.encode_uint(tree.algorithm.value))
+        out: list[bytes] = []
+        for i, links in enumerate(tree.all_encoded_links()):
+            body = b"".join(
+                (
+                    head,
+                    tlv.encode(0x03, tlv.encode_uint(tree.shape_index(i))),
+                    tlv.encode(0x05, self.requests[i].imprint.value),
+                    alg,
+                    links,
+                )
+            )
+            out.append(tlv.encode(AGGREGATION_CHAIN_TYPE, body))
+        return out
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -103,6 +268,12 @@ class EmbeddedBackend:
             this many milliseconds share one round (one tree).
         calendar_signer: the calendar key and certificate; generated (and,
             with ``home``, saved) on first use when not given.
+        publisher_email: the e-mail in the publisher certificate, the
+            subject constraint verifiers check.
+        publisher: the publications-file signing key and certificate (its
+            subject must hold ``publisher_email``); generated (and, with
+            ``home``, saved) on first use when not given.
+        store: the calendar store; by default SQLite in ``home``, or memory.
 
     >>> from jura_trust.backends.base import ManualClock
     >>> backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
@@ -121,6 +292,8 @@ class EmbeddedBackend:
         round_ms: int | None = None,
         calendar_signer: pki.CalendarSigner | None = None,
         publisher_email: str = PUBLISHER_EMAIL,
+        publisher: pki.CalendarSigner | None = None,
+        store: CalendarStore | None = None,
     ) -> None:
         if not algorithm.trusted:
             raise ValueError(f"{algorithm} is not allowed for new signatures")
@@ -133,18 +306,21 @@ class EmbeddedBackend:
         self.publisher_email = publisher_email
         self.home = Path(home) if home is not None else None
         self._lock = threading.RLock()
-        self._sequence = 0
+        self._sequence = itertools.count(1)
         self._pending: list[tuple[Imprint, int, _Slot]] = []
         self._leader_active = False
         if self.home is not None:
             self.home.mkdir(parents=True, exist_ok=True)
-            self._store: CalendarStore = SQLiteCalendarStore(self.home / _CALENDAR_DB)
+        if store is not None:
+            self._store: CalendarStore = store
+        elif self.home is not None:
+            self._store = SQLiteCalendarStore(self.home / _CALENDAR_DB)
         else:
             self._store = MemoryCalendarStore()
         self._calendar_signer = calendar_signer or self._load_or_create_signer(
             _CAL_KEY, _CAL_CERT, {"O": "jura_trust", "CN": "calendar"}
         )
-        self._publisher = self._load_or_create_signer(
+        self._publisher = publisher or self._load_or_create_signer(
             _PUB_KEY, _PUB_CERT, {"O": "jura_trust", "CN": "publisher", "E": publisher_email}
         )
         self._publications: list[PublicationRecord] = []
@@ -252,12 +428,14 @@ class EmbeddedBackend:
                 batch, self._pending = self._pending, []
                 self._leader_active = False
                 try:
-                    receipt = self._round([(i, lv) for i, lv, _ in batch])
+                    signatures = self.aggregate(
+                        [RoundRequest(i, lv) for i, lv, _ in batch]
+                    ).signatures
                 except BaseException as exc:
                     for _, _, s in batch:
                         s.fail(exc)
                     raise
-                for (_, _, s), sig in zip(batch, receipt.signatures, strict=True):
+                for (_, _, s), sig in zip(batch, signatures, strict=True):
                     s.set(sig)
         return slot.wait()
 
@@ -265,22 +443,64 @@ class EmbeddedBackend:
         """Sign every imprint in one round (one tree, one calendar second)."""
         if not imprints:
             return []
-        with self._lock:
-            for imprint in imprints:
-                self._check_request(imprint, level)
-            return list(self._round([(i, level) for i in imprints]).signatures)
+        return list(self.aggregate([RoundRequest(i, level) for i in imprints]).signatures)
 
     def sign_round(self, imprints: Sequence[Imprint], *, level: int = 0) -> RoundReceipt:
         """Like :meth:`sign_many`, also returning the round's time and root."""
+        rnd = self.aggregate([RoundRequest(i, level) for i in imprints])
+        return RoundReceipt(rnd.aggregation_time, rnd.root, rnd.signatures)
+
+    def open_round(self) -> PendingRound:
+        """A new, empty round to :meth:`~PendingRound.add` requests to."""
+        return PendingRound(self)
+
+    def close_round(self, pending: PendingRound, *, second: int | None = None) -> AggregationRound:
+        """Close ``pending``: build its tree, append the root, sign the calendar head.
+
+        The round takes the calendar second ``second``, by default the
+        current second, or the next one when the current second already has
+        a round (this waits on the clock). An explicit ``second`` must be
+        after the calendar head and not in the future. Returns once the
+        calendar leaf is durable in the store.
+        """
+        if not isinstance(pending, PendingRound) or pending._backend is not self:
+            raise ValueError("the round belongs to another backend")
         with self._lock:
-            for imprint in imprints:
-                self._check_request(imprint, level)
-            return self._round([(i, level) for i in imprints])
+            if second is None:
+                second = self._next_second()
+            elif second > int(self.clock.now()):
+                raise ValueError(f"second {second} is in the future")
+            tree, requests = pending._close()
+            self._store.append(second, tree.root)
+            chain = cal.calendar_chain(self._store, second, second)
+            return AggregationRound(
+                aggregation_time=second,
+                root=tree.root,
+                calendar_chain=chain,
+                calendar_auth_record=self._auth_record(chain),
+                requests=requests,
+                tree=tree,
+            )
+
+    def aggregate(
+        self, requests: Sequence[RoundRequest], *, second: int | None = None
+    ) -> AggregationRound:
+        """Run one round over ``requests`` (one tree, one calendar second).
+
+        Each request's login goes into its leaf's metadata and its level is
+        honoured. Validates every request before anything is stored.
+        """
+        pending = self.open_round()
+        for request in requests:
+            pending.add(request)
+        return self.close_round(pending, second=second)
 
     def _check_request(self, imprint: Imprint, level: int) -> None:
         if not isinstance(imprint, Imprint):
             raise TypeError("imprint must be an Imprint")
-        if not 0 <= level <= 0xFF - 2:
+        if not isinstance(level, int) or isinstance(level, bool):
+            raise TypeError("level must be an int")
+        if not 0 <= level <= MAX_REQUEST_LEVEL:
             raise ValueError("request level out of range")
         alg = imprint.algorithm
         if alg.is_deprecated_at(int(self.clock.now())):
@@ -297,26 +517,6 @@ class EmbeddedBackend:
             self.clock.sleep(head + 1 - now)
             second = max(int(self.clock.now()), head + 1)
         return second
-
-    def _round(self, requests: Sequence[tuple[Imprint, int]]) -> RoundReceipt:
-        second = self._next_second()
-        request_time = int(self.clock.now() * 1_000_000)
-        builder = TreeBuilder(self.algorithm)
-        for imprint, level in requests:
-            self._sequence += 1
-            meta = Metadata.build(
-                self.client_id, sequence_number=self._sequence, request_time=request_time
-            )
-            builder.add_leaf(imprint, level=level, metadata=meta)
-        tree = builder.build()
-        self._store.append(second, tree.root)
-        chain = cal.calendar_chain(self._store, second, second)
-        auth = self._auth_record(chain)
-        signatures = tuple(
-            Signature.build([tree.chain(i, second)], chain, calendar_auth_record=auth)
-            for i in range(len(requests))
-        )
-        return RoundReceipt(second, tree.root, signatures)
 
     def _auth_record(self, chain: CalendarChain) -> CalendarAuthRecord:
         data = PublicationData.build(chain.publication_time, chain.root(), forward=True)
@@ -336,6 +536,11 @@ class EmbeddedBackend:
     def calendar_head(self) -> int | None:
         """The last second the calendar holds, or ``None`` when empty."""
         return self._store.head()
+
+    @property
+    def calendar_first(self) -> int | None:
+        """The first second holding a round, or ``None`` when empty."""
+        return self._store.first()
 
     def extend_calendar(
         self, aggregation_time: int, publication_time: int | None = None

@@ -1,0 +1,220 @@
+"""Load benchmark of the local KSI service on loopback.
+
+Starts the real server (``python -m jura_trust.service``) on 127.0.0.1 with a
+free port and a fresh state directory, then runs N client processes that each
+sign batches with the ``ksi_http`` backend (one HTTP request, one round per
+batch) for a fixed time. Reports:
+
+* sustained signatures/s over the measuring window (after a warm-up);
+* p50/p99 latency of a signature (send to answer), the round length used;
+* the server's resident memory (current and peak), rounds and their size;
+* a floor measured in the same run: the embedded backend's own round
+  (leaves with metadata, tree, calendar append with fsync, RSA auth record,
+  every chain encoded) for the same number of requests, in process, with no
+  HTTP; the service's throughput is reported as a ratio to it.
+
+Targets (DESIGN.md section 7, 2 cores): at least 5,000 signatures/s sustained
+and p99 at most one round + 100 ms. ``--quick`` is a bounded run for CI
+(about 10 s); it reports the numbers but does not fail on them (benchmarks
+are not timed tests).
+
+Clients use :meth:`KsiHttpBackend.sign_many_encoded` by default (HMAC, request
+ids, statuses and document hashes checked; signatures kept as bytes), as a
+bulk signer storing ``.ksig`` files would; ``--parse`` makes them build every
+``Signature`` object instead, which costs the client several times more CPU
+than the server spends per signature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from jura_trust.backends.ksi_http import KsiHttpBackend
+from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
+from jura_trust.core.hashing import Imprint
+
+LOGIN, KEY = "bench", "bench-key"
+CONFIG = """
+[server]
+round_ms = {round_ms}
+[publisher]
+schedule = "off"
+[limits]
+rate = 1000000
+burst = 10000000
+[[login]]
+name = "{login}"
+key = "{key}"
+"""
+
+
+def start_server(home: Path, round_ms: int) -> tuple[subprocess.Popen[str], str]:
+    config = home / "service.toml"
+    config.write_text(CONFIG.format(round_ms=round_ms, login=LOGIN, key=KEY))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jura_trust.service",
+            "--home",
+            str(home / "state"),
+            "--config",
+            str(config),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        match = re.search(r"listening on (http://\S+)", line)
+        if match:
+            return proc, match.group(1)
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+def client(args: tuple[str, int, float, float, bool, int]) -> list[tuple[float, float, int]]:
+    """One client process: sign batches until ``stop_at``; (sent, answered, n) per batch."""
+    url, batch, start_at, stop_at, parse, seed = args
+    out: list[tuple[float, float, int]] = []
+    with KsiHttpBackend(url + "/aggregator", login=LOGIN, key=KEY, timeout=30.0) as backend:
+        while time.time() < start_at:
+            time.sleep(0.005)
+        n = 0
+        while time.time() < stop_at:
+            imprints = [Imprint.hash(b"%d-%d" % (seed, n + i)) for i in range(batch)]
+            n += batch
+            sent = time.time()
+            if parse:
+                backend.sign_many(imprints)
+            else:
+                backend.sign_many_encoded(imprints)
+            out.append((sent, time.time(), batch))
+    return out
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def floor(n: int) -> float:
+    """Signatures/s of the embedded backend's own round of n requests (on disk, no HTTP)."""
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBackend(tmp) as backend:
+        requests = [RoundRequest(Imprint.hash(b"floor %d" % i), 0, LOGIN) for i in range(n)]
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            rnd = backend.aggregate(requests)
+            rnd.calendar_chain.encode()
+            rnd.calendar_auth_record.encode()
+            rnd.encoded_aggregation_chains()
+            best = min(best, time.perf_counter() - t0)
+    return n / best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--clients", type=int, default=6, help="client processes (default 6)")
+    ap.add_argument("--batch", type=int, default=1000, help="requests per batch (default 1000)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="measuring window (default 20)")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
+    ap.add_argument("--round-ms", type=int, default=1000, help="server round length (1000)")
+    ap.add_argument("--parse", action="store_true", help="clients build Signature objects")
+    ap.add_argument("--quick", action="store_true", help="a bounded run for CI (about 10 s)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+    if args.quick:
+        args.clients, args.batch, args.seconds, args.warmup = 3, 500, 4.0, 2.0
+
+    with tempfile.TemporaryDirectory(prefix="jura-trust-bench-") as tmp:
+        proc, url = start_server(Path(tmp), args.round_ms)
+        try:
+            begin = time.time() + 0.5
+            window_start = begin + args.warmup
+            window_end = window_start + args.seconds
+            jobs = [
+                (url, args.batch, begin, window_end, args.parse, seed)
+                for seed in range(args.clients)
+            ]
+            with mp.get_context("spawn").Pool(args.clients) as pool:
+                results = pool.map(client, jobs)
+            rss, peak = rss_kib(proc.pid)
+            with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+                metrics = resp.read().decode()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    calls = [c for r in results for c in r]
+    done = [c for c in calls if window_start <= c[1] <= window_end]
+    signed = sum(n for _, _, n in done)
+    rate = signed / args.seconds
+    latencies = [end - sent for sent, end, _ in done]
+    rounds = int(re.search(r"^jura_trust_rounds_total (\d+)", metrics, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"^jura_trust_signatures_total (\d+)", metrics, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    round_size = args.clients * args.batch
+    base = floor(round_size)
+    p50 = percentile(latencies, 0.50) if latencies else float("nan")
+    p99 = percentile(latencies, 0.99) if latencies else float("nan")
+    bound = args.round_ms / 1000 + 0.1
+    report = {
+        "clients": args.clients,
+        "batch": args.batch,
+        "round_ms": args.round_ms,
+        "client_mode": "parse" if args.parse else "encoded",
+        "window_s": args.seconds,
+        "signatures_per_s": round(rate, 1),
+        "latency_p50_s": round(p50, 4),
+        "latency_p99_s": round(p99, 4),
+        "p99_bound_s": bound,
+        "server_rss_mib": round(rss / 1024, 1),
+        "server_peak_rss_mib": round(peak / 1024, 1),
+        "rounds": rounds,
+        "mean_round_size": round(total / rounds, 1) if rounds else 0,
+        "floor_round_signatures_per_s": round(base, 1),
+        "ratio_to_floor": round(rate / base, 3),
+        "target_rate_met": rate >= 5000,
+        "target_p99_met": p99 <= bound,
+    }
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"service on loopback: {args.clients} client processes x {args.batch} per batch")
+    print(f"  round length        {args.round_ms} ms (one calendar second per round)")
+    print(f"  sustained           {rate:,.0f} signatures/s over {args.seconds:g} s (target 5,000)")
+    ms = {k: round(v * 1000) for k, v in (("p50", p50), ("p99", p99), ("bound", bound))}
+    print(f"  latency             p50 {ms['p50']} ms, p99 {ms['p99']} ms (bound {ms['bound']} ms)")
+    print(f"  server memory       {rss / 1024:.0f} MiB resident, {peak / 1024:.0f} MiB peak")
+    print(f"  rounds              {rounds}, mean size {report['mean_round_size']}")
+    print(f"  floor (in process)  {base:,.0f} signatures/s for a round of {round_size}")
+    print(f"  ratio to floor      {rate / base:.3f}")
+
+
+if __name__ == "__main__":
+    main()

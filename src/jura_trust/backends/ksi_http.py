@@ -1,0 +1,795 @@
+"""The ``ksi_http`` backend: a KSI PDU v2 client over HTTP (layer 9).
+
+:class:`KsiHttpBackend` signs, extends and fetches the publications file
+from any KSI service that speaks PDU v2 over HTTP: jura_trust's own local
+service (``jura-trust serve``) and Guardtime's gateways alike (a URL, a
+login and its key). Standard library only (:mod:`http.client`).
+
+What it does on the wire:
+
+* every request PDU carries an HMAC (SHA-256 by default) under the login's
+  key; every response PDU's HMAC is checked with the same algorithm before
+  anything in it is used (SVC-03 otherwise);
+* :meth:`KsiHttpBackend.sign_many` sends many aggregation requests in one
+  PDU (several PDUs back to back in one HTTP body when they do not fit one
+  PDU), so they all land in the same round;
+* responses are matched to requests by request id, and each returned
+  signature's document hash must equal the imprint that was sent (and its
+  first link must honour a requested level): the server is never trusted
+  blindly (SVC-04 otherwise);
+* one keep-alive connection per thread and endpoint; retries (with
+  exponential backoff) only on connection failures and timeouts (a signing
+  request retried after a timeout may leave an unused signature on the
+  server's calendar: harmless, never a wrong answer).
+
+Errors are :class:`~jura_trust.errors.BackendError` with a stable code:
+SVC-01 unavailable (connection refused or dropped, HTTP 5xx without a
+PDU), SVC-02 timeout, SVC-03 authentication (the server's status 0x102 or a
+bad response HMAC), SVC-04 bad response (unparseable, unmatched or
+inconsistent), SVC-05 refused (any other status, with the server's status
+and message in ``details``), SVC-08 misconfiguration (an endpoint not
+given).
+"""
+
+from __future__ import annotations
+
+import hmac as _hmac
+import http.client
+import itertools
+import os
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TypeVar
+
+import attrs
+
+from jura_trust import pki
+from jura_trust.core import tlv
+from jura_trust.core.chains import CalendarChain
+from jura_trust.core.hashing import DEFAULT_ALGORITHM, HashAlgorithm, Imprint
+from jura_trust.core.publication import PublicationData, PublicationRecord
+from jura_trust.core.signature import Signature
+from jura_trust.errors import BackendError, ErrorCode, FormatError
+from jura_trust.pdu import (
+    AGGREGATION_RESPONSE_PDU_TYPE,
+    MAX_PAYLOADS,
+    MAX_PDU_SIZE,
+    MAX_STREAM_SIZE,
+    PDU,
+    AggregationRequest,
+    AggregationResponsePDU,
+    AggregatorConfig,
+    AggregatorStatus,
+    ErrorPayload,
+    ExtenderConfig,
+    ExtenderStatus,
+    ExtendRequest,
+    ExtendResponse,
+    ExtendResponsePDU,
+    encode_aggregation_request,
+    encode_extend_request,
+    parse_pdu,
+    verify_hmac,
+)
+from jura_trust.publications import PublicationsFile
+
+__all__ = [
+    "DEFAULT_BACKOFF",
+    "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "MAX_RESPONSE_SIZE",
+    "KsiHttpBackend",
+    "PublicationsVerifier",
+]
+
+#: Seconds to wait for a connection and for each read (a sign request waits
+#: for the server's round, usually one second).
+DEFAULT_TIMEOUT = 10.0
+#: Further attempts after a connection failure or a timeout.
+DEFAULT_RETRIES = 2
+#: The first retry waits this many seconds; each next one twice as long.
+DEFAULT_BACKOFF = 0.2
+#: Largest response body read (a signature is about 2 KiB; a publications
+#: file well under 1 MiB).
+MAX_RESPONSE_SIZE = 64 * 1024 * 1024
+#: Bytes of one request PDU left for payloads (header, HMAC and TLV16
+#: headers take the rest of :data:`~jura_trust.pdu.MAX_PDU_SIZE`).
+_PDU_BUDGET = MAX_PDU_SIZE - 1024
+_REQUEST_CONTENT_TYPE = "application/ksi-request"
+_USER_AGENT = "jura_trust-ksi_http/1"
+
+#: Checks a downloaded publications file; raises to refuse it.
+PublicationsVerifier = Callable[[PublicationsFile], None]
+
+_T = TypeVar("_T")
+
+
+def _error(code: ErrorCode, message: str, **details: object) -> BackendError:
+    return BackendError(message, code=code, **details)
+
+
+def _bad_response(message: str, **details: object) -> BackendError:
+    return _error(ErrorCode.SVC_BAD_RESPONSE, message, **details)
+
+
+def _refused(error: ErrorPayload, describe: Callable[[int], str], what: str) -> BackendError:
+    text = f"{what} refused the request: status 0x{error.status:x} ({describe(error.status)})"
+    if error.message:
+        text += f": {error.message}"
+    code = (
+        ErrorCode.SVC_AUTH
+        if error.status == AggregatorStatus.AUTHENTICATION_FAILURE
+        else ErrorCode.SVC_REFUSED
+    )
+    return _error(code, text, status=error.status, server_message=error.message)
+
+
+@attrs.frozen(slots=True)
+class _Endpoint:
+    scheme: str
+    host: str
+    port: int
+    path: str
+    url: str
+
+    @classmethod
+    def parse(cls, url: str, what: str) -> _Endpoint:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _error(
+                ErrorCode.SVC_CONFIG, f"{what} URL {url!r} is not http(s)://host[:port]/path"
+            )
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise _error(ErrorCode.SVC_CONFIG, f"{what} URL {url!r} has a bad port") from None
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        return cls(parts.scheme, parts.hostname, port, path, url)
+
+
+@attrs.frozen(slots=True)
+class _RawAnswer:
+    """One aggregation response payload, read without parsing the signature."""
+
+    status: int
+    message: str | None
+    items: tuple[tlv.TLV, ...]
+
+
+class KsiHttpBackend:
+    """A KSI signing service reached over HTTP with PDU v2.
+
+    Implements :class:`~jura_trust.backends.base.SigningService`. Safe to
+    share between threads (each thread keeps its own connections).
+
+    Args:
+        aggregator_url: the aggregator endpoint (``POST``), e.g.
+            ``http://127.0.0.1:8080/aggregator``; ``None`` when only
+            extending or verifying.
+        extender_url: the extender endpoint, if extending is wanted.
+        publications_url: where the publications file is served.
+        login: the login id sent in every PDU header (not needed to
+            download the publications file only).
+        key: the login's HMAC key (the service password); text is UTF-8
+            encoded.
+        timeout: seconds for connecting and for each read.
+        retries: further attempts after a connection failure or timeout.
+        backoff: seconds before the first retry (doubling each time).
+        algorithm: the HMAC algorithm (must be trusted for new data).
+        trust_anchors: certificates the publications file's signer must
+            chain to (see :meth:`publications_file`).
+        cert_constraints: subject constraints on that signer, e.g.
+            ``{"E": "publications@guardtime.com"}``.
+        publications_verifier: a custom check instead of anchors and
+            constraints; it raises to refuse a file.
+    """
+
+    def __init__(
+        self,
+        aggregator_url: str | None,
+        extender_url: str | None = None,
+        publications_url: str | None = None,
+        *,
+        login: str | None = None,
+        key: bytes | str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        algorithm: HashAlgorithm = DEFAULT_ALGORITHM,
+        trust_anchors: Sequence[pki.Certificate] = (),
+        cert_constraints: Mapping[str, str] | None = None,
+        publications_verifier: PublicationsVerifier | None = None,
+    ) -> None:
+        if (login is None) != (key is None):
+            raise ValueError("give both login and key, or neither")
+        if login is not None and (not isinstance(login, str) or not login or "\x00" in login):
+            raise ValueError("login must be a non-empty string without NUL")
+        key_bytes = key.encode("utf-8") if isinstance(key, str) else bytes(key or b"")
+        if login is not None and not key_bytes:
+            raise ValueError("the HMAC key must not be empty")
+        if not algorithm.trusted:
+            raise ValueError(f"{algorithm.ksi_name} is not trusted for new HMACs")
+        if timeout <= 0 or retries < 0 or backoff < 0:
+            raise ValueError("timeout must be positive, retries and backoff not negative")
+        self._aggregator = (
+            None if aggregator_url is None else _Endpoint.parse(aggregator_url, "aggregator")
+        )
+        self._extender = None if extender_url is None else _Endpoint.parse(extender_url, "extender")
+        self._publications = (
+            None
+            if publications_url is None
+            else _Endpoint.parse(publications_url, "publications file")
+        )
+        #: The login id, or ``None`` for a publications-file-only client.
+        self.login = login
+        self._login_id = login or ""
+        self._key = key_bytes
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.algorithm = algorithm
+        self._trust_anchors = tuple(trust_anchors)
+        self._constraints = dict(cert_constraints or {})
+        self._verifier = publications_verifier
+        self._local = threading.local()
+        self._all_connections: list[http.client.HTTPConnection] = []
+        self._connections_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._ids_lock = threading.Lock()
+        self._instance_id = int.from_bytes(os.urandom(4), "big") or 1
+        self._pubfile: PublicationsFile | None = None
+        self._pubfile_verified = False
+
+    # -- transport --------------------------------------------------------------
+
+    def _next_ids(self, n: int) -> list[int]:
+        with self._ids_lock:
+            return [next(self._ids) for _ in range(n)]
+
+    def _connection(self, endpoint: _Endpoint) -> http.client.HTTPConnection:
+        conns: dict[tuple[str, str, int], http.client.HTTPConnection] | None = getattr(
+            self._local, "connections", None
+        )
+        if conns is None:
+            conns = self._local.connections = {}
+        key = (endpoint.scheme, endpoint.host, endpoint.port)
+        conn = conns.get(key)
+        if conn is None:
+            cls = (
+                http.client.HTTPSConnection
+                if endpoint.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            conn = cls(endpoint.host, endpoint.port, timeout=self.timeout)
+            conns[key] = conn
+            with self._connections_lock:
+                self._all_connections.append(conn)
+        return conn
+
+    def _drop(self, endpoint: _Endpoint) -> None:
+        conns = getattr(self._local, "connections", {})
+        conn = conns.pop((endpoint.scheme, endpoint.host, endpoint.port), None)
+        if conn is not None:
+            conn.close()
+
+    def _once(self, endpoint: _Endpoint, method: str, body: bytes | None) -> tuple[int, bytes]:
+        conn = self._connection(endpoint)
+        headers = {"User-Agent": _USER_AGENT, "Connection": "keep-alive"}
+        if body is not None:
+            headers["Content-Type"] = _REQUEST_CONTENT_TYPE
+        conn.request(method, endpoint.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read(MAX_RESPONSE_SIZE + 1)
+        if len(data) > MAX_RESPONSE_SIZE:
+            self._drop(endpoint)
+            raise _bad_response(f"{endpoint.url}: response larger than {MAX_RESPONSE_SIZE} bytes")
+        if resp.will_close:
+            self._drop(endpoint)
+        return resp.status, data
+
+    def _exchange(self, endpoint: _Endpoint, method: str, body: bytes | None) -> tuple[int, bytes]:
+        """One HTTP exchange, retried on connection failures and timeouts."""
+        attempt = 0
+        while True:
+            try:
+                return self._once(endpoint, method, body)
+            except TimeoutError as exc:
+                self._drop(endpoint)
+                failure = _error(
+                    ErrorCode.SVC_TIMEOUT,
+                    f"{endpoint.url}: no answer within {self.timeout:g} s",
+                    url=endpoint.url,
+                    attempts=attempt + 1,
+                )
+                cause: BaseException = exc
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop(endpoint)
+                failure = _error(
+                    ErrorCode.SVC_UNAVAILABLE,
+                    f"{endpoint.url}: {type(exc).__name__}: {exc}".rstrip(": "),
+                    url=endpoint.url,
+                    attempts=attempt + 1,
+                )
+                cause = exc
+            if attempt >= self.retries:
+                raise failure from cause
+            time.sleep(self.backoff * (2**attempt))
+            attempt += 1
+
+    def _post_pdus(self, endpoint: _Endpoint, body: bytes) -> Iterator[tlv.TLV]:
+        """POST request PDUs; yield the response body's PDU elements."""
+        status, data = self._exchange(endpoint, "POST", body)
+        try:
+            elements = [element for _, element in tlv.iter_sequence(data)]
+        except FormatError:
+            elements = []
+        if not elements:
+            if status >= 500:
+                raise _error(
+                    ErrorCode.SVC_UNAVAILABLE,
+                    f"{endpoint.url}: HTTP {status} without a KSI response",
+                    http_status=status,
+                )
+            raise _bad_response(
+                f"{endpoint.url}: HTTP {status}, and the body is not a KSI response",
+                http_status=status,
+            )
+        yield from elements
+
+    # -- PDU checks ---------------------------------------------------------------
+
+    def _authentic(self, parsed: PDU, what: str) -> None:
+        """Fail on a PDU-level error; check the HMAC of everything else."""
+        error = getattr(parsed, "error", None)
+        describe = (
+            AggregatorStatus.describe
+            if parsed.TYPE == AGGREGATION_RESPONSE_PDU_TYPE
+            else ExtenderStatus.describe
+        )
+        if parsed.hmac is None:
+            if error is None:
+                raise _bad_response(f"{what} response carries no HMAC")
+            raise _refused(error, describe, what)
+        verify_hmac(parsed, self._key, algorithm=self.algorithm)
+        if error is not None:
+            raise _refused(error, describe, what)
+
+    def _parse(self, element: tlv.TLV, cls: type[_T], what: str) -> _T:
+        try:
+            parsed = parse_pdu(element.raw)
+        except FormatError as exc:
+            raise _bad_response(
+                f"{what} response is malformed: {exc.message}", cause=exc.code.value
+            ) from None
+        if not isinstance(parsed, cls):
+            raise _bad_response(f"{what} answered with a PDU of type 0x{element.type:x}")
+        self._authentic(parsed, what)
+        return parsed
+
+    def _require(self, endpoint: _Endpoint | None, what: str, *, pdu: bool = True) -> _Endpoint:
+        if endpoint is None:
+            raise _error(ErrorCode.SVC_CONFIG, f"no {what} URL configured")
+        if pdu and self.login is None:
+            raise _error(ErrorCode.SVC_CONFIG, f"no login and key configured for the {what}")
+        return endpoint
+
+    # -- aggregation -----------------------------------------------------------------
+
+    def _aggregation_body(
+        self, requests: Sequence[AggregationRequest], config_request: bool
+    ) -> bytes:
+        pdus: list[bytes] = []
+        chunk: list[AggregationRequest] = []
+        size = 0
+        for request in requests:
+            n = len(request.encode())
+            if chunk and (len(chunk) >= MAX_PAYLOADS or size + n > _PDU_BUDGET):
+                pdus.append(self._aggregation_pdu(chunk, False))
+                chunk, size = [], 0
+            chunk.append(request)
+            size += n
+        if chunk or config_request:
+            pdus.append(self._aggregation_pdu(chunk, config_request))
+        body = b"".join(pdus)
+        if len(body) > MAX_STREAM_SIZE:
+            raise ValueError(
+                f"{len(requests)} requests need {len(body)} bytes, above the "
+                f"{MAX_STREAM_SIZE}-byte limit of one HTTP request; sign fewer at once"
+            )
+        return body
+
+    def _aggregation_pdu(self, chunk: Sequence[AggregationRequest], config: bool) -> bytes:
+        return encode_aggregation_request(
+            chunk,
+            login_id=self._login_id,
+            key=self._key,
+            algorithm=self.algorithm,
+            instance_id=self._instance_id,
+            message_id=self._next_ids(1)[0],
+            config_request=config,
+        )
+
+    def _requests(self, imprints: Sequence[Imprint], level: int) -> list[AggregationRequest]:
+        if not 0 <= level <= 0xFF:
+            raise ValueError("level out of range 0..255")
+        for imprint in imprints:
+            if not isinstance(imprint, Imprint):
+                raise TypeError("imprints must be Imprint values")
+        ids = self._next_ids(len(imprints))
+        return [AggregationRequest(i, imp, level) for i, imp in zip(ids, imprints, strict=True)]
+
+    def sign(self, imprint: Imprint, *, level: int = 0) -> Signature:
+        """Sign one imprint (``level``: its height in a local tree)."""
+        return self.sign_many([imprint], level=level)[0]
+
+    def sign_many(self, imprints: Sequence[Imprint], *, level: int = 0) -> list[Signature]:
+        """Sign every imprint with one HTTP request (so, normally, in one round).
+
+        Signatures come back in the order of ``imprints``; each is checked
+        against its imprint and level (SVC-04 if it does not match).
+        """
+        if not imprints:
+            return []
+        endpoint = self._require(self._aggregator, "aggregator")
+        requests = self._requests(imprints, level)
+        body = self._aggregation_body(requests, False)
+        answers: dict[int, Signature | BackendError] = {}
+        for element in self._post_pdus(endpoint, body):
+            parsed = self._parse(element, AggregationResponsePDU, "aggregator")
+            for resp in parsed.responses:
+                if resp.request_id in answers:
+                    raise _bad_response(f"aggregator answered request {resp.request_id} twice")
+                try:
+                    answers[resp.request_id] = resp.signature()
+                except BackendError as exc:
+                    answers[resp.request_id] = exc
+        out: list[Signature] = []
+        for request in requests:
+            answer = self._answer(answers, request.request_id)
+            if isinstance(answer, BackendError):
+                raise answer
+            _check_signature(answer, request)
+            out.append(answer)
+        return out
+
+    def sign_many_encoded(self, imprints: Sequence[Imprint], *, level: int = 0) -> list[bytes]:
+        """Like :meth:`sign_many`, returning each signature's bytes (a ``.ksig``).
+
+        For bulk signing where the signatures are stored, not inspected: the
+        response PDUs' HMACs, the request ids, the statuses and each
+        signature's document hash are checked, but the signatures are not
+        parsed (parse them with :meth:`Signature.from_bytes` when they are
+        read; verification checks everything else, including the level with
+        ``input_level``). Several times cheaper for the client than
+        :meth:`sign_many`.
+        """
+        if not imprints:
+            return []
+        endpoint = self._require(self._aggregator, "aggregator")
+        requests = self._requests(imprints, level)
+        body = self._aggregation_body(requests, False)
+        answers: dict[int, _RawAnswer] = {}
+        for element in self._post_pdus(endpoint, body):
+            for request_id, answer in self._raw_answers(element):
+                if request_id in answers:
+                    raise _bad_response(f"aggregator answered request {request_id} twice")
+                answers[request_id] = answer
+        out: list[bytes] = []
+        for request in requests:
+            raw = self._answer(answers, request.request_id)
+            if raw.status != 0:
+                raise _refused(
+                    ErrorPayload(raw.status, raw.message), AggregatorStatus.describe, "aggregator"
+                )
+            out.append(_assemble(raw.items, request))
+        return out
+
+    def _answer(self, answers: Mapping[int, _T], request_id: int) -> _T:
+        try:
+            return answers[request_id]
+        except KeyError:
+            raise _bad_response(f"the response does not answer request {request_id}") from None
+
+    def _raw_answers(self, element: tlv.TLV) -> Iterator[tuple[int, _RawAnswer]]:
+        """Authenticate a response PDU and read its payloads shallowly."""
+        try:
+            children = element.children() if element.type == AGGREGATION_RESPONSE_PDU_TYPE else []
+        except FormatError:
+            children = []
+        if not children or children[0].type != 0x01 or children[-1].type != 0x1F:
+            # Not an authenticated response: let the full parser say why.
+            self._parse(element, AggregationResponsePDU, "aggregator")
+            raise _bad_response("aggregator response has an unexpected layout")
+        try:
+            mac = tlv.decode_imprint(children[-1].value, what="HMAC")
+        except FormatError as exc:
+            raise _bad_response(f"aggregator response HMAC: {exc.message}") from None
+        shell = AggregationResponsePDU(None, (), None, None, None, mac, raw=element.raw)
+        verify_hmac(shell, self._key, algorithm=self.algorithm)
+        for child in children[1:-1]:
+            if child.type == 0x02:
+                yield _read_payload(child)
+            elif child.type == 0x03:
+                try:
+                    error = ErrorPayload.from_tlv(child)
+                except FormatError as exc:
+                    raise _bad_response(f"aggregator error element: {exc.message}") from None
+                raise _refused(error, AggregatorStatus.describe, "aggregator")
+            elif child.type not in (0x04, 0x05) and not child.non_critical:
+                raise _bad_response(f"aggregator response has unknown element 0x{child.type:x}")
+
+    def aggregator_config(self) -> AggregatorConfig:
+        """Ask the aggregator for its configuration (round length, limits)."""
+        endpoint = self._require(self._aggregator, "aggregator")
+        body = self._aggregation_body([], True)
+        for element in self._post_pdus(endpoint, body):
+            parsed = self._parse(element, AggregationResponsePDU, "aggregator")
+            if parsed.config is not None:
+                return parsed.config
+        raise _bad_response("the aggregator sent no configuration")
+
+    # -- extending ----------------------------------------------------------------------
+
+    def _extend_exchange(
+        self, requests: Sequence[ExtendRequest], config_request: bool
+    ) -> tuple[dict[int, ExtendResponse], ExtenderConfig | None]:
+        endpoint = self._require(self._extender, "extender")
+        body = encode_extend_request(
+            requests,
+            login_id=self._login_id,
+            key=self._key,
+            algorithm=self.algorithm,
+            instance_id=self._instance_id,
+            message_id=self._next_ids(1)[0],
+            config_request=config_request,
+        )
+        answers: dict[int, ExtendResponse] = {}
+        config: ExtenderConfig | None = None
+        for element in self._post_pdus(endpoint, body):
+            parsed = self._parse(element, ExtendResponsePDU, "extender")
+            config = parsed.config or config
+            for resp in parsed.responses:
+                if resp.request_id in answers:
+                    raise _bad_response(f"extender answered request {resp.request_id} twice")
+                answers[resp.request_id] = resp
+        return answers, config
+
+    def extender_config(self) -> ExtenderConfig:
+        """Ask the extender for its configuration (calendar first and last time)."""
+        _, config = self._extend_exchange([], True)
+        if config is None:
+            raise _bad_response("the extender sent no configuration")
+        return config
+
+    def extend_calendar(
+        self, aggregation_time: int, publication_time: int | None = None
+    ) -> CalendarChain:
+        """A calendar chain from ``aggregation_time`` to ``publication_time`` (or the head).
+
+        The chain's times are checked against the request (SVC-04); its
+        hashes are the verification policies' business. A refusal raises
+        SVC-05 with the extender's status (e.g. 0x106, too new).
+        """
+        (request_id,) = self._next_ids(1)
+        request = ExtendRequest(request_id, aggregation_time, publication_time)
+        answers, _ = self._extend_exchange([request], False)
+        resp = self._answer(answers, request_id)
+        if resp.status != 0:
+            raise _refused(
+                ErrorPayload(resp.status, resp.error_message), ExtenderStatus.describe, "extender"
+            )
+        chain = resp.calendar_chain
+        if chain is None:
+            raise _bad_response(f"extend response {request_id} has no calendar chain")
+        if chain.aggregation_time != aggregation_time or (
+            publication_time is not None and chain.publication_time != publication_time
+        ):
+            raise _bad_response(
+                "the extender's chain does not span the requested times",
+                aggregation_time=chain.aggregation_time,
+                publication_time=chain.publication_time,
+            )
+        return chain
+
+    def extend(self, signature: Signature, publication_time: int | None = None) -> Signature:
+        """``signature`` extended to a publication (the nearest one by default).
+
+        The target comes from the publications file (:meth:`publications_file`,
+        verified when trust is configured). The extended chain must start
+        from the signature's aggregation root and, for a publication in the
+        file, end at its published hash (SVC-04 otherwise). A time that is
+        not in the file gets a record built from the chain's root, checkable
+        against a printed publication string for that time.
+        """
+        record: PublicationRecord | None = None
+        verify = self.trust_configured
+        if publication_time is None:
+            pubfile = self.publications_file(verify=verify, refresh=True)
+            record = pubfile.nearest_publication(signature.aggregation_time)
+            if record is None:
+                raise _error(
+                    ErrorCode.SVC_NO_PUBLICATION, "no publication at or after the signing time yet"
+                )
+            publication_time = record.publication_time
+        elif self._publications is not None:
+            pubfile = self.publications_file(verify=verify, refresh=True)
+            record = pubfile.find_publication(publication_time)
+        chain = self.extend_calendar(signature.aggregation_time, publication_time)
+        if chain.input_hash != _aggregation_root(signature):
+            raise _bad_response("the extended chain does not start at the signature's root")
+        root = chain.root()
+        if record is None:
+            record = PublicationRecord.build(PublicationData.build(publication_time, root))
+        elif record.published_hash != root:
+            raise _bad_response(
+                "the extended chain does not reach the published hash",
+                publication_time=publication_time,
+            )
+        return signature.extended(chain, record.with_type(0x803))
+
+    # -- publications ----------------------------------------------------------------------
+
+    def publications_file_bytes(self) -> bytes:
+        """Download the publications file (no parsing, no checks)."""
+        endpoint = self._require(self._publications, "publications file", pdu=False)
+        status, data = self._exchange(endpoint, "GET", None)
+        if status != 200:
+            code = ErrorCode.SVC_UNAVAILABLE if status >= 500 else ErrorCode.SVC_BAD_RESPONSE
+            raise _error(code, f"{endpoint.url}: HTTP {status}", http_status=status)
+        return data
+
+    def publications_file(self, *, verify: bool = True, refresh: bool = False) -> PublicationsFile:
+        """The publications file, downloaded once and cached.
+
+        With ``verify`` (the default) it must pass the configured
+        ``publications_verifier``, or the CMS check against
+        ``trust_anchors`` and ``cert_constraints``; with neither configured
+        the file is refused (PKI-01). Without ``verify`` it is only parsed:
+        :meth:`extend` uses it that way when no trust is configured, as it
+        only picks a target, and verification decides trust later.
+        """
+        if self._pubfile is None or refresh:
+            pubfile = PublicationsFile.parse(self.publications_file_bytes())
+            if verify:
+                self._verify_publications(pubfile)
+            self._pubfile = pubfile
+            self._pubfile_verified = verify
+        elif verify and not self._pubfile_verified:
+            self._verify_publications(self._pubfile)
+            self._pubfile_verified = True
+        return self._pubfile
+
+    def _verify_publications(self, pubfile: PublicationsFile) -> None:
+        if self._verifier is not None:
+            self._verifier(pubfile)
+            return
+        pubfile.verify(trust_anchors=self._trust_anchors, constraints=self._constraints)
+
+    @property
+    def trust_configured(self) -> bool:
+        """Whether downloaded publications files can be verified."""
+        return self._verifier is not None or bool(self._trust_anchors and self._constraints)
+
+    def trusted_publications_file(self) -> PublicationsFile:
+        """The publications file, verified (for :func:`jura_trust.verify`)."""
+        return self.publications_file(verify=True)
+
+    def latest_publication(self) -> PublicationRecord | None:
+        """The most recent publication in the (verified) publications file."""
+        return self.publications_file(verify=True, refresh=True).latest_publication()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every connection this backend opened (in any thread)."""
+        with self._connections_lock:
+            conns, self._all_connections = self._all_connections, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> KsiHttpBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _aggregation_root(signature: Signature) -> Imprint:
+    level = 0
+    out: Imprint | None = None
+    for chain in signature.aggregation_chains:
+        out, level = chain.evaluate(level)
+    assert out is not None
+    return out
+
+
+def _check_signature(signature: Signature, request: AggregationRequest) -> None:
+    if signature.document_hash != request.request_hash:
+        raise _bad_response(
+            f"signature {request.request_id} is for another document hash",
+            request_id=request.request_id,
+        )
+    if request.request_level > 0:
+        first = signature.aggregation_chains[0].links[0]
+        if signature.rfc3161_record is not None or first.level_correction < request.request_level:
+            raise _bad_response(
+                f"signature {request.request_id} does not honour level {request.request_level}",
+                request_id=request.request_id,
+            )
+
+
+_SIGNATURE_ITEMS = frozenset({0x801, 0x802, 0x803, 0x804, 0x805, 0x806})
+
+
+def _read_payload(element: tlv.TLV) -> tuple[int, _RawAnswer]:
+    """Request id, status, message and KSI items of a response payload."""
+    fields: dict[int, bytes] = {}
+    items: list[tlv.TLV] = []
+    try:
+        for child in element.children():
+            if child.type in _SIGNATURE_ITEMS:
+                items.append(child)
+            elif child.type in (0x01, 0x04, 0x05):
+                if child.type in fields:
+                    raise _bad_response(f"response payload repeats element 0x{child.type:x}")
+                fields[child.type] = child.value
+            elif not child.non_critical:
+                raise _bad_response(f"response payload has unknown element 0x{child.type:x}")
+        if 0x01 not in fields or 0x04 not in fields:
+            raise _bad_response("response payload lacks its request id or status")
+        request_id = tlv.decode_uint(fields[0x01], what="request id")
+        status = tlv.decode_uint(fields[0x04], what="status")
+        message = tlv.decode_utf8(fields[0x05], what="message") if 0x05 in fields else None
+    except FormatError as exc:
+        raise _bad_response(f"response payload is malformed: {exc.message}") from None
+    return request_id, _RawAnswer(status, message, tuple(items))
+
+
+def _chain_facts(chain: tlv.TLV) -> tuple[int, bytes]:
+    """(chain-index length, input hash value) of an aggregation chain element."""
+    count = 0
+    input_hash = b""
+    for child in chain.children():
+        if child.type == 0x03:
+            count += 1
+        elif child.type == 0x05:
+            input_hash = child.value
+    return count, input_hash
+
+
+def _assemble(items: Sequence[tlv.TLV], request: AggregationRequest) -> bytes:
+    """The signature bytes from a payload's items, after the document-hash check."""
+    try:
+        chains = sorted(
+            ((_chain_facts(e), e) for e in items if e.type == 0x801),
+            key=lambda fe: -fe[0][0],
+        )
+    except FormatError as exc:
+        raise _bad_response(f"signature {request.request_id} is malformed: {exc.message}") from None
+    if not chains:
+        raise _bad_response(f"response {request.request_id} carries no aggregation chain")
+    rfc = [e for e in items if e.type == 0x806]
+    if rfc:
+        try:
+            document = tlv.decode_sequence(rfc[0].value)
+        except FormatError:
+            document = []
+        document_hash = next((c.value for c in document if c.type == 0x05), b"")
+    else:
+        document_hash = chains[0][0][1]
+    if not _hmac.compare_digest(document_hash, request.request_hash.value):
+        raise _bad_response(
+            f"signature {request.request_id} is for another document hash",
+            request_id=request.request_id,
+        )
+    ordered = [
+        *rfc,
+        *(e for _, e in chains),
+        *(e for t in (0x802, 0x803, 0x804, 0x805) for e in items if e.type == t),
+    ]
+    return tlv.encode(0x800, b"".join(e.raw for e in ordered))

@@ -1,0 +1,74 @@
+"""Response PDUs from pre-encoded payloads (layer 10, private).
+
+The aggregator answers thousands of requests per round; each answer is the
+request's aggregation chain plus the round's shared calendar chain and
+authentication record, already encoded. :mod:`jura_trust.pdu`'s encoders
+take payload objects, so this module seals payload *bytes* into response
+PDUs instead, splitting them over as many PDUs as the 64 KiB PDU limit
+needs. The bytes are exactly what
+:func:`jura_trust.pdu.encode_aggregation_response` and
+:func:`jura_trust.pdu.encode_extend_response` write for the same content
+(tests/service/test_wire.py holds them to it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jura_trust.core import tlv
+from jura_trust.core.hashing import HashAlgorithm
+from jura_trust.pdu import Header, compute_hmac
+
+__all__ = ["seal", "seal_responses", "success_payload"]
+
+_OK_STATUS = tlv.encode(0x04, b"")
+
+
+def seal(
+    pdu_type: int, header: Header, parts: Sequence[bytes], key: bytes, algorithm: HashAlgorithm
+) -> bytes:
+    """One PDU: ``header``, the encoded ``parts`` in order, then its HMAC."""
+    size = algorithm.digest_size
+    mac = tlv.encode(0x1F, bytes((algorithm.id,)) + bytes(size))
+    unsigned = tlv.encode(pdu_type, b"".join([header.encode(), *parts, mac]))[:-size]
+    return unsigned + compute_hmac(algorithm, key, unsigned)
+
+
+def seal_responses(
+    pdu_type: int,
+    header: Header,
+    payloads: Sequence[bytes],
+    *,
+    trailer: Sequence[bytes],
+    key: bytes,
+    algorithm: HashAlgorithm,
+) -> list[bytes]:
+    """Response PDUs holding ``payloads`` in order, as many per PDU as fit.
+
+    ``trailer`` (error, config, ack elements) goes into the last PDU. At
+    least one PDU is returned.
+    """
+    fixed = len(header.encode()) + 3 + algorithm.digest_size
+    tail = sum(map(len, trailer))
+    budget = tlv.MAX_TLV16_LENGTH - fixed
+    pdus: list[bytes] = []
+    chunk: list[bytes] = []
+    used = 0
+    for payload in payloads:
+        if len(payload) > budget - tail:
+            raise ValueError(f"a payload of {len(payload)} bytes does not fit one PDU")
+        if used + len(payload) > budget:
+            pdus.append(seal(pdu_type, header, chunk, key, algorithm))
+            chunk, used = [], 0
+        chunk.append(payload)
+        used += len(payload)
+    if used + tail > budget:
+        pdus.append(seal(pdu_type, header, chunk, key, algorithm))
+        chunk = []
+    pdus.append(seal(pdu_type, header, [*chunk, *trailer], key, algorithm))
+    return pdus
+
+
+def success_payload(request_id: int, items: bytes) -> bytes:
+    """An aggregation response payload with status 0 and the signature ``items``."""
+    return tlv.encode(0x02, tlv.encode(0x01, tlv.encode_uint(request_id)) + _OK_STATUS + items)

@@ -1,0 +1,613 @@
+"""The local KSI service over HTTP: aggregator, extender, publications file (layer 10).
+
+Routes:
+
+* ``POST /aggregator``: aggregation request PDUs (v2) -> response PDUs;
+* ``POST /extender``: extend request PDUs -> response PDUs;
+* ``GET /publications.bin``: the signed publications file;
+* ``GET /health``: JSON status; ``GET /metrics``: Prometheus text.
+
+A request body holds one or more PDUs back to back; the response body holds
+the answers in the same order (a PDU whose answers do not fit one 64 KiB
+PDU is answered with several). Every PDU is authenticated on its own: an
+unknown login or a wrong HMAC gets a *reduced* error PDU (status 0x102, no
+header, no HMAC) and no signature; unreadable input gets a reduced error
+PDU with status 0x101 and HTTP 400; a body over the size limit gets status
+0x104 (aggregator) or 0x101 (extender) and HTTP 413, unread. Every other
+answer is HTTP 200 with PDUs authenticated under the login's key, with the
+HMAC algorithm the client used.
+
+No route takes a path or writes a file: the only writes are the calendar
+store's appends and the publications file, both by the service itself.
+The calendar and publisher keys stay in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Final
+
+import attrs
+from aiohttp import web
+
+from jura_trust import pki
+from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
+from jura_trust.backends.stores import SQLiteCalendarStore
+from jura_trust.errors import BackendError, ErrorCode, JuraError
+from jura_trust.pdu import (
+    AGGREGATION_RESPONSE_PDU_TYPE,
+    EXTEND_RESPONSE_PDU_TYPE,
+    PDU,
+    AggregationAck,
+    AggregationRequest,
+    AggregationRequestPDU,
+    AggregationResponse,
+    AggregatorConfig,
+    AggregatorStatus,
+    ErrorPayload,
+    ExtenderConfig,
+    ExtenderStatus,
+    ExtendRequest,
+    ExtendRequestPDU,
+    ExtendResponse,
+    Header,
+    encode_error_pdu,
+    parse_pdus,
+)
+from jura_trust.service._wire import seal_responses, success_payload
+from jura_trust.service.auth import Gate
+from jura_trust.service.config import Login, ServiceConfig
+from jura_trust.service.metrics import Metrics
+from jura_trust.service.publisher import Publisher
+from jura_trust.service.rounds import ClosedRound, RoundLoop
+
+__all__ = ["RESPONSE_CONTENT_TYPE", "Service", "open_backend", "serve"]
+
+#: Content type of PDU answers (as KSI gateways send).
+RESPONSE_CONTENT_TYPE: Final = "application/ksi-response"
+_LOCK_FILE: Final = "service.lock"
+_log = logging.getLogger("jura_trust.service")
+
+
+def _read_signer(key: Path, cert: Path, what: str) -> pki.CalendarSigner:
+    try:
+        return pki.CalendarSigner.from_pem(key.read_bytes(), cert.read_bytes())
+    except OSError as exc:
+        raise BackendError(
+            f"service config: cannot read the {what} key or certificate: {exc}",
+            code=ErrorCode.SVC_CONFIG,
+        ) from None
+    except (JuraError, ValueError) as exc:
+        raise BackendError(
+            f"service config: unusable {what} key or certificate: {exc}",
+            code=ErrorCode.SVC_CONFIG,
+        ) from None
+
+
+def _lock_home(home: Path) -> int:
+    """Hold an exclusive lock on ``home`` so one service at a time writes its calendar."""
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise BackendError(
+            f"another service is running on {home} (its {_LOCK_FILE} is locked)",
+            code=ErrorCode.SVC_CONFIG,
+        ) from None
+    return fd
+
+
+def open_backend(config: ServiceConfig) -> EmbeddedBackend:
+    """The embedded backend the service runs on: keys, calendar store, publications."""
+    calendar_signer = publisher = None
+    if config.calendar_key is not None and config.calendar_certificate is not None:
+        calendar_signer = _read_signer(config.calendar_key, config.calendar_certificate, "calendar")
+    if config.publisher_key is not None and config.publisher_certificate is not None:
+        publisher = _read_signer(config.publisher_key, config.publisher_certificate, "publisher")
+        try:
+            pki.check_subject_constraints(publisher.certificate, {"E": config.publisher_email})
+        except JuraError as exc:
+            raise BackendError(
+                f"service config: the publisher certificate does not hold the e-mail "
+                f"{config.publisher_email!r}: {exc.message}",
+                code=ErrorCode.SVC_CONFIG,
+            ) from None
+    config.home.mkdir(parents=True, exist_ok=True)
+    store = SQLiteCalendarStore(config.calendar_store_path)
+    try:
+        return EmbeddedBackend(
+            config.home,
+            calendar_signer=calendar_signer,
+            publisher=publisher,
+            publisher_email=config.publisher_email,
+            store=store,
+        )
+    except BaseException:
+        store.close()
+        raise
+
+
+class _RefusedError(Exception):
+    """A whole body refused before any PDU was read."""
+
+    def __init__(self, http_status: int, status: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.status = status
+        self.message = message
+
+
+@attrs.define(slots=True)
+class _Slot:
+    """One aggregation request payload on its way to an answer."""
+
+    request_id: int
+    future: asyncio.Future[ClosedRound] | None = None
+    index: int = -1
+    payload: bytes = b""
+
+
+def _us(t: float) -> int:
+    return int(t * 1_000_000)
+
+
+class Service:
+    """The local KSI service: holds the backend, the round loop and the publisher.
+
+    Build the aiohttp application with :meth:`app`; :func:`serve` runs it.
+    Must be created inside a running event loop.
+    """
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        backend: EmbeddedBackend | None = None,
+        announce: Callable[[str], None] = print,
+    ) -> None:
+        config.check_ready()
+        self.config = config
+        self._lock_fd: int | None = None
+        if backend is None:
+            self._lock_fd = _lock_home(config.home)
+            try:
+                backend = open_backend(config)
+            except BaseException:
+                os.close(self._lock_fd)
+                raise
+        self.backend = backend
+        self.metrics = Metrics()
+        self.gate = Gate(config.logins)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="jura-trust-round")
+        self._readers = ThreadPoolExecutor(2, thread_name_prefix="jura-trust-extend")
+        self.rounds = RoundLoop(
+            self.backend, round_ms=config.round_ms, writer=self._writer, metrics=self.metrics
+        )
+        self.publisher = Publisher(self.rounds, config.schedule, self.metrics, announce=announce)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.metrics.gauges.update(
+            {
+                "calendar_head": lambda: self.backend.calendar_head,
+                "calendar_first": lambda: self.backend.calendar_first,
+                "pending_requests": lambda: self.rounds.pending,
+                "round_ms": lambda: self.config.round_ms,
+            }
+        )
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the round loop and the publisher."""
+        self._tasks = [
+            asyncio.create_task(self.rounds.run(), name="jura-trust-rounds"),
+            asyncio.create_task(self.publisher.run(), name="jura-trust-publisher"),
+        ]
+
+    def drain(self) -> None:
+        """Close open rounds at once (shutting down)."""
+        self.rounds.drain()
+
+    async def stop(self) -> None:
+        """Stop the loops, wait for the writer thread, close the store."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        self.backend.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def app(self) -> web.Application:
+        """The aiohttp application."""
+        app = web.Application(client_max_size=self.config.max_request_bytes)
+        app.router.add_post("/aggregator", self._aggregator)
+        app.router.add_post("/extender", self._extender)
+        app.router.add_get("/publications.bin", self._publications)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    # -- common -------------------------------------------------------------------
+
+    async def _read_body(self, request: web.Request, too_large: int) -> bytes:
+        limit = self.config.max_request_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise _RefusedError(413, too_large, f"the request body exceeds {limit} bytes")
+        try:
+            async with asyncio.timeout(self.config.body_timeout):
+                return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise _RefusedError(413, too_large, f"the request body exceeds {limit} bytes") from None
+        except TimeoutError:
+            raise _RefusedError(408, 0x101, "the request body did not arrive in time") from None
+
+    def _answer(self, status: int, body: bytes, *, close: bool = False) -> web.Response:
+        resp = web.Response(status=status, body=body, content_type=RESPONSE_CONTENT_TYPE)
+        if close:
+            resp.force_close()
+        return resp
+
+    async def _handle(
+        self,
+        request: web.Request,
+        endpoint: str,
+        response_type: int,
+        too_large: int,
+        answer: Callable[[Sequence[PDU], float], Awaitable[list[bytes]]],
+    ) -> web.Response:
+        started = time.perf_counter()
+        received = time.time()
+        try:
+            body = await self._read_body(request, too_large)
+            try:
+                pdus = parse_pdus(body)
+            except JuraError as exc:
+                raise _RefusedError(400, 0x101, f"unreadable request: {exc.message}") from None
+            out = await answer(pdus, received)
+        except _RefusedError as refusal:
+            self.metrics.request(endpoint, f"http_{refusal.http_status}", 0.0)
+            self.metrics.payload(endpoint, refusal.status)
+            reduced = encode_error_pdu(response_type, ErrorPayload(refusal.status, refusal.message))
+            return self._answer(refusal.http_status, reduced, close=refusal.http_status != 400)
+        self.metrics.request(endpoint, "ok", time.perf_counter() - started)
+        return self._answer(200, b"".join(out))
+
+    def _reduced(self, response_type: int, status: int, message: str, endpoint: str) -> bytes:
+        self.metrics.payload(endpoint, status)
+        return encode_error_pdu(response_type, ErrorPayload(status, message))
+
+    def _authenticate(
+        self, pdu: PDU, cls: type[AggregationRequestPDU | ExtendRequestPDU]
+    ) -> Login | str:
+        """The PDU's login, or why it is refused (a reduced error's message)."""
+        if not isinstance(pdu, cls):
+            return f"expected a 0x{cls.TYPE:x} PDU, got 0x{pdu.TYPE:x}"
+        try:
+            return self.gate.authenticate(pdu)
+        except BackendError:
+            return ""
+
+    # -- aggregator -----------------------------------------------------------------
+
+    async def _aggregator(self, request: web.Request) -> web.Response:
+        return await self._handle(
+            request,
+            "aggregator",
+            AGGREGATION_RESPONSE_PDU_TYPE,
+            AggregatorStatus.REQUEST_TOO_LARGE,
+            self._aggregate,
+        )
+
+    def _aggregation_slots(self, pdu: AggregationRequestPDU, login: Login) -> list[_Slot]:
+        """Add the PDU's valid requests to the open round (synchronously)."""
+        slots: list[_Slot] = []
+        now = int(time.time())
+        for req in pdu.requests:
+            slot = _Slot(req.request_id)
+            slots.append(slot)
+            status, message = self._check_aggregation_request(req, now)
+            if status:
+                slot.payload = self._refuse_request(req.request_id, status, message)
+                continue
+            try:
+                slot.future, slot.index = self.rounds.add(
+                    RoundRequest(req.request_hash, req.request_level, login.name)
+                )
+            except (JuraError, ValueError, TypeError) as exc:
+                slot.payload = self._refuse_request(
+                    req.request_id, AggregatorStatus.INVALID_PAYLOAD, str(exc)
+                )
+        return slots
+
+    def _check_aggregation_request(self, req: AggregationRequest, now: int) -> tuple[int, str]:
+        alg = req.request_hash.algorithm
+        if not alg.trusted or alg.is_deprecated_at(now):
+            return AggregatorStatus.INVALID_PAYLOAD, f"{alg.ksi_name} is not accepted for signing"
+        if req.request_level > self.config.max_level:
+            return (
+                AggregatorStatus.INVALID_PAYLOAD,
+                f"request level {req.request_level} exceeds {self.config.max_level}",
+            )
+        return 0, ""
+
+    def _refuse_request(self, request_id: int, status: int, message: str) -> bytes:
+        self.metrics.payload("aggregator", status)
+        return AggregationResponse(request_id, status, message).encode()
+
+    async def _aggregate(self, pdus: Sequence[PDU], received: float) -> list[bytes]:
+        plans: list[tuple[AggregationRequestPDU, Login, list[_Slot], list[bytes]] | bytes] = []
+        # Phase 1, without awaiting: every request of the body joins the same round.
+        for pdu in pdus:
+            login = self._authenticate(pdu, AggregationRequestPDU)
+            if isinstance(login, str):
+                status = AggregatorStatus.AUTHENTICATION_FAILURE if not login else 0x101
+                plans.append(
+                    self._reduced(
+                        AGGREGATION_RESPONSE_PDU_TYPE,
+                        status,
+                        login or "authentication failed",
+                        "aggregator",
+                    )
+                )
+                continue
+            assert isinstance(pdu, AggregationRequestPDU)
+            trailer: list[bytes] = []
+            if not self.gate.allow(login, len(pdu.requests)):
+                self.metrics.payload("aggregator", AggregatorStatus.TOO_MANY_REQUESTS)
+                error = ErrorPayload(AggregatorStatus.TOO_MANY_REQUESTS, "rate limit exceeded")
+                plans.append((pdu, login, [], [error.encode()]))
+                continue
+            slots = self._aggregation_slots(pdu, login)
+            if pdu.config_request:
+                trailer.append(self._aggregator_config(login).encode())
+            if pdu.ack_request is not None:
+                trailer.append(self._ack(pdu.ack_request, received).encode())
+            plans.append((pdu, login, slots, trailer))
+        # Phase 2: wait for the round(s), then answer in order.
+        out: list[bytes] = []
+        for plan in plans:
+            if isinstance(plan, bytes):
+                out.append(plan)
+                continue
+            pdu, login, slots, trailer = plan
+            payloads = [await self._slot_payload(slot) for slot in slots]
+            assert pdu.hmac is not None
+            out += seal_responses(
+                AGGREGATION_RESPONSE_PDU_TYPE,
+                Header(login.name, pdu.header.instance_id, pdu.header.message_id),
+                payloads,
+                trailer=trailer,
+                key=login.key,
+                algorithm=pdu.hmac.algorithm,
+            )
+        return out
+
+    async def _slot_payload(self, slot: _Slot) -> bytes:
+        if slot.future is None:
+            return slot.payload
+        try:
+            closed = await asyncio.shield(slot.future)
+        except Exception:
+            return self._refuse_request(
+                slot.request_id, AggregatorStatus.INTERNAL_ERROR, "the round failed"
+            )
+        self.metrics.payload("aggregator", 0)
+        return success_payload(slot.request_id, closed.chains[slot.index] + closed.shared)
+
+    def _aggregator_config(self, login: Login) -> AggregatorConfig:
+        return AggregatorConfig(
+            max_level=self.config.max_level,
+            aggregation_algorithm=self.backend.algorithm,
+            aggregation_period=self.config.round_ms,
+            max_requests=login.burst,
+        )
+
+    def _ack(self, asked: AggregationAck, received: float) -> AggregationAck:
+        close = self.rounds.next_close()
+        return AggregationAck(
+            request_time=asked.request_time,
+            receipt_time=_us(received),
+            ack_time=_us(time.time()),
+            aggregation_delay=max(0, int((close - received) * 1000)),
+            aggregation_period=self.config.round_ms,
+            aggregation_drift=0,
+        )
+
+    # -- extender ---------------------------------------------------------------------
+
+    async def _extender(self, request: web.Request) -> web.Response:
+        return await self._handle(
+            request,
+            "extender",
+            EXTEND_RESPONSE_PDU_TYPE,
+            ExtenderStatus.INVALID_REQUEST,
+            lambda pdus, _: self._extend(pdus),
+        )
+
+    async def _extend(self, pdus: Sequence[PDU]) -> list[bytes]:
+        out: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        for pdu in pdus:
+            login = self._authenticate(pdu, ExtendRequestPDU)
+            if isinstance(login, str):
+                status = ExtenderStatus.AUTHENTICATION_FAILURE if not login else 0x101
+                out.append(
+                    self._reduced(
+                        EXTEND_RESPONSE_PDU_TYPE,
+                        status,
+                        login or "authentication failed",
+                        "extender",
+                    )
+                )
+                continue
+            assert isinstance(pdu, ExtendRequestPDU)
+            assert pdu.hmac is not None
+            trailer: list[bytes] = []
+            payloads: list[bytes] = []
+            if not self.gate.allow(login, len(pdu.requests)):
+                self.metrics.payload("extender", ExtenderStatus.INVALID_REQUEST)
+                error = ErrorPayload(ExtenderStatus.INVALID_REQUEST, "rate limit exceeded")
+                trailer.append(error.encode())
+            else:
+                payloads = await loop.run_in_executor(self._readers, self._extend_all, pdu.requests)
+                if pdu.config_request:
+                    trailer.append(self._extender_config(login).encode())
+            out += seal_responses(
+                EXTEND_RESPONSE_PDU_TYPE,
+                Header(login.name, pdu.header.instance_id, pdu.header.message_id),
+                payloads,
+                trailer=trailer,
+                key=login.key,
+                algorithm=pdu.hmac.algorithm,
+            )
+        return out
+
+    def _extend_all(self, requests: Sequence[ExtendRequest]) -> list[bytes]:
+        return [self._extend_one(r) for r in requests]
+
+    def _extend_one(self, req: ExtendRequest) -> bytes:
+        """One extend answer (runs on a reader thread)."""
+        backend = self.backend
+        head, first = backend.calendar_head, backend.calendar_first
+        status = self._extend_status(req, head, first, int(time.time()))
+        if status:
+            self.metrics.payload("extender", status)
+            return ExtendResponse(
+                req.request_id, status, ExtenderStatus.describe(status), calendar_last_time=head
+            ).encode()
+        try:
+            chain = backend.extend_calendar(req.aggregation_time, req.publication_time)
+        except (JuraError, ValueError) as exc:
+            _log.warning("extending %d failed: %s", req.aggregation_time, exc)
+            self.metrics.payload("extender", ExtenderStatus.INTERNAL_ERROR)
+            return ExtendResponse(
+                req.request_id, ExtenderStatus.INTERNAL_ERROR, "extending failed"
+            ).encode()
+        self.metrics.payload("extender", 0)
+        return ExtendResponse(
+            req.request_id, 0, calendar_last_time=head, calendar_chain=chain
+        ).encode()
+
+    @staticmethod
+    def _extend_status(req: ExtendRequest, head: int | None, first: int | None, now: int) -> int:
+        target = req.publication_time if req.publication_time is not None else head
+        if target is not None and (target < req.aggregation_time or target == 0):
+            return ExtenderStatus.INVALID_TIME_RANGE
+        if req.aggregation_time > now or (target is not None and target > now):
+            return ExtenderStatus.REQUEST_TIME_IN_FUTURE
+        if head is None or first is None or target is None:
+            return ExtenderStatus.REQUEST_TIME_TOO_NEW
+        if req.aggregation_time < first:
+            return ExtenderStatus.REQUEST_TIME_TOO_OLD
+        if target > head:
+            return ExtenderStatus.REQUEST_TIME_TOO_NEW
+        return 0
+
+    def _extender_config(self, login: Login) -> ExtenderConfig:
+        return ExtenderConfig(
+            max_requests=login.burst,
+            calendar_first_time=self.backend.calendar_first,
+            calendar_last_time=self.backend.calendar_head,
+        )
+
+    # -- plain routes -------------------------------------------------------------------
+
+    async def _publications(self, request: web.Request) -> web.Response:
+        self.metrics.request("publications", "ok", 0.0)
+        return web.Response(
+            body=self.backend.publications_file_bytes,
+            content_type="application/octet-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    def health(self) -> dict[str, object]:
+        """The ``/health`` document."""
+        latest = self.backend.latest_publication()
+        return {
+            "status": "degraded" if self.rounds.last_error else "ok",
+            "calendar_first": self.backend.calendar_first,
+            "calendar_head": self.backend.calendar_head,
+            "round_ms": self.config.round_ms,
+            "pending_requests": self.rounds.pending,
+            "rounds": self.metrics.rounds,
+            "signatures": self.metrics.signatures,
+            "last_round_error": self.rounds.last_error,
+            "latest_publication": None if latest is None else latest.publication_time,
+            "schedule": str(self.config.schedule),
+        }
+
+    async def _health(self, request: web.Request) -> web.Response:
+        body = self.health()
+        return web.Response(
+            text=json.dumps(body),
+            content_type="application/json",
+            status=200 if body["status"] == "ok" else 503,
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(text=self.metrics.render(), content_type="text/plain")
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _serve(config: ServiceConfig, announce: Callable[[str], None]) -> None:
+    service = Service(config, announce=announce)
+    runner = web.AppRunner(service.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    host, port = config.listen
+    site = web.TCPSite(runner, host, port, backlog=1024, shutdown_timeout=10.0)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        await service.stop()
+        raise BackendError(
+            f"cannot listen on {host}:{port}: {exc.strerror}", code=ErrorCode.SVC_CONFIG
+        ) from None
+    service.start()
+    bound = runner.addresses[0]
+    announce(f"jura-trust: listening on {_url(host, int(bound[1]))} (home {config.home})")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        announce("jura-trust: shutting down")
+        service.drain()
+        await runner.cleanup()
+        await service.stop()
+
+
+def serve(config: ServiceConfig, *, announce: Callable[[str], None] | None = None) -> None:
+    """Run the service until SIGINT or SIGTERM (the ``jura-trust serve`` command).
+
+    ``announce`` receives the listening line and one line per publication
+    (default: print them, flushed, on standard output).
+    """
+    config.check_ready()
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    asyncio.run(_serve(config, announce or say))

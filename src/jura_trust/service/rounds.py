@@ -1,0 +1,184 @@
+"""The round loop: aggregation requests collected into one tree per round (layer 10).
+
+Requests are added to the open round as they arrive (each becomes a tree
+leaf with its login as metadata right away, on the event loop). Rounds close
+on a fixed schedule, at the multiples of ``round_ms`` of the wall clock (as
+KSI aggregators do: a round period and a drift of 0), so a client that sends
+right after a round closed waits one round, and the work of closing is
+hidden from clients that send right after their previous answer.
+
+One calendar second per round: a round whose closing time falls in a second
+that already has a round stays open (and keeps collecting) until the next
+second starts. Shorter rounds are therefore merged, never queued: under
+load every second gets exactly one round, and a request waits at most one
+``max(round_ms, 1 s)`` plus the closing work.
+
+Closing a round (joining the tree, appending the root to the calendar store
+with its fsync, signing the calendar head with RSA, encoding every
+request's aggregation chain) runs on the single *writer* thread, so the
+event loop never blocks on it and keeps accepting requests for the next
+round. A request is answered only after its round's calendar leaf is
+durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TypeVar
+
+import attrs
+
+from jura_trust.backends.memory import (
+    AggregationRound,
+    EmbeddedBackend,
+    PendingRound,
+    RoundRequest,
+)
+from jura_trust.service.metrics import Metrics
+
+__all__ = ["ClosedRound", "RoundLoop", "sleep_until"]
+
+_log = logging.getLogger("jura_trust.service")
+
+_T = TypeVar("_T")
+
+
+async def sleep_until(when: float, now: Callable[[], float] = time.time) -> None:
+    """Sleep until the wall clock reaches ``when`` (Unix seconds)."""
+    while (delay := when - now()) > 0:
+        await asyncio.sleep(delay)
+
+
+@attrs.frozen(slots=True, eq=False)
+class ClosedRound:
+    """A closed round with its answers pre-encoded.
+
+    Attributes:
+        round: the backend's round (time, root, chains, auth record).
+        chains: each request's aggregation chain element (0x801), in the
+            order requests were added.
+        shared: the calendar chain and calendar authentication record
+            elements, the same for every request of the round.
+    """
+
+    round: AggregationRound
+    chains: list[bytes] = attrs.field(repr=False)
+    shared: bytes = attrs.field(repr=False)
+
+
+def _close(backend: EmbeddedBackend, pending: PendingRound) -> ClosedRound:
+    rnd = backend.close_round(pending)
+    shared = rnd.calendar_chain.encode() + rnd.calendar_auth_record.encode()
+    return ClosedRound(rnd, rnd.encoded_aggregation_chains(), shared)
+
+
+class RoundLoop:
+    """Collects aggregation requests and closes one round per tick.
+
+    Args:
+        backend: the embedded backend holding the calendar and the keys.
+        round_ms: the round period in milliseconds.
+        writer: the single-thread executor for calendar writes (rounds and
+            publications are serialised on it).
+        metrics: where rounds are counted.
+        now: the wall clock (Unix seconds).
+    """
+
+    def __init__(
+        self,
+        backend: EmbeddedBackend,
+        *,
+        round_ms: int,
+        writer: Executor,
+        metrics: Metrics,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.backend = backend
+        self.round_ms = round_ms
+        self._writer = writer
+        self._metrics = metrics
+        self._now = now
+        self._pending = backend.open_round()
+        self._future: asyncio.Future[ClosedRound] | None = None
+        self._wake = asyncio.Event()
+        self._draining = False
+        self._closing_at: float | None = None
+        #: The last round failure, for ``/health`` (``None`` after a success).
+        self.last_error: str | None = None
+
+    @property
+    def pending(self) -> int:
+        """Requests waiting in the open round."""
+        return len(self._pending)
+
+    def add(self, request: RoundRequest) -> tuple[asyncio.Future[ClosedRound], int]:
+        """Add a request to the open round: its round's future and its index.
+
+        Raises what :meth:`~jura_trust.backends.memory.PendingRound.add`
+        raises for a request the backend refuses; the round is unaffected.
+        """
+        index = self._pending.add(request)
+        if self._future is None:
+            self._future = asyncio.get_running_loop().create_future()
+        self._wake.set()
+        return self._future, index
+
+    def _tick_after(self, t: float) -> float:
+        period = self.round_ms / 1000.0
+        return math.ceil(t / period) * period
+
+    def next_close(self) -> float:
+        """When the open round is expected to close (Unix seconds)."""
+        if self._closing_at is not None:
+            return self._closing_at
+        target = self._tick_after(self._now())
+        head = self.backend.calendar_head
+        if head is not None and target < head + 1:
+            target = max(self._tick_after(head + 1), head + 1)
+        return target
+
+    async def run_on_writer(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn`` on the writer thread (serialised with round closing)."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
+
+    async def run(self) -> None:
+        """Close rounds forever (cancel the task to stop)."""
+        while True:
+            await self._wake.wait()
+            if not self._draining:
+                self._closing_at = self.next_close()
+                await sleep_until(self._closing_at, self._now)
+            await self._close_once()
+
+    async def _close_once(self) -> None:
+        pending, future = self._pending, self._future
+        self._pending = self.backend.open_round()
+        self._future = None
+        self._wake.clear()
+        self._closing_at = None
+        if future is None or not len(pending):
+            return
+        started = time.perf_counter()
+        try:
+            closed = await self.run_on_writer(lambda: _close(self.backend, pending))
+        except Exception as exc:
+            self._metrics.round_failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            _log.exception("round of %d requests failed", len(pending))
+            if not future.done():
+                future.set_exception(exc)
+            return
+        self.last_error = None
+        self._metrics.round_closed(len(closed.round), time.perf_counter() - started)
+        if not future.done():
+            future.set_result(closed)
+
+    def drain(self) -> None:
+        """Stop waiting for ticks: close open rounds as soon as they have requests."""
+        self._draining = True
+        self._wake.set()

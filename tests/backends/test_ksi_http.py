@@ -1,0 +1,335 @@
+"""The ksi_http client against a stub KSI server (stdlib http.server on 127.0.0.1).
+
+The stub answers with the embedded backend and pdu.py's encoders, and can
+misbehave on demand: wrong HMAC, wrong document, missing answers, errors,
+delays and dropped connections. The real service is tested in tests/service.
+"""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import attrs
+import pytest
+
+from jura_trust.backends.base import ManualClock
+from jura_trust.backends.ksi_http import KsiHttpBackend
+from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
+from jura_trust.core.hashing import Imprint
+from jura_trust.errors import BackendError, ErrorCode
+from jura_trust.pdu import (
+    AggregationRequestPDU,
+    AggregationResponse,
+    ErrorPayload,
+    ExtendRequestPDU,
+    ExtendResponse,
+    encode_aggregation_response,
+    encode_error_pdu,
+    encode_extend_response,
+    parse_pdu,
+)
+from jura_trust.verify import verify_signature
+
+KEY = b"stub-key"
+
+Tamper = Callable[[list[AggregationResponse]], list[AggregationResponse]]
+
+
+class Stub:
+    """A KSI server in a thread, with knobs for misbehaviour."""
+
+    def __init__(self) -> None:
+        self.clock = ManualClock(1_700_000_000)
+        self.backend = EmbeddedBackend(clock=self.clock)
+        self.tamper: Tamper | None = None
+        self.reply_key = KEY
+        self.http_status = 200
+        self.raw_reply: bytes | None = None
+        self.delay = 0.0
+        self.drop_first = 0
+        self.calls = 0
+        self.peers: set[tuple[str, int]] = set()
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._send(200, stub.backend.publications_file_bytes)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                stub.calls += 1
+                stub.peers.add(self.client_address)
+                if stub.drop_first > 0:
+                    stub.drop_first -= 1
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                time.sleep(stub.delay)
+                if stub.raw_reply is not None:
+                    self._send(stub.http_status, stub.raw_reply)
+                    return
+                self._send(stub.http_status, stub.answer(body))
+
+            def _send(self, status: int, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = False  # server_close() joins the request threads
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, body: bytes) -> bytes:
+        out = b""
+        pos = 0
+        while pos < len(body):
+            size = 4 + int.from_bytes(body[pos + 2 : pos + 4], "big")
+            pdu = parse_pdu(body[pos : pos + size])
+            pos += size
+            if isinstance(pdu, AggregationRequestPDU):
+                rnd = self.backend.aggregate(
+                    [RoundRequest(r.request_hash, r.request_level, "stub") for r in pdu.requests]
+                )
+                responses = [
+                    AggregationResponse(
+                        r.request_id,
+                        aggregation_chains=(rnd.aggregation_chain(i),),
+                        calendar_chain=rnd.calendar_chain,
+                        calendar_auth_record=rnd.calendar_auth_record,
+                    )
+                    for i, r in enumerate(pdu.requests)
+                ]
+                if self.tamper is not None:
+                    responses = self.tamper(responses)
+                for i in range(0, max(1, len(responses)), 20):  # PDUs of at most 64 KiB
+                    out += encode_aggregation_response(
+                        responses[i : i + 20], login_id=pdu.header.login_id, key=self.reply_key
+                    )
+            else:
+                assert isinstance(pdu, ExtendRequestPDU)
+                replies = [
+                    ExtendResponse(
+                        r.request_id,
+                        calendar_chain=self.backend.extend_calendar(
+                            r.aggregation_time, r.publication_time
+                        ),
+                    )
+                    for r in pdu.requests
+                ]
+                out += encode_extend_response(
+                    replies, login_id=pdu.header.login_id, key=self.reply_key
+                )
+        return out
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.backend.close()
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    s = Stub()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client(stub: Stub) -> Iterator[KsiHttpBackend]:
+    c = KsiHttpBackend(
+        stub.url + "/aggregator",
+        stub.url + "/extender",
+        stub.url + "/publications.bin",
+        login="alice",
+        key=KEY,
+        timeout=2.0,
+        retries=1,
+        backoff=0.01,
+        trust_anchors=[stub.backend.publisher_certificate],  # type: ignore[list-item]
+        cert_constraints={"E": stub.backend.publisher_email},
+    )
+    yield c
+    c.close()
+
+
+def code_of(fn: Callable[[], object]) -> BackendError:
+    with pytest.raises(BackendError) as info:
+        fn()
+    return info.value
+
+
+def test_sign_many_in_one_request_over_one_connection(stub: Stub, client: KsiHttpBackend):
+    imprints = [Imprint.hash(b"%d" % i) for i in range(2500)]  # several PDUs, one body
+    sigs = client.sign_many(imprints)
+    assert [s.document_hash for s in sigs] == imprints
+    assert stub.calls == 1  # several PDUs (the stub runs a round per PDU), one HTTP request
+    client.sign(Imprint.hash(b"again"))
+    assert stub.calls == 2
+    assert len(stub.peers) == 1  # keep-alive
+    pubfile = client.trusted_publications_file()
+    assert verify_signature(sigs[7], policy="key", publications_file=pubfile).ok
+
+
+def test_encoded_signatures_are_checked_too(stub: Stub, client: KsiHttpBackend):
+    imprints = [Imprint.hash(b"x%d" % i) for i in range(3)]
+    assert len(client.sign_many_encoded(imprints)) == 3
+
+    def swap(rs: list[AggregationResponse]) -> list[AggregationResponse]:
+        return [
+            attrs.evolve(rs[0], request_id=rs[1].request_id),
+            attrs.evolve(rs[1], request_id=rs[0].request_id),
+            *rs[2:],
+        ]
+
+    stub.tamper = swap
+    assert code_of(lambda: client.sign_many_encoded(imprints)).code is ErrorCode.SVC_BAD_RESPONSE
+    assert code_of(lambda: client.sign_many(imprints)).code is ErrorCode.SVC_BAD_RESPONSE
+
+
+@pytest.mark.parametrize(
+    ("tamper", "code"),
+    [
+        (lambda rs: rs[:-1], ErrorCode.SVC_BAD_RESPONSE),  # an answer missing
+        (lambda rs: [*rs, rs[0]], ErrorCode.SVC_BAD_RESPONSE),  # answered twice
+        (
+            lambda rs: [attrs.evolve(r, status=0x105, error_message="quota") for r in rs],
+            ErrorCode.SVC_REFUSED,
+        ),
+        (
+            lambda rs: [attrs.evolve(r, aggregation_chains=()) for r in rs],
+            ErrorCode.SVC_BAD_RESPONSE,
+        ),
+    ],
+    ids=["missing", "duplicate", "refused", "no-chain"],
+)
+def test_bad_answers_are_refused(
+    stub: Stub, client: KsiHttpBackend, tamper: Tamper, code: ErrorCode
+):
+    stub.tamper = tamper
+    for call in (client.sign_many, client.sign_many_encoded):
+        error = code_of(lambda call=call: call([Imprint.hash(b"a"), Imprint.hash(b"b")]))
+        assert error.code is code
+    if code is ErrorCode.SVC_REFUSED:
+        assert error.details["status"] == 0x105
+
+
+def test_level_must_be_honoured(stub: Stub, client: KsiHttpBackend):
+    sig = client.sign(Imprint.hash(b"root"), level=2)
+    assert sig.aggregation_chains[0].links[0].level_correction >= 2
+
+    def drop_level(rs: list[AggregationResponse]) -> list[AggregationResponse]:
+        rnd = stub.backend.aggregate([RoundRequest(Imprint.hash(b"root"), 0, "stub")])
+        return [
+            attrs.evolve(
+                rs[0],
+                aggregation_chains=(rnd.aggregation_chain(0),),
+                calendar_chain=rnd.calendar_chain,
+                calendar_auth_record=rnd.calendar_auth_record,
+            )
+        ]
+
+    stub.tamper = drop_level
+    assert (
+        code_of(lambda: client.sign(Imprint.hash(b"root"), level=2)).code
+        is ErrorCode.SVC_BAD_RESPONSE
+    )
+
+
+def test_wrong_response_hmac_is_an_auth_error(stub: Stub, client: KsiHttpBackend):
+    stub.reply_key = b"someone else"
+    for call in (client.sign_many, client.sign_many_encoded):
+        assert code_of(lambda call=call: call([Imprint.hash(b"a")])).code is ErrorCode.SVC_AUTH
+    assert code_of(lambda: client.extend_calendar(1_700_000_000)).code is ErrorCode.SVC_AUTH
+
+
+def test_reduced_error_pdus(stub: Stub, client: KsiHttpBackend):
+    stub.raw_reply = encode_error_pdu(0x221, ErrorPayload(0x102, "who are you"))
+    for call in (client.sign_many, client.sign_many_encoded):
+        error = code_of(lambda call=call: call([Imprint.hash(b"a")]))
+        assert error.code is ErrorCode.SVC_AUTH
+        assert error.details["server_message"] == "who are you"
+    stub.raw_reply = encode_error_pdu(0x221, ErrorPayload(0x101, "bad"))
+    assert code_of(lambda: client.sign(Imprint.hash(b"a"))).code is ErrorCode.SVC_REFUSED
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (500, b"", ErrorCode.SVC_UNAVAILABLE),
+        (404, b"<html>not here</html>", ErrorCode.SVC_BAD_RESPONSE),
+        (200, b"\x00\x01garbage", ErrorCode.SVC_BAD_RESPONSE),
+    ],
+)
+def test_http_failures(
+    stub: Stub, client: KsiHttpBackend, status: int, body: bytes, code: ErrorCode
+):
+    stub.http_status = status
+    stub.raw_reply = body
+    assert code_of(lambda: client.sign(Imprint.hash(b"a"))).code is code
+
+
+def test_timeouts_are_retried_then_reported(stub: Stub):
+    stub.delay = 0.6
+    with KsiHttpBackend(stub.url, login="a", key=KEY, timeout=0.2, retries=1, backoff=0.01) as c:
+        error = code_of(lambda: c.sign(Imprint.hash(b"slow")))
+    assert error.code is ErrorCode.SVC_TIMEOUT
+    assert error.details["attempts"] == 2
+    assert stub.calls == 2
+
+
+def test_dropped_connections_are_retried(stub: Stub, client: KsiHttpBackend):
+    stub.drop_first = 1
+    assert client.sign(Imprint.hash(b"retry me")).document_hash == Imprint.hash(b"retry me")
+    assert stub.calls == 2
+
+
+def test_connection_refused_is_unavailable():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with KsiHttpBackend(
+        f"http://127.0.0.1:{port}/", login="a", key=KEY, retries=2, backoff=0.05
+    ) as c:
+        started = time.monotonic()
+        error = code_of(lambda: c.sign(Imprint.hash(b"a")))
+    assert error.code is ErrorCode.SVC_UNAVAILABLE
+    assert error.details["attempts"] == 3
+    assert time.monotonic() - started >= 0.15
+
+
+def test_extend_to_the_nearest_publication(stub: Stub, client: KsiHttpBackend):
+    sig = client.sign(Imprint.hash(b"extend"))
+    assert code_of(lambda: client.extend(sig)).code is ErrorCode.SVC_NO_PUBLICATION
+    stub.clock.advance(10)
+    stub.backend.sign(Imprint.hash(b"later"))
+    stub.backend.publish()
+    extended = client.extend(sig)
+    pubfile = client.trusted_publications_file()
+    assert verify_signature(extended, policy="publications-file", publications_file=pubfile).ok
+    assert client.latest_publication() == pubfile.latest_publication()
+
+
+def test_configuration_errors():
+    with KsiHttpBackend(None, login="a", key=KEY) as c:
+        assert code_of(lambda: c.sign(Imprint.hash(b"a"))).code is ErrorCode.SVC_CONFIG
+        assert code_of(lambda: c.extend_calendar(5)).code is ErrorCode.SVC_CONFIG
+    with KsiHttpBackend("http://127.0.0.1:1/") as c:
+        assert code_of(lambda: c.sign(Imprint.hash(b"a"))).code is ErrorCode.SVC_CONFIG
+    with pytest.raises(BackendError):
+        KsiHttpBackend("ftp://example.invalid/", login="a", key=KEY)
+    with pytest.raises(ValueError):
+        KsiHttpBackend("http://h/", login="a", key="")
+    with pytest.raises(ValueError):
+        KsiHttpBackend("http://h/", login="a")
