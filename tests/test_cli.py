@@ -65,9 +65,6 @@ def run(monkeypatch, capsys, clock, tmp_path):
 
     def _run(*argv: object) -> Run:
         capsys.readouterr()
-        # cli._print_json binds sys.stdout when cli is imported (see
-        # test_json_follows_redirected_stdout); point it at the capture.
-        monkeypatch.setattr(cli._print_json, "__defaults__", (sys.stdout,))
         rc = cli.main([str(a) for a in argv])
         out, err = capsys.readouterr()
         return Run(rc, out, err)
@@ -514,11 +511,6 @@ def test_vector_with_recorded_extender_response(run, home):
     assert not home.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli bug: an unreadable --extender-response escapes as FileNotFoundError "
-    "(traceback, exit 1 = FAIL) instead of FMT-19, exit 3",
-)
 def test_missing_extender_response_is_exit_3(run, home, tmp_path):
     r = run(
         "verify", ksi_path(V_UNANCHORED), *gt_trust("--policy", "publications-file"),
@@ -658,7 +650,6 @@ def run_real(monkeypatch, capsys, tmp_path):
 
     def _run(*argv: object) -> Run:
         capsys.readouterr()
-        monkeypatch.setattr(cli._print_json, "__defaults__", (sys.stdout,))
         rc = cli.main([str(a) for a in argv])
         out, err = capsys.readouterr()
         return Run(rc, out, err)
@@ -705,11 +696,6 @@ def test_sign_unwritable_signature_is_an_error_not_a_crash(run, home, doc):
     assert "[FMT-19]" in r.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli bug: _print_json's default `out=sys.stdout` is bound at import, so --json "
-    "output ignores a later sys.stdout redirection (human output follows it)",
-)
 def test_json_follows_redirected_stdout(tmp_path):
     home = tmp_path / "home"
     buf = io.StringIO()

@@ -39,6 +39,7 @@ from jura_trust.core.publication import (
 )
 from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, FormatError, JuraError, Outcome
+from jura_trust.pdu import recorded_extender
 from jura_trust.publications import PublicationsFile
 from jura_trust.verify import Policy, VerificationResult, verify_signature
 
@@ -97,8 +98,8 @@ def _http_backend(args: argparse.Namespace, *, need_login: bool = True) -> KsiHt
 # -- output helpers ------------------------------------------------------------------
 
 
-def _print_json(obj: Any, out: TextIO = sys.stdout) -> None:
-    out.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+def _print_json(obj: Any, out: TextIO | None = None) -> None:
+    (out or sys.stdout).write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 class _Progress:
@@ -165,6 +166,14 @@ def _cmd_sign(args: argparse.Namespace) -> int:
         for r in results:
             print(f"signed {r['file']} -> {r['signature']} at {r['aggregation_time']}")
     return EXIT_OK
+
+
+def _read_file(path: str) -> bytes:
+    """A file's bytes; an unreadable file is FMT-19 (exit status 3)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise FormatError(f"cannot read {path}: {exc.strerror}", code=ErrorCode.FMT_IO) from None
 
 
 def _load_trust_anchors(paths: Sequence[str]) -> list[Any]:
@@ -257,9 +266,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         pubfile = _publications(args, backend)
         extender = None
         if args.extender_response:
-            from jura_trust.pdu import recorded_extender  # noqa: PLC0415 - optional path
-
-            extender = recorded_extender(Path(args.extender_response).read_bytes())
+            extender = recorded_extender(_read_file(args.extender_response))
         elif args.extender:
             remote.append(_http_backend(args))
             extender = remote[0].extend_calendar
