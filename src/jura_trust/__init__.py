@@ -20,6 +20,7 @@ from jura_trust.api import (
     verify,
 )
 from jura_trust.backends.base import Clock, ManualClock, SigningService, SystemClock
+from jura_trust.backends.ksi_http import KsiHttpBackend
 from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.core.hashing import DataHasher, HashAlgorithm, Imprint
 from jura_trust.core.publication import (
@@ -54,6 +55,7 @@ __all__ = [
     "HashAlgorithm",
     "Imprint",
     "JuraError",
+    "KsiHttpBackend",
     "ManualClock",
     "Outcome",
     "PKIError",
