@@ -12,6 +12,10 @@ Reports, for a 10-field debt-register extract:
 * issue + render: per batch (issue, all texts, all PNGs) and per document
   with the seal's COSE + KSI cost amortised; the render with the automatic
   mask (ISO/IEC 18004 evaluation) and with a fixed mask (target <= 30 ms);
+* the mask choice for Base45 texts of versions 14, 19 and 25 at ECC Q:
+  encode and PNG with segno's own evaluation (``segno_auto``, what
+  ``mask=None`` cost before jura_trust._qrmask), with jura_trust's
+  (``auto``, same mask and matrix) and with a fixed mask;
 * verify from text, with a cold and a warm seal cache (target <= 2 ms).
 
 Timings are medians in milliseconds and ratios against a floor measured
@@ -40,6 +44,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import segno
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -97,6 +102,55 @@ def version_or_none(text: str, level: qr.ErrorLevel) -> int | None:
         return qr.qr_version(text, level)
     except CertificateError:
         return None
+
+
+def text_of_version(version: int, seed: int = 0) -> str:
+    """A JT1-like Base45 text (random payload) of exactly ``version`` at ECC Q."""
+    rng = random.Random(seed)
+    size = 8
+    while True:
+        text = "JT1:" + b45encode(rng.randbytes(size))
+        found = qr.qr_version(text)
+        if found == version:
+            return text
+        assert found < version, "stepped over a version"
+        size += 8
+
+
+def segno_auto(text: str) -> Any:
+    """segno's own automatic mask choice, with the options jura_trust.qr uses."""
+    return segno.make(
+        text, error="q", mode=qr.qr_mode(text), micro=False, boost_error=False, mask=None
+    )
+
+
+def png_of(code: Any) -> bytes:
+    out = io.BytesIO()
+    code.save(out, kind="png", scale=qr.DEFAULT_SCALE, border=qr.DEFAULT_BORDER)
+    return out.getvalue()
+
+
+def mask_choice_timings(repeat: int) -> dict[str, float]:
+    t: dict[str, float] = {}
+    for version in (14, 19, 25):
+        text = text_of_version(version)
+        symbol = qr.encode_qr(text)
+        reference = segno_auto(text)
+        assert symbol.mask == reference.mask, "not segno's mask"
+        assert symbol.png() == png_of(reference), "not segno's symbol"
+        few = max(5, repeat // 4)
+        v = f"v{version}"
+        t[f"encode_{v}_segno_auto_mask"] = median_ms(lambda x=text: segno_auto(x), few)
+        t[f"encode_{v}_auto_mask"] = median_ms(lambda x=text: qr.encode_qr(x), repeat)
+        t[f"encode_{v}_fixed_mask"] = median_ms(
+            lambda x=text: qr.encode_qr(x, mask=FIXED_MASK), repeat
+        )
+        t[f"render_png_{v}_segno_auto_mask"] = median_ms(lambda x=text: png_of(segno_auto(x)), few)
+        t[f"render_png_{v}_auto_mask"] = median_ms(lambda x=text: qr.render_png(x), repeat)
+        t[f"render_png_{v}_fixed_mask"] = median_ms(
+            lambda x=text: qr.render_png(x, mask=FIXED_MASK), repeat
+        )
+    return t
 
 
 def docs(n: int) -> list[Document]:
@@ -260,7 +314,7 @@ def timings_report(repeat: int) -> dict[str, float]:
     cert = big.certificates[500]
     text = cert.text()
     t["text_per_document"] = median_ms(cert.text, repeat)
-    t["render_png_auto_mask"] = median_ms(lambda: qr.render_png(text), repeat // 4)
+    t["render_png_auto_mask"] = median_ms(lambda: qr.render_png(text), repeat)
     t["render_png_fixed_mask"] = median_ms(lambda: qr.render_png(text, mask=FIXED_MASK), repeat)
     per_doc_issue = t["issue_batch_1000"] / 1000 + t["text_per_document"]
     t["issue_and_render_per_document_auto_mask_batch_1000"] = (
@@ -293,6 +347,8 @@ def timings_report(repeat: int) -> dict[str, float]:
     t["issue_and_render_batch_of_1_fixed_mask"] = median_ms(
         lambda: single_doc(FIXED_MASK), repeat // 4
     )
+
+    t.update(mask_choice_timings(repeat))
 
     seals = MemorySealRegistry(dict(big.registry_records()))
     contained = cert.text(self_contained=True)

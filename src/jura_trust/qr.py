@@ -12,10 +12,15 @@ say which level was used. Pass ``fallback=()`` to fail with ``CRT-15``
 instead.
 
 Mask: ISO/IEC 18004 has the encoder try all eight data masks and keep the
-one with the lowest penalty score (``mask=None``, the default). That is
-most of segno's encoding time (about 80 % for a version 19 code, two
-thirds of a PNG render); a fixed ``mask=0..7`` skips it. See ``docs/qr.md``
-for the measurements behind the default.
+one with the lowest penalty score (``mask=None``, the default). segno's own
+evaluation is pure Python module by module (about 80 % of its encoding
+time for a version 19 code), so the automatic choice is made here instead:
+segno encodes the symbol once with mask 0 and :mod:`jura_trust._qrmask`
+scores the eight masks on packed integers and re-masks the symbol. The
+choice and the resulting matrix are the ones segno would produce (tested
+against segno's automatic mask); if segno's objects are not as expected
+(a future segno), segno's own evaluation is used. A fixed ``mask=0..7``
+skips the evaluation. See ``docs/qr.md`` for the measurements.
 
 Reading needs the optional extra: ``pip install jura-trust[qr-read]``
 (zxing-cpp and pillow), imported only when :func:`read_qr` is called. Only
@@ -33,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 import segno
 
+from jura_trust import _qrmask
 from jura_trust.errors import CertificateError, ErrorCode, FormatError, JuraError
 
 if TYPE_CHECKING:
@@ -112,17 +118,50 @@ def _make(
     mode = qr_mode(text)
     for level in levels:
         try:
-            return segno.make(
-                text, error=level, mode=mode, micro=False, boost_error=False, mask=mask
+            code = segno.make(
+                text, error=level, mode=mode, micro=False, boost_error=False, mask=mask or 0
             )
         except segno.DataOverflowError:
             continue
+        if mask is None and not _choose_mask(code):
+            # segno's objects are not what _qrmask expects: let segno choose.
+            code = segno.make(
+                text, error=level, mode=mode, micro=False, boost_error=False, mask=None
+            )
+        return code
     tried = "/".join(level.upper() for level in levels)
     raise CertificateError(
         f"{len(text)} characters do not fit any QR version at level {tried}",
         code=ErrorCode.CRT_TOO_LARGE,
         length=len(text),
     )
+
+
+def _choose_mask(code: Any) -> bool:
+    """Re-mask a mask-0 segno code with the ISO/IEC 18004 choice, in place.
+
+    Returns False, leaving ``code`` untouched, if it does not look like the
+    segno code :mod:`jura_trust._qrmask` understands (a matrix of
+    ``bytearray`` rows, an int version, a level letter, a writable mask 0).
+    """
+    matrix = getattr(code, "matrix", None)
+    version = getattr(code, "version", None)
+    error = getattr(code, "error", None)
+    if not (
+        isinstance(matrix, (tuple, list))
+        and isinstance(version, int)
+        and isinstance(error, str)
+        and getattr(code, "mask", None) == 0
+    ):
+        return False
+    try:
+        best = _qrmask.best_mask(matrix, version, error)
+        if best:
+            code.mask = best
+            _qrmask.remask(matrix, version, error, best)
+    except (_qrmask.LayoutError, AttributeError):
+        return False
+    return True
 
 
 @attrs.frozen(slots=True)
