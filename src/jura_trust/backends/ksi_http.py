@@ -619,7 +619,7 @@ class KsiHttpBackend:
             pubfile = self.publications_file(verify=verify, refresh=True)
             record = pubfile.find_publication(publication_time)
         chain = self.extend_calendar(signature.aggregation_time, publication_time)
-        if chain.input_hash != _aggregation_root(signature):
+        if chain.input_hash != signature.aggregation_root():
             raise _bad_response("the extended chain does not start at the signature's root")
         root = chain.root()
         if record is None:
@@ -697,15 +697,6 @@ class KsiHttpBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _aggregation_root(signature: Signature) -> Imprint:
-    level = 0
-    out: Imprint | None = None
-    for chain in signature.aggregation_chains:
-        out, level = chain.evaluate(level)
-    assert out is not None
-    return out
 
 
 def _check_signature(signature: Signature, request: AggregationRequest) -> None:

@@ -602,7 +602,7 @@ class EmbeddedBackend:
             record = PublicationRecord.build(PublicationData.build(publication_time, chain.root()))
         elif record.tlv_type != 0x803:
             record = record.with_type(0x803)
-        if chain.input_hash != _aggregation_output(signature):
+        if chain.input_hash != signature.aggregation_root():
             raise BackendError(
                 "the signature's aggregation root is not in this calendar",
                 code=ErrorCode.SVC_EXTEND,
@@ -656,15 +656,6 @@ class EmbeddedBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _aggregation_output(signature: Signature) -> Imprint:
-    level = 0
-    out: Imprint | None = None
-    for chain in signature.aggregation_chains:
-        out, level = chain.evaluate(level)
-    assert out is not None
-    return out
 
 
 def _iso(t: int) -> str:

@@ -406,6 +406,19 @@ class Signature:
             return self.calendar_chain.aggregation_time
         return self.aggregation_chains[0].aggregation_time
 
+    def aggregation_root(self) -> Imprint:
+        """The aggregation chains' output, computed without consistency checks.
+
+        Verification (rule INT-01) checks that each chain's input is the
+        output below it; this only runs the chains, leaf-most first.
+        Raises :class:`~jura_trust.core.chains.ChainComputationError`.
+        """
+        level = 0
+        out = self.aggregation_chains[0].input_hash
+        for chain in self.aggregation_chains:
+            out, level = chain.evaluate(level)
+        return out
+
     @property
     def publication_time(self) -> int | None:
         """The calendar chain's publication time, if any."""
