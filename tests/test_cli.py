@@ -61,7 +61,9 @@ def run(monkeypatch, capsys, clock, tmp_path):
     """``run(*argv)``: main() in process; the backend runs on ``clock``."""
     monkeypatch.delenv(cli.HOME_ENV, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(cli, "EmbeddedBackend", lambda home: EmbeddedBackend(home, clock=clock))
+    monkeypatch.setattr(
+        cli, "EmbeddedBackend", lambda home, **kw: EmbeddedBackend(home, clock=clock, **kw)
+    )
 
     def _run(*argv: object) -> Run:
         capsys.readouterr()
@@ -293,6 +295,10 @@ def test_exit_3_unreadable_input(run, home, doc, tmp_path):
 
 
 def test_exit_4_service_and_trust_errors(run, home, doc):
+    # read-only commands never create state (keys) in a home that has none
+    r = run("publication", "--home", home, "--json")
+    assert (r.rc, r.json["code"]) == (4, "SVC-08")
+    assert not home.exists()
     run("sign", doc, "--home", home)
     ksig = f"{doc}.ksig"
     r = run("publication", "--home", home, "--json")
@@ -341,10 +347,11 @@ def test_jura_trust_home_environment_variable(run, monkeypatch, tmp_path, doc):
     pub = run("publish", "--json")
     assert pub.rc == 0
     assert run("publication").out.strip() == pub.json["publication_string"]
-    # --home wins over the variable: that home has no publication
+    # --home wins over the variable: that home has no state, and a read-only
+    # command does not create any
     other = tmp_path / "other"
     assert run("publication", "--home", other).rc == 4
-    assert (other / "publications.bin").is_file()
+    assert not other.exists()
     assert not (tmp_path / "xdg").exists()
 
 
@@ -701,7 +708,7 @@ def test_json_follows_redirected_stdout(tmp_path):
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         assert cli.main(["publication", "--home", str(home), "--json"]) == 4
-    assert json.loads(buf.getvalue())["code"] == "SVC-09"
+    assert json.loads(buf.getvalue())["code"] == "SVC-08"
 
 
 # -- a fresh process ------------------------------------------------------------------------

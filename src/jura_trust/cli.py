@@ -38,7 +38,7 @@ from jura_trust.core.publication import (
     encode_publication_string,
 )
 from jura_trust.core.signature import Signature
-from jura_trust.errors import ErrorCode, FormatError, JuraError, Outcome
+from jura_trust.errors import BackendError, ErrorCode, FormatError, JuraError, Outcome
 from jura_trust.pdu import recorded_extender
 from jura_trust.publications import PublicationsFile
 from jura_trust.verify import Policy, VerificationResult, verify_signature
@@ -71,8 +71,9 @@ def default_home() -> Path:
     return Path(base) / "jura-trust"
 
 
-def _backend(args: argparse.Namespace) -> EmbeddedBackend:
-    return EmbeddedBackend(args.home or default_home())
+def _backend(args: argparse.Namespace, *, create: bool = True) -> EmbeddedBackend:
+    """The embedded backend of ``--home``; read-only commands pass ``create=False``."""
+    return EmbeddedBackend(args.home or default_home(), create=create)
 
 
 def _http_backend(args: argparse.Namespace, *, need_login: bool = True) -> KsiHttpBackend:
@@ -245,7 +246,13 @@ def _publications(
         return pubfile
     if args.policy in (Policy.INTERNAL.value, Policy.USER_PUBLICATION.value):
         return None
-    return backend().trusted_publications_file(at)
+    try:
+        b = backend()
+    except BackendError as exc:
+        if exc.code is not ErrorCode.SVC_CONFIG:
+            raise
+        return None  # no local state: nothing is trusted, the policies say NA
+    return b.trusted_publications_file(at)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -255,7 +262,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     def backend() -> EmbeddedBackend:
         if not cache:
-            cache.append(_backend(args))
+            cache.append(_backend(args, create=False))
         return cache[0]
 
     user_pub: PublicationData | None = None
@@ -455,7 +462,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_publication(args: argparse.Namespace) -> int:
-    with _backend(args) as backend:
+    with _backend(args, create=False) as backend:
         rec = backend.latest_publication()
         if rec is None:
             raise JuraError("no publication yet", code=ErrorCode.SVC_NO_PUBLICATION)

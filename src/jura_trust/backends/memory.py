@@ -274,6 +274,9 @@ class EmbeddedBackend:
             subject must hold ``publisher_email``); generated (and, with
             ``home``, saved) on first use when not given.
         store: the calendar store; by default SQLite in ``home``, or memory.
+        create: with ``False``, refuse (SVC-08) a ``home`` that holds no
+            state yet instead of creating keys there: for read-only uses
+            such as verification.
 
     >>> from jura_trust.backends.base import ManualClock
     >>> backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
@@ -294,6 +297,7 @@ class EmbeddedBackend:
         publisher_email: str = PUBLISHER_EMAIL,
         publisher: pki.CalendarSigner | None = None,
         store: CalendarStore | None = None,
+        create: bool = True,
     ) -> None:
         if not algorithm.trusted:
             raise ValueError(f"{algorithm} is not allowed for new signatures")
@@ -310,6 +314,12 @@ class EmbeddedBackend:
         self._pending: list[tuple[Imprint, int, _Slot]] = []
         self._leader_active = False
         if self.home is not None:
+            if not create and not (self.home / _PUB_CERT).is_file():
+                raise BackendError(
+                    f"no jura-trust state in {self.home} (nothing was signed there yet)",
+                    code=ErrorCode.SVC_CONFIG,
+                    home=str(self.home),
+                )
             self.home.mkdir(parents=True, exist_ok=True)
         if store is not None:
             self._store: CalendarStore = store
