@@ -770,3 +770,13 @@ def test_installed_command_in_fresh_processes(tmp_path):
     assert tampered.returncode == 1
     assert "GEN-01" in tampered.stdout
     assert not (tmp_path / "unused-env-home").exists()
+
+
+def test_verify_without_state_is_na_and_creates_nothing(run, tmp_path):
+    empty = tmp_path / "empty-home"
+    r = run("verify", ksi_path(V_OK), "--home", empty, "--json")
+    assert (r.rc, r.json["outcome"], r.json["code"]) == (2, "NA", "GEN-02")
+    assert not empty.exists()
+    # the internal policy needs no trust material at all
+    assert run("verify", ksi_path(V_OK), "--home", empty, "--policy", "internal").rc == 0
+    assert not empty.exists()
