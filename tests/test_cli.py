@@ -780,3 +780,11 @@ def test_verify_without_state_is_na_and_creates_nothing(run, tmp_path):
     # the internal policy needs no trust material at all
     assert run("verify", ksi_path(V_OK), "--home", empty, "--policy", "internal").rc == 0
     assert not empty.exists()
+
+
+def test_trust_flags_need_a_publications_file(run, tmp_path):
+    r = run("verify", ksi_path(V_OK), "--trust-anchor", ksi_path("certs/mock.crt"))
+    assert r.rc == 64
+    assert "--publications-file" in r.err
+    r = run("verify", ksi_path(V_OK), "--cert-constraint", "1.2.840.113549.1.9.1=x@y")
+    assert r.rc == 64

@@ -102,3 +102,34 @@ def pack_rows() -> list[PackRow]:
                 if row.path.is_file():
                     rows.append(row)
     return rows
+
+
+def trusted_pubfile(name: str):  # type: ignore[no-untyped-def]
+    """A libksi publications file as the policies need it (relative to vectors/ksi/).
+
+    Files with a trust anchor in the vectors are verified (CMS, signer path,
+    e-mail constraint); Guardtime's real 2024 file
+    cannot be anchored offline (its GlobalSign root is not shipped) and is
+    trusted explicitly, as the reference verifier trusts a file the user hands
+    in.
+    """
+    from jura_trust import pki
+    from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
+
+    anchors = {
+        "publications.tlv": "certs/mock.crt",
+        "publications-file-resigned.bin": "certs/cert-file-for-deprecated-algorithm-in-calendar-chain.pem",
+        "publications-file-for-deprecated-algorithm-in-calendar-chain.bin": "certs/cert-file-for-deprecated-algorithm-in-calendar-chain.pem",
+    }
+    path = Path(name) if Path(name).is_absolute() else KSI / name
+    pubfile = PublicationsFile.parse(path.read_bytes())
+    anchor = anchors.get(path.name)
+    if anchor is None:
+        return VerifiedPublicationsFile.unchecked(
+            pubfile, "libksi test vector; its root certificate is not available offline"
+        )
+    cert = pki.load_certificate(ksi_bytes(anchor))
+    # publications.tlv was re-signed with a certificate valid 2020-2040: check
+    # it now; the 2024 test anchor expired in 2026: check at the file's time
+    at = None if path.name == "publications.tlv" else pubfile.creation_time
+    return pubfile.trusted([cert], {"E": "publications@guardtime.com"}, at_time=at)

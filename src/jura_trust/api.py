@@ -19,7 +19,8 @@ from jura_trust.core.hashing import DEFAULT_ALGORITHM, DataHasher, HashAlgorithm
 from jura_trust.core.publication import PublicationData, decode_publication_string
 from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, FormatError
-from jura_trust.verify import Policy, TrustedPublications, VerificationResult, verify_signature
+from jura_trust.publications import VerifiedPublicationsFile
+from jura_trust.verify import Policy, VerificationResult, verify_signature
 
 __all__ = [
     "hash_file",
@@ -113,7 +114,7 @@ def verify(
     document: bytes | None = None,
     document_hash: Imprint | None = None,
     policy: Policy | str = Policy.GENERAL,
-    publications_file: TrustedPublications | None = None,
+    publications_file: VerifiedPublicationsFile | None = None,
     publication: PublicationData | str | None = None,
     backend: object | None = None,
     extending_allowed: bool | None = None,
@@ -126,7 +127,8 @@ def verify(
         document: the document's bytes (hashed with the signature's algorithm).
         document_hash: the document's imprint, instead of ``document``.
         policy: a :class:`~jura_trust.verify.Policy` or its name.
-        publications_file: a publications file you already trust.
+        publications_file: a publications file you trust
+            (:meth:`~jura_trust.publications.PublicationsFile.trusted`).
         publication: a publication you trust, or its printed string.
         backend: an :class:`~jura_trust.backends.memory.EmbeddedBackend` (or
             anything with ``trusted_publications_file()`` and

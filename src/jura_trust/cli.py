@@ -40,7 +40,7 @@ from jura_trust.core.publication import (
 from jura_trust.core.signature import Signature
 from jura_trust.errors import BackendError, ErrorCode, FormatError, JuraError, Outcome
 from jura_trust.pdu import recorded_extender
-from jura_trust.publications import PublicationsFile
+from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
 from jura_trust.verify import Policy, VerificationResult, verify_signature
 
 __all__ = ["main"]
@@ -212,7 +212,7 @@ def _document_hash(args: argparse.Namespace, sig: Signature) -> Imprint | None:
 
 def _publications(
     args: argparse.Namespace, backend: Callable[[], EmbeddedBackend]
-) -> PublicationsFile | None:
+) -> VerifiedPublicationsFile | None:
     """The trusted publications file for ``verify``.
 
     An explicit file is verified against ``--trust-anchor``s with
@@ -242,8 +242,12 @@ def _publications(
             b = backend()
             anchors = [b.publisher_certificate]
             constraints = _constraints(args.cert_constraint) or {"E": b.publisher_email}
-        pubfile.verify(trust_anchors=anchors, constraints=constraints, at_time=at)
-        return pubfile
+        return pubfile.trusted(trust_anchors=anchors, constraints=constraints, at_time=at)
+    if args.trust_anchor or args.cert_constraint:
+        raise ValueError(
+            "--trust-anchor and --cert-constraint configure the trust of a publications file: "
+            "give --publications-file or --publications-url"
+        )
     if args.policy in (Policy.INTERNAL.value, Policy.USER_PUBLICATION.value):
         return None
     try:

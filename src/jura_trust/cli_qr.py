@@ -48,7 +48,7 @@ from jura_trust.certificates.trustlist import (
     verify_revocation_list,
     verify_trust_list,
 )
-from jura_trust.errors import CertificateError, ErrorCode, FormatError, JuraError
+from jura_trust.errors import BackendError, CertificateError, ErrorCode, FormatError, JuraError
 
 __all__ = ["EXIT_FORMAT", "EXIT_INVALID", "EXIT_SERVICE", "EXIT_VALID", "register"]
 
@@ -342,13 +342,20 @@ def _publications(args: argparse.Namespace, at: datetime) -> Any:
                     f"constraint {item!r} is not OID=VALUE", code=ErrorCode.FMT_BAD_CERTIFICATE
                 )
             constraints[oid] = value
-        pubfile.verify(trust_anchors=anchors, constraints=constraints, at_time=int(at.timestamp()))
-        return pubfile
+        return pubfile.trusted(
+            trust_anchors=anchors, constraints=constraints, at_time=int(at.timestamp())
+        )
     if args.no_embedded:
         return None
     from jura_trust.backends.memory import EmbeddedBackend  # noqa: PLC0415
 
-    with EmbeddedBackend(_home(args)) as backend:
+    try:
+        embedded = EmbeddedBackend(_home(args), create=False)
+    except BackendError as exc:
+        if exc.code is not ErrorCode.SVC_CONFIG:
+            raise
+        return None  # no local state: nothing trusted, the KSI check cannot pass
+    with embedded as backend:
         return backend.trusted_publications_file(int(at.timestamp()))
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "CertificateRecord",
     "PublicationsFile",
     "PublicationsFileHeader",
+    "VerifiedPublicationsFile",
 ]
 
 #: The 8-byte magic every publications file starts with.
@@ -392,6 +393,20 @@ class PublicationsFile:
             at_time=when,
         )
 
+    def trusted(
+        self,
+        trust_anchors: Iterable[pki.Certificate],
+        constraints: Mapping[str, str],
+        at_time: int | None = None,
+    ) -> VerifiedPublicationsFile:
+        """:meth:`verify` the file and return it as a :class:`VerifiedPublicationsFile`.
+
+        The verification policies take only that type, so a file nobody
+        checked can never be trusted by accident.
+        """
+        verification = self.verify(trust_anchors, constraints, at_time)
+        return VerifiedPublicationsFile(self, verification)
+
     def is_trusted(
         self,
         trust_anchors: Iterable[pki.Certificate],
@@ -463,3 +478,61 @@ class PublicationsFile:
     def __len__(self) -> int:
         """The number of publication records."""
         return len(self.publications)
+
+
+@attrs.frozen(slots=True, eq=False)
+class VerifiedPublicationsFile:
+    """A publications file that the caller has decided to trust.
+
+    Made by :meth:`PublicationsFile.trusted` (CMS signature, signer path and
+    subject constraints checked) or, explicitly, by :meth:`unchecked` (for a
+    file the caller trusts by other means, as the KSI reference SDK does with
+    a file the user hands in). The verification policies accept only this
+    type.
+    """
+
+    file: PublicationsFile
+    #: How the file was checked: the CMS verification, or the caller's reason.
+    verification: pki.CMSVerification | str
+
+    @classmethod
+    def unchecked(cls, file: PublicationsFile, reason: str) -> VerifiedPublicationsFile:
+        """Trust ``file`` without checking its signature; ``reason`` says why."""
+        if not reason.strip():
+            raise ValueError("say why an unchecked publications file is trusted")
+        return cls(file, reason)
+
+    @property
+    def checked(self) -> bool:
+        """True if the CMS signature and trust path were verified here."""
+        return not isinstance(self.verification, str)
+
+    def find_publication(
+        self, publication_time: int, published_hash: Imprint | None = None
+    ) -> PublicationRecord | None:
+        """See :meth:`PublicationsFile.find_publication`."""
+        return self.file.find_publication(publication_time, published_hash)
+
+    def nearest_publication(self, at_or_after: int) -> PublicationRecord | None:
+        """See :meth:`PublicationsFile.nearest_publication`."""
+        return self.file.nearest_publication(at_or_after)
+
+    def latest_publication(self) -> PublicationRecord | None:
+        """See :meth:`PublicationsFile.latest_publication`."""
+        return self.file.latest_publication()
+
+    def find_certificate(self, certificate_id: bytes) -> pki.Certificate | None:
+        """See :meth:`PublicationsFile.find_certificate`."""
+        return self.file.find_certificate(certificate_id)
+
+    def find_certificate_record(self, certificate_id: bytes) -> CertificateRecord | None:
+        """See :meth:`PublicationsFile.find_certificate_record`."""
+        return self.file.find_certificate_record(certificate_id)
+
+    def __iter__(self) -> Iterator[PublicationRecord]:
+        """Iterate over the publication records."""
+        return iter(self.file)
+
+    def __len__(self) -> int:
+        """The number of publication records."""
+        return len(self.file)

@@ -8,7 +8,7 @@ import pytest
 
 from jura_trust import pki
 from jura_trust.backends.ksi_http import KsiHttpBackend
-from jura_trust.publications import PublicationsFile
+from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
 from tests.service.server import KEY, LOGIN, PUBLISHER_EMAIL, ServerProcess
 
 
@@ -42,8 +42,7 @@ def client(server: ServerProcess) -> Iterator[KsiHttpBackend]:
         backend.close()
 
 
-def trusted(srv: ServerProcess, data: bytes) -> PublicationsFile:
+def trusted(srv: ServerProcess, data: bytes) -> VerifiedPublicationsFile:
     pubfile = PublicationsFile.parse(data)
     anchor = pki.load_certificate((srv.home / "publisher-cert.pem").read_bytes())
-    pubfile.verify(trust_anchors=[anchor], constraints={"E": PUBLISHER_EMAIL})
-    return pubfile
+    return pubfile.trusted(trust_anchors=[anchor], constraints={"E": PUBLISHER_EMAIL})

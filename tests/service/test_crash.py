@@ -21,7 +21,7 @@ from jura_trust.core.chains import CalendarChain
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.signature import Signature
 from jura_trust.errors import JuraError, Outcome
-from jura_trust.publications import PublicationsFile
+from jura_trust.publications import VerifiedPublicationsFile
 from jura_trust.verify import verify_signature
 from tests.service.server import KEY, LOGIN, PUBLISHER_EMAIL, ServerProcess
 
@@ -142,7 +142,7 @@ def test_sigkill_under_load_loses_no_acknowledged_signature(tmp_path, long_run: 
                 new = client.extend_calendar(old.aggregation_time, head)
                 assert right_links_consistent(old, new)
                 assert new.input_hash == old.input_hash
-            assert isinstance(pubfile, PublicationsFile)
+            assert isinstance(pubfile, VerifiedPublicationsFile)
         assert server.stop() == 0  # SIGTERM: a graceful stop
     finally:
         server.stop()

@@ -31,12 +31,11 @@ from jura_trust.core.chains import AggregationChain, AggregationLink, CalendarCh
 from jura_trust.core.publication import PublicationData, PublicationRecord
 from jura_trust.core.signature import CalendarAuthRecord, Signature
 from jura_trust.errors import JuraError
-from jura_trust.publications import PublicationsFile
 from jura_trust.verify import verify_signature
-from tests.vectors import KSI, ksi_bytes
+from tests.vectors import KSI, trusted_pubfile
 
-OLD_FILE = PublicationsFile.parse(ksi_bytes("pubfiles/publications.tlv"))
-NEW_FILE = PublicationsFile.parse(ksi_bytes("pubfiles/publications-file.bin"))
+OLD_FILE = trusted_pubfile("pubfiles/publications.tlv")
+NEW_FILE = trusted_pubfile("pubfiles/publications-file.bin")
 SAMPLE = 400
 
 

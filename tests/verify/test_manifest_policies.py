@@ -7,13 +7,13 @@ from jura_trust.core.publication import decode_publication_string
 from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, Outcome
 from jura_trust.pdu import recorded_extender
-from jura_trust.publications import PublicationsFile
+from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
 from jura_trust.verify import VerificationResult, verify_signature
-from tests.vectors import ksi_bytes
+from tests.vectors import ksi_bytes, trusted_pubfile
 
-OLD_FILE = PublicationsFile.parse(ksi_bytes("pubfiles/publications.tlv"))
-NEW_FILE = PublicationsFile.parse(ksi_bytes("pubfiles/publications-file.bin"))
-RESIGNED = PublicationsFile.parse(ksi_bytes("pubfiles/publications-file-resigned.bin"))
+OLD_FILE = trusted_pubfile("pubfiles/publications.tlv")
+NEW_FILE = trusted_pubfile("pubfiles/publications-file.bin")
+RESIGNED = trusted_pubfile("pubfiles/publications-file-resigned.bin")
 OK_EXT = ksi_bytes("pdus/ok-sig-2014-04-30.1-extend_response.tlv")
 NOK_EXT = ksi_bytes("pdus/ok-sig-2014-04-30.1-nok-extend_response-1.tlv")
 LAPTOP = Imprint.hash(b"LAPTOP")
@@ -218,3 +218,16 @@ def test_result_is_not_a_boolean():
         bool(result)
     assert result.ok
     assert result.as_dict()["outcome"] == "OK"
+
+
+def test_an_unchecked_file_is_never_trusted_by_accident():
+    parsed = PublicationsFile.parse(ksi_bytes("pubfiles/publications.tlv"))
+    s = sig("valid/ok-sig-2014-04-30.1.ksig")
+    with pytest.raises(TypeError, match="VerifiedPublicationsFile"):
+        verify_signature(s, policy="key", publications_file=parsed)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="why"):
+        VerifiedPublicationsFile.unchecked(parsed, " ")
+    explicit = VerifiedPublicationsFile.unchecked(parsed, "trusted out of band")
+    assert not explicit.checked
+    assert OLD_FILE.checked  # verified against mock.crt with the e-mail constraint
+    check(verify_signature(s, policy="key", publications_file=explicit), Outcome.OK)

@@ -18,9 +18,8 @@ from jura_trust.core.publication import decode_publication_string
 from jura_trust.core.signature import Signature
 from jura_trust.errors import Outcome
 from jura_trust.pdu import recorded_extender
-from jura_trust.publications import PublicationsFile
 from jura_trust.verify import verify_signature
-from tests.vectors import ksi_bytes, pack_rows
+from tests.vectors import pack_rows, trusted_pubfile
 
 POLICY = {
     "key": "key",
@@ -31,7 +30,7 @@ POLICY = {
 ROWS = [r for r in pack_rows() if r.policy in POLICY]
 RUNNABLE = [r for r in ROWS if not (r.policy == "calendar" and not r.extender_response)]
 LIVE_ONLY = {r.id for r in ROWS} - {r.id for r in RUNNABLE}
-LIVE_PUBFILE = PublicationsFile.parse(ksi_bytes("pubfiles/publications-file.bin"))
+LIVE_PUBFILE = trusted_pubfile("pubfiles/publications-file.bin")
 
 
 def test_rows_present():
@@ -47,7 +46,7 @@ def test_row(row):
     if row.publications_file:
         path = row.resource(row.publications_file)
         assert path is not None, row.publications_file
-        pubfile = PublicationsFile.parse(path.read_bytes())
+        pubfile = trusted_pubfile(str(path))
     else:
         pubfile = LIVE_PUBFILE
     extender = None

@@ -73,7 +73,7 @@ from jura_trust.pdu import (
     parse_pdu,
     verify_hmac,
 )
-from jura_trust.publications import PublicationsFile
+from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
 
 __all__ = [
     "DEFAULT_BACKOFF",
@@ -674,9 +674,14 @@ class KsiHttpBackend:
         """Whether downloaded publications files can be verified."""
         return self._verifier is not None or bool(self._trust_anchors and self._constraints)
 
-    def trusted_publications_file(self) -> PublicationsFile:
+    def trusted_publications_file(self) -> VerifiedPublicationsFile:
         """The publications file, verified (for :func:`jura_trust.verify`)."""
-        return self.publications_file(verify=True)
+        pubfile = self.publications_file(verify=True)
+        if self._verifier is not None:
+            return VerifiedPublicationsFile.unchecked(
+                pubfile, "checked by the configured publications_verifier"
+            )
+        return pubfile.trusted(self._trust_anchors, self._constraints)
 
     def latest_publication(self) -> PublicationRecord | None:
         """The most recent publication in the (verified) publications file."""

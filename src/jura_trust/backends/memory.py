@@ -58,7 +58,7 @@ from jura_trust.core.publication import (
 from jura_trust.core.signature import CalendarAuthRecord, Signature, SignatureData
 from jura_trust.core.tree import Tree, TreeBuilder
 from jura_trust.errors import BackendError, ErrorCode
-from jura_trust.publications import PublicationsFile
+from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -406,15 +406,13 @@ class EmbeddedBackend:
         """The publications file, parsed (the caller still decides to trust it)."""
         return PublicationsFile.parse(self.publications_file_bytes)
 
-    def trusted_publications_file(self, at: int | None = None) -> PublicationsFile:
+    def trusted_publications_file(self, at: int | None = None) -> VerifiedPublicationsFile:
         """The publications file, verified against this backend's publisher certificate."""
-        pubfile = self.publications_file()
-        pubfile.verify(
+        return self.publications_file().trusted(
             trust_anchors=[self._publisher.certificate],
             constraints={"E": self.publisher_email},
             at_time=int(self.clock.now()) if at is None else at,
         )
-        return pubfile
 
     # -- signing ----------------------------------------------------------------------
 

@@ -106,7 +106,8 @@ from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.core.signature import Signature
 from jura_trust.core.tree import TreeBuilder
 from jura_trust.errors import CertificateError, ErrorCode, JuraError, Outcome
-from jura_trust.verify import Extender, Policy, TrustedPublications, verify_signature
+from jura_trust.publications import VerifiedPublicationsFile
+from jura_trust.verify import Extender, Policy, verify_signature
 
 __all__ = [
     "DEFAULT_CLOCK_SKEW",
@@ -1133,7 +1134,7 @@ class _StepFailedError(Exception):
 
 def _default_ksi_check(
     policy: Policy | str,
-    publications_file: TrustedPublications | None,
+    publications_file: VerifiedPublicationsFile | None,
     extender: Extender | None,
 ) -> KsiCheck:
     def check(signature: Signature, seal: Imprint) -> tuple[bool, str]:
@@ -1254,7 +1255,7 @@ def verify_certificate(
     at: datetime,
     seals: SealRegistry | None = None,
     revocations: RevocationList | None = None,
-    publications_file: TrustedPublications | None = None,
+    publications_file: VerifiedPublicationsFile | None = None,
     ksi_policy: Policy | str = Policy.GENERAL,
     extender: Extender | None = None,
     ksi_check: KsiCheck | None = None,

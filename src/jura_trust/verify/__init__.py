@@ -16,6 +16,7 @@ from __future__ import annotations
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData
 from jura_trust.core.signature import Signature
+from jura_trust.publications import VerifiedPublicationsFile
 from jura_trust.verify.policies import (
     Policy,
     TrustedPublications,
@@ -54,16 +55,19 @@ def verify_signature(
     policy: Policy | str = Policy.GENERAL,
     document_hash: Imprint | None = None,
     input_level: int = 0,
-    publications_file: TrustedPublications | None = None,
+    publications_file: VerifiedPublicationsFile | None = None,
     user_publication: PublicationData | None = None,
     extending_allowed: bool = False,
     extender: Extender | None = None,
 ) -> VerificationResult:
     """Verify ``signature`` under a named policy.
 
-    ``publications_file`` must already be trusted (see
-    :meth:`jura_trust.publications.PublicationsFile.verify`): this function
-    does not check its CMS signature. Returns a :class:`VerificationResult`;
+    ``publications_file`` is a
+    :class:`~jura_trust.publications.VerifiedPublicationsFile`: made by
+    :meth:`~jura_trust.publications.PublicationsFile.trusted` (its CMS
+    signature and signer checked) or explicitly trusted with
+    :meth:`~jura_trust.publications.VerifiedPublicationsFile.unchecked`;
+    anything else raises :class:`TypeError`. Returns a :class:`VerificationResult`;
     it never raises for a bad signature.
     """
     if input_level < 0:

@@ -113,7 +113,7 @@ def _key_rules(ctx: VerificationContext, trace: _Trace) -> bool:
         return trace.run(
             r.na("calendar_auth_record_present", "the signature has no calendar auth record")
         )
-    pubfile: TrustedPublications | None = ctx.publications_file  # type: ignore[assignment]
+    pubfile = ctx.publications_file
     cert = None
     if pubfile is not None:
         cert = pubfile.find_certificate(auth.signature_data.certificate_id)
@@ -127,7 +127,7 @@ def _key_rules(ctx: VerificationContext, trace: _Trace) -> bool:
         )
     trace.run(r.ok("certificate_found"))
     t = cal.aggregation_time
-    if not pki.certificate_valid_at(cert, t):  # type: ignore[arg-type]
+    if not pki.certificate_valid_at(cert, t):
         return trace.run(
             r.fail(
                 "certificate_validity",
@@ -141,7 +141,7 @@ def _key_rules(ctx: VerificationContext, trace: _Trace) -> bool:
             auth.signature_data.signature_type,
             auth.signature_data.signature_value,
             auth.signed_bytes,
-            cert,  # type: ignore[arg-type]
+            cert,
         )
     except JuraError as exc:
         return trace.run(r.fail("calendar_auth_signature", ErrorCode.KEY_02, exc.message))
@@ -199,7 +199,7 @@ def _extend(ctx: VerificationContext, trace: _Trace, publication_time: int) -> C
 
 def _pubfile_rules(ctx: VerificationContext, trace: _Trace) -> bool:
     sig = ctx.signature
-    pubfile: TrustedPublications | None = ctx.publications_file  # type: ignore[assignment]
+    pubfile = ctx.publications_file
     if pubfile is None:
         return trace.run(r.na("publications_file", "no trusted publications file"))
     rec = sig.publication_record

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -19,6 +20,7 @@ from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.core.publication import PublicationData
 from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, JuraError, Outcome
+from jura_trust.publications import VerifiedPublicationsFile
 from jura_trust.verify.result import RuleResult
 
 __all__ = ["Extender", "VerificationContext"]
@@ -30,6 +32,15 @@ Extender = Callable[[int, int | None], CalendarChain]
 _META_PAD = 0x1E
 
 
+def _is_verified(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, VerifiedPublicationsFile):
+        raise TypeError(
+            "publications_file must be a VerifiedPublicationsFile: use "
+            "PublicationsFile.trusted(anchors, constraints) to check its signature, or "
+            "VerifiedPublicationsFile.unchecked(file, reason) to trust it explicitly"
+        )
+
+
 @attrs.define(slots=True)
 class VerificationContext:
     """Everything a policy may use, plus caches of computed values.
@@ -38,8 +49,9 @@ class VerificationContext:
         signature: the signature under test.
         document_hash: the document's imprint, if the caller has it.
         input_level: the level the caller claims for a local tree root.
-        publications_file: a publications file the caller *already trusts*
-            (its CMS signature checked, or produced locally).
+        publications_file: a publications file the caller trusts, as a
+            :class:`~jura_trust.publications.VerifiedPublicationsFile` (its CMS
+            signature checked, or trusted explicitly).
         user_publication: a publication the caller trusts (e.g. decoded from
             a printed publication string).
         extending_allowed: whether the policies may extend the signature.
@@ -49,7 +61,9 @@ class VerificationContext:
     signature: Signature
     document_hash: Imprint | None = None
     input_level: int = 0
-    publications_file: object | None = None
+    publications_file: VerifiedPublicationsFile | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_is_verified)
+    )
     user_publication: PublicationData | None = None
     extending_allowed: bool = False
     extender: Extender | None = None
