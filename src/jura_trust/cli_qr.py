@@ -234,10 +234,11 @@ def _cmd_issue(args: argparse.Namespace) -> int:
     _write(out / f"seal-{seal_hex}.cbor", record)
     for page in batch.pages:
         _write(out / f"page-{page.page:05d}.cbor", page.encode())
-    if args.seals:
-        registry = DirectorySealRegistry(args.seals)
-        for record_id, data in batch.registry_records():
-            registry.put(record_id, data)
+    # the seal registry verifiers read (compact texts need it): --seals, or
+    # OUT/seals beside the certificates
+    registry = DirectorySealRegistry(args.seals or out / "seals")
+    for record_id, data in batch.registry_records():
+        registry.put(record_id, data)
     written: list[dict[str, Any]] = []
     for cert in batch.certificates:
         text = cert.text(self_contained=args.self_contained)
@@ -607,9 +608,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--key", required=True, metavar="PEM", help="the issuer's private key")
     p.add_argument("--kid", metavar="HEX", help="key id (default: SHA-256(SPKI)[:8])")
     p.add_argument("--out", "-o", default=".", metavar="DIR", help="output folder")
-    p.add_argument(
-        "--seals", metavar="DIR", help="also store the seal and page records in this registry"
-    )
+    p.add_argument("--seals", metavar="DIR", help="seal registry folder (default: OUT/seals)")
     p.add_argument("--self-contained", action="store_true", help="embed the seal record")
     p.add_argument("--error", default="q", choices=["l", "m", "q", "h"], help="ECC (default q)")
     p.add_argument(

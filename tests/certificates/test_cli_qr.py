@@ -155,7 +155,6 @@ def test_verify_text_argument(setup: dict[str, Path], capsys: pytest.CaptureFixt
 
 
 def test_verify_image(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("zxingcpp")
     base = setup["base"]
     status, obj = run_json(capsys, *verify_args(base, str(base / "out" / "cert-0000.png")))
     assert status == 0, obj
@@ -326,3 +325,23 @@ def test_issue_self_contained_falls_back_to_a_lower_ecc_level(
     assert levels <= {"H", "M", "L"}
     with pytest.raises(SystemExit):
         cli_qr.main([*common, "--out", str(base / "x"), "--page-size", "0"])
+
+
+def test_issue_without_seals_writes_the_registry_beside_the_certificates(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = setup["base"]
+    out = base / "out-default-registry"
+    status = cli_qr.main(
+        [
+            "qr", "issue", str(base / "docs.json"), "--issuer", "CH-JU-OP",
+            "--key", str(base / "issuer.pem"), "--out", str(out), "--home", str(base / "home"),
+        ]
+    )  # fmt: skip
+    assert status == 0
+    capsys.readouterr()
+    args = verify_args(base, str(out / "cert-0001.txt"))
+    args[args.index("--seals") + 1] = str(out / "seals")
+    status, obj = run_json(capsys, *args)
+    assert status == 0, obj
+    assert obj["valid"] is True

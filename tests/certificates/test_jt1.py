@@ -440,7 +440,6 @@ def test_fuzzed_envelopes_raise_only_jura_errors(data: bytes) -> None:
 
 
 def test_png_round_trip_through_zxing(batch: Batch) -> None:
-    pytest.importorskip("zxingcpp")
     from jura_trust import qr
 
     cert = batch.certificates[6]
