@@ -5,12 +5,10 @@ CI runs every test, bounded. ``JURA_TRUST_LONG=1`` runs the long versions
 either way.
 """
 
-import os
-
 import pytest
 from hypothesis import HealthCheck, settings
 
-LONG = os.environ.get("JURA_TRUST_LONG") == "1"
+from tests.budget import LONG
 
 settings.register_profile(
     "default",

@@ -15,6 +15,7 @@ from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.core.signature import Signature
 from jura_trust.errors import BackendError, ErrorCode, FormatError, JuraError
 from jura_trust.verify import verify_signature
+from tests.budget import scaled
 from tests.vectors import KSI, ksi_bytes
 
 KEY = b"anon"
@@ -540,7 +541,9 @@ AGGREGATION_REQUESTS = st.builds(
     pdu.AggregationRequest, UINT, IMPRINTS, st.integers(min_value=0, max_value=pdu.MAX_LEVEL)
 )
 EXTEND_REQUESTS = st.builds(pdu.ExtendRequest, UINT, UINT, OPT_UINT)
-ROUND_TRIP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ROUND_TRIP = settings(
+    max_examples=scaled(60), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def _check(data: bytes, header: dict[str, object], alg: HashAlgorithm) -> pdu.PDU:
@@ -661,7 +664,9 @@ def test_single_payload_shorthand_and_tampering(alg):
 # CI runs a bounded number of examples. For a long run, raise max_examples
 # (e.g. 200_000) or run with a hypothesis profile and --hypothesis-seed.
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=scaled(300), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 VECTOR_BYTES = [p.read_bytes() for p in VECTOR_FILES]
 
 

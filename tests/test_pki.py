@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from jura_trust import pki
 from jura_trust.core import tlv
 from jura_trust.errors import ErrorCode, FormatError, JuraError, PKIError
+from tests.budget import scaled
 from tests.vectors import ksi_bytes
 
 T2024 = 1710806400  # 2024-03-19
@@ -538,7 +539,9 @@ def mock_cms() -> tuple[bytes, bytes]:
 
 @pytest.mark.fuzz
 @settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=scaled(120),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.data())
 def test_mutated_cms_raises_only_pki_errors(

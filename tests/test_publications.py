@@ -18,6 +18,7 @@ from jura_trust.core.publication import (
 )
 from jura_trust.errors import ErrorCode, FormatError, JuraError, PKIError
 from jura_trust.publications import DEFAULT_CONSTRAINTS, MAGIC, PublicationsFile
+from tests.budget import scaled
 from tests.vectors import ksi_bytes
 
 MOCK_FILE = "pubfiles/publications.tlv"
@@ -414,7 +415,9 @@ def test_build_empty_and_misuse(publisher: tuple[pki.PrivateKey, pki.Certificate
 @pytest.mark.fuzz
 @pytest.mark.parametrize("name", ALL_FILES)
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=scaled(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_mutations_raise_only_jura_errors(

@@ -24,10 +24,11 @@ from jura_trust.qr import (
     render_svg,
     render_terminal,
 )
+from tests.budget import scaled
 from tests.vectors import dcc_path
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=scaled(15), deadline=None)
 @given(st.binary(min_size=1, max_size=300), st.sampled_from(["m", "q"]))
 def test_png_round_trip_through_zxing(payload: bytes, error: str) -> None:
     text = "JT1:" + b45encode(payload)

@@ -6,11 +6,12 @@ from hypothesis import strategies as st
 from jura_trust import EmbeddedBackend, HashAlgorithm, Imprint, ManualClock
 from jura_trust.core.signature import Signature
 from jura_trust.verify import verify_signature
+from tests.budget import scaled
 
 ALGORITHMS = [a for a in HashAlgorithm if a.trusted and a is not HashAlgorithm.SM3]
 
 
-@settings(max_examples=25)
+@settings(max_examples=scaled(25))
 @given(
     st.lists(
         st.tuples(st.binary(max_size=40), st.sampled_from(ALGORITHMS)), min_size=1, max_size=40

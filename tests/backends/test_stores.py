@@ -20,6 +20,7 @@ from jura_trust.backends.stores import (
 from jura_trust.core.calendar import FILLER_LEAF, calendar_chain, calendar_root
 from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.errors import BackendError, ErrorCode
+from tests.budget import scaled
 from tests.core.calendar_oracle import naive_chain, naive_leaves, naive_root
 
 
@@ -137,7 +138,7 @@ def test_closed_store_refuses(harness):
 
 
 @settings(
-    max_examples=25,
+    max_examples=scaled(25),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(

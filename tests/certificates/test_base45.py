@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from jura_trust.certificates.base45 import BASE45_ALPHABET, b45decode, b45encode
 from jura_trust.errors import CertificateError, ErrorCode
+from tests.budget import scaled
 
 RFC_VECTORS = [
     (b"AB", "BB8"),
@@ -65,7 +66,7 @@ def test_type_error_for_bytes() -> None:
         b45decode(b"BB8")  # type: ignore[arg-type]
 
 
-@settings(max_examples=200)
+@settings(max_examples=scaled(200))
 @given(st.binary(max_size=300))
 def test_round_trip(raw: bytes) -> None:
     text = b45encode(raw)
@@ -74,7 +75,7 @@ def test_round_trip(raw: bytes) -> None:
     assert b45decode(text) == raw
 
 
-@settings(max_examples=300)
+@settings(max_examples=scaled(300))
 @given(st.text(alphabet=BASE45_ALPHABET + "abc=\n", max_size=40))
 def test_decoder_fuzz_raises_only_certificate_error(text: str) -> None:
     try:

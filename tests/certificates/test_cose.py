@@ -23,6 +23,7 @@ from jura_trust.certificates.cose import (
     sign1,
 )
 from jura_trust.errors import CertificateError, ErrorCode
+from tests.budget import scaled
 
 from .keys import ed, p256, p256_other, p384, rsa2048
 
@@ -204,7 +205,7 @@ def test_trailing_bytes_and_tag_requirement() -> None:
         decode_sign1(untagged, require_tag=True)
 
 
-@settings(max_examples=300)
+@settings(max_examples=scaled(300))
 @given(st.binary(max_size=200))
 def test_decoder_fuzz_raises_only_certificate_error(data: bytes) -> None:
     code = ErrorCode.CRT_BAD_STRUCTURE
@@ -215,7 +216,7 @@ def test_decoder_fuzz_raises_only_certificate_error(data: bytes) -> None:
     assert code is ErrorCode.CRT_BAD_STRUCTURE
 
 
-@settings(max_examples=100)
+@settings(max_examples=scaled(100))
 @given(st.integers(0, 200), st.binary(min_size=1, max_size=1))
 def test_any_flipped_byte_is_caught(position: int, xor: bytes) -> None:
     raw = bytearray(sign1(b"some payload", p256(), kid=b"kid").encode())

@@ -17,6 +17,7 @@ from jura_trust.certificates.envelope import (
     encode_envelope,
 )
 from jura_trust.errors import CertificateError, ErrorCode
+from tests.budget import scaled
 
 
 def _code(text: str) -> ErrorCode:
@@ -25,7 +26,7 @@ def _code(text: str) -> ErrorCode:
     return info.value.code
 
 
-@settings(max_examples=100)
+@settings(max_examples=scaled(100))
 @given(st.binary(max_size=600))
 def test_round_trip(payload: bytes) -> None:
     text = encode_envelope(payload)
@@ -86,7 +87,7 @@ def test_other_prefix_for_dcc() -> None:
     assert decode_envelope(text, prefix="HC1:") == b"abc"
 
 
-@settings(max_examples=300)
+@settings(max_examples=scaled(300))
 @given(st.text(alphabet="JT1:0123456789ABCDEFXYZ $%*+-./", max_size=60))
 def test_decoder_fuzz_raises_only_certificate_error(text: str) -> None:
     family = "CRT"

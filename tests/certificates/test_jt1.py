@@ -26,6 +26,7 @@ from jura_trust.certificates.jt1 import (
 from jura_trust.certificates.registry import MemorySealRegistry
 from jura_trust.certificates.trustlist import RevocationList
 from jura_trust.errors import CertificateError, ErrorCode, JuraError
+from tests.budget import scaled
 from tests.certificates import keys
 from tests.certificates.jt1_helpers import (
     DOC_TYPE,
@@ -391,7 +392,7 @@ documents = st.builds(
 )
 
 
-@settings(max_examples=25)
+@settings(max_examples=scaled(25))
 @given(st.lists(documents, min_size=1, max_size=12), st.data())
 def test_random_payloads_verify(docs: list[Document], data: st.DataObject) -> None:
     b = issue(docs=docs)
@@ -401,7 +402,7 @@ def test_random_payloads_verify(docs: list[Document], data: st.DataObject) -> No
     assert dict(result.fields) == dict(docs[i].fields)
 
 
-@settings(max_examples=6)
+@settings(max_examples=scaled(6))
 @given(st.integers(1, 2000), st.data())
 def test_random_batch_sizes_verify(n: int, data: st.DataObject) -> None:
     b = issue(n)
@@ -415,7 +416,7 @@ def test_random_batch_sizes_verify(n: int, data: st.DataObject) -> None:
         assert result.valid, (n, i, result.reason)
 
 
-@settings(max_examples=300)
+@settings(max_examples=scaled(300))
 @given(st.one_of(st.text(max_size=200), st.text(max_size=200).map(lambda s: "JT1:" + s)))
 def test_fuzzed_texts_raise_only_jura_errors(text: str) -> None:
     try:
@@ -424,7 +425,7 @@ def test_fuzzed_texts_raise_only_jura_errors(text: str) -> None:
         pass
 
 
-@settings(max_examples=200)
+@settings(max_examples=scaled(200))
 @given(st.binary(max_size=300))
 def test_fuzzed_envelopes_raise_only_jura_errors(data: bytes) -> None:
     from jura_trust.certificates.envelope import encode_envelope

@@ -41,6 +41,7 @@ from jura_trust.certificates.registry import MemorySealRegistry
 from jura_trust.core.calendar import filler_root
 from jura_trust.core.signature import Signature
 from jura_trust.errors import CertificateError, ErrorCode
+from tests.budget import scaled
 from tests.certificates import keys
 from tests.certificates.jt1_helpers import (
     ISSUER,
@@ -328,7 +329,7 @@ def test_every_single_character_change_of_a_paged_text_fails(paged: Batch) -> No
         assert not result.valid, pos
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=scaled(8), deadline=None)
 @given(st.integers(1, 300), st.integers(1, 40), st.data())
 def test_random_batch_and_page_sizes_verify(n: int, page_size: int, data: st.DataObject) -> None:
     b = issue(n, page_size=page_size)
@@ -416,7 +417,7 @@ def test_the_dictionary_never_makes_a_text_longer(paged: Batch) -> None:
             assert len(cert.text(self_contained=contained)) <= len(plain)
 
 
-@settings(max_examples=100)
+@settings(max_examples=scaled(100))
 @given(st.binary(max_size=1500), st.sampled_from([b"", ZDICT_V2[:200], ZDICT_V2]))
 def test_zdict_round_trip(payload: bytes, prefix: bytes) -> None:
     data = prefix + payload

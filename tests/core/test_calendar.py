@@ -20,6 +20,7 @@ from jura_trust.core.calendar import (
 )
 from jura_trust.core.chains import CalendarChain, CalendarLink, Direction
 from jura_trust.core.hashing import HashAlgorithm, Imprint
+from tests.budget import scaled
 from tests.core.calendar_oracle import (
     ZERO_LEAF,
     naive_chain,
@@ -85,7 +86,7 @@ def test_spec_shapes_for_head_5(second, shape):
     assert chain.input_hash == imp(second)
 
 
-@settings(max_examples=60)
+@settings(max_examples=scaled(60))
 @given(cal_stored=calendars(), data=st.data())
 def test_chains_against_the_naive_oracle(cal_stored, data):
     cal, stored = cal_stored
@@ -110,7 +111,7 @@ def test_chains_against_the_naive_oracle(cal_stored, data):
     assert later.root() == calendar_root(cal, head)
 
 
-@settings(max_examples=40)
+@settings(max_examples=scaled(40))
 @given(cal_stored=calendars(max_head=120))
 def test_stored_nodes_are_exactly_the_complete_subtrees_with_a_leaf(cal_stored):
     cal, stored = cal_stored

@@ -18,6 +18,7 @@ from jura_trust.core.publication import (
     encode_publication_string,
 )
 from jura_trust.errors import ErrorCode, FormatError
+from tests.budget import scaled
 from tests.vectors import ksi_bytes
 
 # -- strategies -------------------------------------------------------------------
@@ -166,7 +167,7 @@ def test_wrong_types_are_misuse() -> None:
         encode_publication_string("AAAA")  # type: ignore[arg-type]
 
 
-@settings(max_examples=200)
+@settings(max_examples=scaled(200))
 @given(publication_data())
 def test_string_round_trip_all_algorithms(data: PublicationData) -> None:
     text = encode_publication_string(data)
@@ -178,7 +179,7 @@ def test_string_round_trip_all_algorithms(data: PublicationData) -> None:
     assert all(len(g) == 6 for g in text.split("-")[:-1])
 
 
-@settings(max_examples=150)
+@settings(max_examples=scaled(150))
 @given(publication_data(), st.data())
 def test_any_single_character_substitution_is_detected(
     data: PublicationData, choice: st.DataObject
@@ -194,7 +195,7 @@ def test_any_single_character_substitution_is_detected(
     assert info.value.code is ErrorCode.FMT_BAD_PUBLICATION_STRING
 
 
-@settings(max_examples=300)
+@settings(max_examples=scaled(300))
 @given(st.text(max_size=120))
 def test_decoder_fuzz_raises_only_fmt_11(text: str) -> None:
     try:
@@ -381,7 +382,7 @@ def test_record_wrong_type_and_misuse() -> None:
         PublicationRecord.build(data, tlv_type=0x10)
 
 
-@settings(max_examples=100)
+@settings(max_examples=scaled(100))
 @given(
     publication_data(),
     st.lists(ksi_text, max_size=3),

@@ -18,6 +18,7 @@ from jura_trust.core.chains import (
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, FormatError
+from tests.budget import scaled
 from tests.vectors import KSI, ksi_bytes
 
 VALID = sorted(glob.glob(str(KSI / "signatures" / "valid" / "*")))
@@ -172,7 +173,7 @@ def test_chain_without_links_rejected():
     assert err.value.code is ErrorCode.FMT_MISSING
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=scaled(40), suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_bit_flips_never_crash(data):
     path = data.draw(st.sampled_from(VALID))

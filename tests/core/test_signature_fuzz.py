@@ -1,7 +1,7 @@
 """Fuzzing the signature parser and the verifier: only JuraError escapes.
 
-Bounded in CI by the hypothesis profile; JURA_TRUST_LONG=1 (tests/conftest.py)
-raises every test here to 5,000 examples. A longer run:
+Bounded in CI; JURA_TRUST_LONG=1 (tests/budget.py) runs 5,000 examples for
+the profile-default tests and 25 times the explicit counts. A longer run:
 ``JURA_TRUST_LONG=1 pytest -m fuzz -p no:cacheprovider`` with
 ``--hypothesis-seed`` varied.
 """
@@ -16,6 +16,7 @@ from jura_trust.core import tlv
 from jura_trust.core.signature import Signature
 from jura_trust.errors import JuraError
 from jura_trust.verify import verify_signature
+from tests.budget import scaled
 from tests.vectors import KSI
 
 ALL = sorted(p for p in (KSI / "signatures").rglob("*") if p.is_file())
@@ -45,7 +46,7 @@ def test_random_signature_body(body: bytes) -> None:
 
 
 @pytest.mark.fuzz
-@settings(max_examples=300)
+@settings(max_examples=scaled(300))
 @given(st.data())
 def test_mutations_of_every_vector(data: st.DataObject) -> None:
     raw = bytearray(data.draw(st.sampled_from(CORPUS)))

@@ -20,6 +20,7 @@ from jura_trust.core.chains import (
 )
 from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.core.tree import Tree, TreeBuilder, leaf_node_hash, link_header
+from tests.budget import scaled
 
 SHA256 = HashAlgorithm.SHA2_256
 
@@ -130,7 +131,7 @@ def build(specs, alg=SHA256) -> Tree:
 # -- properties -------------------------------------------------------------------
 
 
-@settings(max_examples=60)
+@settings(max_examples=scaled(60))
 @given(
     specs=leaf_specs(),
     alg=st.sampled_from([SHA256, HashAlgorithm.SHA2_512, HashAlgorithm.SHA3_256]),
@@ -162,7 +163,7 @@ def test_every_chain_reaches_the_root_and_matches_the_naive_model(specs, alg):
         assert links[0].level_correction >= level
 
 
-@settings(max_examples=25)
+@settings(max_examples=scaled(25))
 @given(specs=leaf_specs(max_size=120), bits=st.integers(1, 3))
 def test_block_wise_encoding_agrees_with_per_leaf_encoding(specs, bits):
     saved = tree_module._BLOCK_BITS
@@ -175,7 +176,7 @@ def test_block_wise_encoding_agrees_with_per_leaf_encoding(specs, bits):
     assert encoded == [tree.encoded_links(i) for i in range(len(specs))]
 
 
-@settings(max_examples=20)
+@settings(max_examples=scaled(20))
 @given(n=st.integers(2, 200), data=st.data())
 def test_changing_any_leaf_changes_the_root(n, data):
     leaves = [imp(i) for i in range(n)]
