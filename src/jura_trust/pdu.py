@@ -94,6 +94,7 @@ __all__ = [
     "parse_pdu",
     "parse_pdus",
     "recorded_extender",
+    "seal_pdu",
     "verify_hmac",
 ]
 
@@ -983,13 +984,18 @@ def verify_hmac(pdu: PDU, key: bytes, *, algorithm: HashAlgorithm | None = None)
 # -- encoding -------------------------------------------------------------------------
 
 
-def _seal(
+def seal_pdu(
     pdu_type: int,
     header: Header,
     body: Iterable[bytes],
     key: bytes,
     algorithm: HashAlgorithm,
 ) -> bytes:
+    """One PDU of ``pdu_type``: ``header``, the encoded ``body`` elements, then the HMAC.
+
+    For callers that hold payloads already encoded (the service answers
+    thousands per round); the ``encode_*`` functions build on it.
+    """
     _check_hmac_algorithm(algorithm)
     if not isinstance(key, bytes | bytearray | memoryview):
         raise TypeError("the HMAC key must be bytes")
@@ -1042,7 +1048,7 @@ def encode_aggregation_request(
         body.append(tlv.encode(0x04, b""))
     if ack_request is not None:
         body.append(ack_request.encode())
-    return _seal(
+    return seal_pdu(
         AGGREGATION_REQUEST_PDU_TYPE,
         _header(login_id, instance_id, message_id),
         body,
@@ -1069,7 +1075,7 @@ def encode_aggregation_response(
     """
     body = _payloads(responses, AggregationResponse, "aggregation responses")
     body += [e.encode() for e in (error, config, ack) if e is not None]
-    return _seal(
+    return seal_pdu(
         AGGREGATION_RESPONSE_PDU_TYPE,
         _header(login_id, instance_id, message_id),
         body,
@@ -1092,7 +1098,7 @@ def encode_extend_request(
     body = _payloads(requests, ExtendRequest, "extend requests")
     if config_request:
         body.append(tlv.encode(0x04, b""))
-    return _seal(
+    return seal_pdu(
         EXTEND_REQUEST_PDU_TYPE,
         _header(login_id, instance_id, message_id),
         body,
@@ -1118,7 +1124,7 @@ def encode_extend_response(
     """
     body = _payloads(responses, ExtendResponse, "extend responses")
     body += [e.encode() for e in (error, config) if e is not None]
-    return _seal(
+    return seal_pdu(
         EXTEND_RESPONSE_PDU_TYPE,
         _header(login_id, instance_id, message_id),
         body,

@@ -4,8 +4,8 @@ The aggregator answers thousands of requests per round; each answer is the
 request's aggregation chain plus the round's shared calendar chain and
 authentication record, already encoded. :mod:`jura_trust.pdu`'s encoders
 take payload objects, so this module seals payload *bytes* into response
-PDUs instead, splitting them over as many PDUs as the 64 KiB PDU limit
-needs. The bytes are exactly what
+PDUs with :func:`jura_trust.pdu.seal_pdu` instead, splitting them over as
+many PDUs as the 64 KiB PDU limit needs. The bytes are exactly what
 :func:`jura_trust.pdu.encode_aggregation_response` and
 :func:`jura_trust.pdu.encode_extend_response` write for the same content
 (tests/service/test_wire.py holds them to it).
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from jura_trust.core import tlv
 from jura_trust.core.hashing import HashAlgorithm
-from jura_trust.pdu import Header, compute_hmac
+from jura_trust.pdu import Header, seal_pdu
 
 __all__ = ["seal", "seal_responses", "success_payload"]
 
@@ -28,10 +28,7 @@ def seal(
     pdu_type: int, header: Header, parts: Sequence[bytes], key: bytes, algorithm: HashAlgorithm
 ) -> bytes:
     """One PDU: ``header``, the encoded ``parts`` in order, then its HMAC."""
-    size = algorithm.digest_size
-    mac = tlv.encode(0x1F, bytes((algorithm.id,)) + bytes(size))
-    unsigned = tlv.encode(pdu_type, b"".join([header.encode(), *parts, mac]))[:-size]
-    return unsigned + compute_hmac(algorithm, key, unsigned)
+    return seal_pdu(pdu_type, header, parts, key, algorithm)
 
 
 def seal_responses(
