@@ -363,7 +363,6 @@ def test_publication_string_decodes_to_the_latest_publication(backend, clock):
     _rounds(backend, clock, 0, 7, 9)
     backend.publish(T0 + 7)
     latest = backend.publish(T0 + 9)
-    backend.publish(T0)  # published later, but an earlier second
     data = decode_publication_string(backend.publication_string())
     assert backend.latest_publication() == latest
     assert data.publication_time == T0 + 9
@@ -479,3 +478,21 @@ def test_altered_signature_bytes_never_verify(backend, clock):
     (ref,) = extended.publication_record.references
     start = data.index(ref.encode())
     assert all(start <= p < start + len(ref) for p in ok_positions), ok_positions
+
+
+def test_publications_only_move_forward():
+    from jura_trust.errors import BackendError, ErrorCode
+
+    clock = ManualClock(1_700_000_000)
+    with EmbeddedBackend(clock=clock) as b:
+        b.sign(Imprint.hash(b"a"))
+        clock.advance(100)
+        b.sign(Imprint.hash(b"b"))
+        latest = b.publish()
+        with pytest.raises(BackendError) as err:
+            b.publish(latest.publication_time - 50)
+        assert err.value.code is ErrorCode.SVC_REFUSED
+        with pytest.raises(BackendError) as err:
+            b.publish(1)  # 1970: before the calendar's first round
+        assert err.value.code is ErrorCode.SVC_REFUSED
+        assert b.publish(latest.publication_time) == latest

@@ -621,6 +621,9 @@ class EmbeddedBackend:
         """Publish the calendar root at ``publication_time`` (default: the head).
 
         Appends the publication to the publications file and re-signs it.
+        Publications only move forward (SVC-05 for a second before the latest
+        publication or before the calendar's first round); publishing an
+        existing publication's second returns it.
         """
         with self._lock:
             head = self._store.head()
@@ -637,6 +640,18 @@ class EmbeddedBackend:
             existing = self.find_publication(t)
             if existing is not None:
                 return existing
+            latest = self.latest_publication()
+            if latest is not None and t < latest.publication_time:
+                raise BackendError(
+                    f"publications only move forward: {_iso(t)} is before the latest "
+                    f"publication {_iso(latest.publication_time)}",
+                    code=ErrorCode.SVC_REFUSED,
+                )
+            first = self._store.first()
+            if first is not None and t < first:
+                raise BackendError(
+                    f"{_iso(t)} is before the calendar's first round", code=ErrorCode.SVC_REFUSED
+                )
             root = cal.calendar_root(self._store, t)
             record = PublicationRecord.build(
                 PublicationData.build(t, root),
