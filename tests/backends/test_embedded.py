@@ -496,3 +496,22 @@ def test_publications_only_move_forward():
             b.publish(1)  # 1970: before the calendar's first round
         assert err.value.code is ErrorCode.SVC_REFUSED
         assert b.publish(latest.publication_time) == latest
+
+
+def test_calendar_key_rotation_keeps_old_signatures_verifiable(tmp_path):
+    from jura_trust.verify import verify_signature
+
+    clock = ManualClock(1_700_000_000)
+    home = tmp_path / "home"
+    with EmbeddedBackend(home, clock=clock) as b:
+        old = b.sign(Imprint.hash(b"before rotation"))
+    clock.advance(10)
+    new_signer = pki.CalendarSigner.generate(
+        common_name="calendar-2", not_before=1_699_000_000, not_after=1_900_000_000
+    )
+    with EmbeddedBackend(home, clock=clock, calendar_signer=new_signer) as b:
+        new = b.sign(Imprint.hash(b"after rotation"))
+        pubfile = b.trusted_publications_file()
+        assert new.calendar_auth_record.signature_data.certificate_id == new_signer.certificate_id
+        for sig in (old, new):
+            assert verify_signature(sig, policy="key", publications_file=pubfile).ok

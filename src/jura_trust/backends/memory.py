@@ -334,6 +334,7 @@ class EmbeddedBackend:
             _PUB_KEY, _PUB_CERT, {"O": "jura_trust", "CN": "publisher", "E": publisher_email}
         )
         self._publications: list[PublicationRecord] = []
+        self._certificates: dict[bytes, pki.Certificate] = {}
         self._pubfile_bytes: bytes | None = None
         self._load_publications()
 
@@ -368,12 +369,18 @@ class EmbeddedBackend:
         data = (self.home / _PUBFILE).read_bytes()
         parsed = PublicationsFile.parse(data)
         self._publications = list(parsed.publications)
+        self._certificates = {r.certificate_id: r.certificate for r in parsed.certificates}
         self._pubfile_bytes = data
+        if self._calendar_signer.certificate_id not in self._certificates:
+            # a new calendar key: publish its certificate beside the old ones
+            self._write_publications()
 
     def _write_publications(self) -> None:
-        certs = {
-            self._calendar_signer.certificate_id: self._calendar_signer.certificate,
-        }
+        # Certificates of earlier calendar keys stay in the file, so
+        # signatures they signed keep verifying with the key-based policy.
+        certs = dict(self._certificates)
+        certs[self._calendar_signer.certificate_id] = self._calendar_signer.certificate
+        self._certificates = certs
         pubfile = PublicationsFile.build(
             creation_time=int(self.clock.now()),
             certificates=certs,
