@@ -56,6 +56,18 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
+def _runner(capsys):
+    """``main(argv)`` in process, returning its status and captured output."""
+
+    def _run(*argv: object) -> Run:
+        capsys.readouterr()
+        rc = cli.main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return Run(rc, out, err)
+
+    return _run
+
+
 @pytest.fixture
 def run(monkeypatch, capsys, clock, tmp_path):
     """``run(*argv)``: main() in process; the backend runs on ``clock``."""
@@ -65,13 +77,7 @@ def run(monkeypatch, capsys, clock, tmp_path):
         cli, "EmbeddedBackend", lambda home, **kw: EmbeddedBackend(home, clock=clock, **kw)
     )
 
-    def _run(*argv: object) -> Run:
-        capsys.readouterr()
-        rc = cli.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return Run(rc, out, err)
-
-    return _run
+    return _runner(capsys)
 
 
 @pytest.fixture
@@ -655,13 +661,7 @@ def run_real(monkeypatch, capsys, tmp_path):
     """main() in process with the real clock (the demo's own backend)."""
     monkeypatch.setenv(cli.HOME_ENV, str(tmp_path / "env-home"))
 
-    def _run(*argv: object) -> Run:
-        capsys.readouterr()
-        rc = cli.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return Run(rc, out, err)
-
-    return _run
+    return _runner(capsys)
 
 
 def test_demo_says_what_it_proved(run_real, tmp_path):
