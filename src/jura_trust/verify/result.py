@@ -1,21 +1,80 @@
-"""Verification results: one :class:`RuleResult` per rule run, and the total."""
+"""Verification results: one :class:`RuleResult` per rule run, the total, and its anchor.
+
+Every verifier in jura_trust (KSI policies, JT1 certificates, EU DCCs)
+returns a :class:`VerificationResult`: the outcome, the deciding code and
+message, the trace of rules run, and an :class:`Anchor` saying what the
+result rests on.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 
 from jura_trust.errors import ErrorCode, Outcome, VerificationError
 
-__all__ = ["RuleResult", "VerificationResult"]
+__all__ = ["ANCHOR_KINDS", "Anchor", "RuleResult", "VerificationResult"]
+
+#: The kinds of anchor a result can rest on.
+ANCHOR_KINDS = frozenset(
+    {
+        # A publication: from a trusted publications file, or given by the user.
+        "publication",
+        # A calendar authentication record signed with a trusted calendar key.
+        "calendar-key",
+        # The extender's calendar, consulted online (calendar policy).
+        "extender",
+        # An issuer key from a verified trust list (JT1 and DCC certificates).
+        "issuer-key",
+        # Nothing: internally consistent only.
+        "none",
+    }
+)
+
+
+def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+def _check_kind(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+    if value not in ANCHOR_KINDS:
+        raise ValueError(f"unknown anchor kind {value!r}")
+
+
+@attrs.frozen(slots=True)
+class Anchor:
+    """What a verification result rests on.
+
+    Attributes:
+        kind: one of :data:`ANCHOR_KINDS`.
+        description: one sentence for people, e.g. "publication of
+            2026-11-15 in the publications file signed by E=...".
+        details: JSON-friendly facts (publication time and string,
+            certificate id and subject, signer of the publications file...).
+    """
+
+    kind: str = attrs.field(validator=_check_kind)
+    description: str
+    details: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, eq=False)
+
+    @classmethod
+    def none(cls, description: str = "consistent, not anchored") -> Anchor:
+        """No anchor: the result shows internal consistency only."""
+        return cls("none", description)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly form: ``kind``, ``description`` and the details."""
+        return {"kind": self.kind, "description": self.description, **self.details}
 
 
 @attrs.frozen(slots=True)
 class RuleResult:
     """The result of one verification rule.
 
-    ``rule`` is the rule's stable name (e.g. ``"aggregation_chain_consistency"``),
+    ``rule`` is the rule's stable name (e.g. ``"aggregation_chains"``),
     ``code`` the error code on FAIL or NA (``None`` on OK).
     """
 
@@ -40,7 +99,17 @@ class VerificationResult:
 
     ``outcome`` is OK (proven good), FAIL (proven bad) or NA (cannot tell);
     ``code`` and ``message`` are those of the last rule run, as in KSI, and
-    ``steps`` is the trace of every rule run, in order.
+    ``steps`` is the trace of every rule run, in order. ``anchor`` says what
+    an OK rests on (``kind == "none"`` for anything but OK, and for the
+    internal policy, which proves consistency only).
+
+    ``aggregation_time`` is the signing time a KSI result proves (the time
+    computed from the shape of the calendar chain that was checked; for the
+    internal policy, the signature's consistent claim) and ``None`` unless
+    the outcome is OK. ``document_checked`` says whether a document (or its
+    hash) was compared. ``facts`` holds what a certificate verifier proved
+    (issuer, fields...): it is empty unless the outcome is OK, so a
+    non-valid result never carries claims as if they were facts.
     """
 
     policy: str
@@ -48,6 +117,16 @@ class VerificationResult:
     code: ErrorCode | None
     message: str
     steps: tuple[RuleResult, ...] = ()
+    anchor: Anchor = attrs.field(factory=Anchor.none)
+    aggregation_time: int | None = None
+    document_checked: bool = False
+    facts: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.outcome is not Outcome.OK and (
+            self.anchor.kind != "none" or self.facts or self.aggregation_time is not None
+        ):
+            raise ValueError("only an OK result carries an anchor, a proven time or facts")
 
     @property
     def ok(self) -> bool:
@@ -74,5 +153,7 @@ class VerificationResult:
             "outcome": self.outcome.value,
             "code": self.code.value if self.code else None,
             "message": self.message,
+            "anchor": self.anchor.as_dict(),
+            "document_checked": self.document_checked,
             "rules": [s.as_dict() for s in self.steps],
         }

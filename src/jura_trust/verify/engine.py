@@ -1,0 +1,248 @@
+"""The verification kernel: rules as data, policies as values (layer 7).
+
+Every verifier in jura_trust (KSI's six policies, JT1 certificates, EU DCCs)
+is a composition of :class:`Rule` values run by :func:`evaluate`, and
+returns one :class:`~jura_trust.verify.result.VerificationResult`.
+
+* A :class:`Rule` has a stable ``name``, a ``step`` (its place in the
+  documented order, ``docs/verification.md``), exactly one error ``code``
+  and the ``outcome`` it reports when its check finds a problem (FAIL, or
+  NA for "cannot tell"). Its ``check`` returns ``None`` when the rule
+  holds, else a message.
+* A policy is a value: :class:`AllOf` (a sequence: the first rule that is
+  not OK stops it), :class:`FirstConclusive` (KSI's OR group: the first OK
+  wins, a FAIL stops, NA moves on to the next alternative), :class:`When`
+  (a branch on a fact of the context, itself no rule and not in the trace)
+  and :class:`UnsafeNoOp` (checks nothing; for tests only, and named so).
+  An empty :class:`AllOf` or :class:`FirstConclusive` cannot be built: a
+  composition that checks nothing must never pass.
+* The result's code and message are those of the last rule run, as in KSI;
+  the trace lists every rule run, in order, by name.
+
+A rule's ``libksi`` names the libksi rules it stands for (spec/ksi-format.md
+section 10.2), and ``stricter`` marks checks that libksi does not make.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Generic, Protocol, TypeVar
+
+import attrs
+
+from jura_trust.errors import ErrorCode, Outcome
+from jura_trust.verify.result import RuleResult
+
+__all__ = [
+    "AllOf",
+    "FirstConclusive",
+    "Node",
+    "Rule",
+    "Trace",
+    "UnsafeNoOp",
+    "When",
+    "evaluate",
+]
+
+C = TypeVar("C")
+C_contra = TypeVar("C_contra", contravariant=True)
+
+
+class Node(Protocol[C_contra]):
+    """Anything a policy is made of: a rule or a composition."""
+
+    def run(self, ctx: C_contra, trace: Trace) -> Outcome:
+        """Run against ``ctx``, recording every rule in ``trace``."""
+        ...
+
+    def rules(self) -> list[Rule[C_contra]]:  # type: ignore[misc]
+        """Every rule reachable from this node, in order (for docs and tests)."""
+        ...
+
+
+class Trace:
+    """The rules run so far, in order; the last one decides the result."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self) -> None:
+        self.steps: list[RuleResult] = []
+
+    def record(self, result: RuleResult) -> Outcome:
+        """Append ``result`` and return its outcome."""
+        self.steps.append(result)
+        return result.outcome
+
+    @property
+    def last(self) -> RuleResult | None:
+        """The last rule's result, or ``None`` before any rule ran."""
+        return self.steps[-1] if self.steps else None
+
+
+_OK_RESULTS: dict[str, RuleResult] = {}
+
+
+def _ok(name: str) -> RuleResult:
+    result = _OK_RESULTS.get(name)
+    if result is None:
+        result = _OK_RESULTS[name] = RuleResult(name, Outcome.OK)
+    return result
+
+
+def _check_outcome(_inst: object, _attr: attrs.Attribute[Outcome], value: Outcome) -> None:
+    if value is Outcome.OK:
+        raise ValueError("a rule's failure outcome is FAIL or NA, never OK")
+
+
+def _check_name(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+    if not value or not value.replace("_", "").isalnum() or value != value.lower():
+        raise ValueError(f"rule names are lower_snake_case identifiers, not {value!r}")
+
+
+@attrs.frozen(slots=True, eq=False)
+class Rule(Generic[C]):
+    """One check with a stable name, a step number and exactly one code.
+
+    Attributes:
+        name: the stable name (lower_snake_case), shown in every trace.
+        step: the rule's place in the documented order (e.g. ``"11c"``).
+        code: the one error code this rule reports when it does not hold.
+        check: returns ``None`` when the rule holds, else a message.
+        outcome: what a problem means: ``FAIL`` (proven bad, the default)
+            or ``NA`` (cannot tell).
+        libksi: the libksi rule names this rule stands for.
+        stricter: ``True`` for a check libksi does not make.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    step: str
+    code: ErrorCode
+    check: Callable[[C], str | None] = attrs.field(repr=False)
+    outcome: Outcome = attrs.field(default=Outcome.FAIL, validator=_check_outcome)
+    libksi: tuple[str, ...] = ()
+    stricter: bool = False
+
+    def __call__(self, ctx: C) -> RuleResult:
+        """Run the check alone and return its result."""
+        problem = self.check(ctx)
+        if problem is None:
+            return _ok(self.name)
+        return RuleResult(self.name, self.outcome, self.code, problem)
+
+    def run(self, ctx: C, trace: Trace) -> Outcome:
+        """Run the check and record it."""
+        return trace.record(self(ctx))
+
+    def rules(self) -> list[Rule[C]]:
+        """This rule."""
+        return [self]
+
+
+def _members(_inst: object, _attr: attrs.Attribute[object], value: Sequence[object]) -> None:
+    if not value:
+        raise ValueError("an empty composition checks nothing and must not be built")
+
+
+@attrs.frozen(slots=True, eq=False)
+class AllOf(Generic[C]):
+    """A sequence: every member must be OK; the first that is not stops it."""
+
+    members: tuple[Node[C], ...] = attrs.field(converter=tuple, validator=_members)
+
+    def run(self, ctx: C, trace: Trace) -> Outcome:
+        """Run members in order until one is not OK."""
+        for member in self.members:
+            outcome = member.run(ctx, trace)
+            if outcome is not Outcome.OK:
+                return outcome
+        return Outcome.OK
+
+    def rules(self) -> list[Rule[C]]:
+        """Every rule of every member, in order."""
+        return [rule for member in self.members for rule in member.rules()]
+
+
+@attrs.frozen(slots=True, eq=False)
+class FirstConclusive(Generic[C]):
+    """KSI's OR group: the first OK wins, a FAIL stops, NA tries the next one.
+
+    When every alternative is NA, the result is the last one's NA.
+    """
+
+    alternatives: tuple[Node[C], ...] = attrs.field(converter=tuple, validator=_members)
+
+    def run(self, ctx: C, trace: Trace) -> Outcome:
+        """Run alternatives until one is conclusive."""
+        outcome = Outcome.NA
+        for alternative in self.alternatives:
+            outcome = alternative.run(ctx, trace)
+            if outcome is not Outcome.NA:
+                return outcome
+        return outcome
+
+    def rules(self) -> list[Rule[C]]:
+        """Every rule of every alternative, in order."""
+        return [rule for alt in self.alternatives for rule in alt.rules()]
+
+
+@attrs.frozen(slots=True, eq=False)
+class When(Generic[C]):
+    """A branch on a fact of the context (``predicate``), not itself a rule.
+
+    ``then`` runs when the predicate holds, else ``otherwise``; with no
+    ``otherwise`` the branch adds nothing and is OK (the policy goes on).
+    """
+
+    description: str
+    predicate: Callable[[C], bool] = attrs.field(repr=False)
+    then: Node[C]
+    otherwise: Node[C] | None = None
+
+    def run(self, ctx: C, trace: Trace) -> Outcome:
+        """Run the branch the predicate picks."""
+        if self.predicate(ctx):
+            return self.then.run(ctx, trace)
+        if self.otherwise is None:
+            return Outcome.OK
+        return self.otherwise.run(ctx, trace)
+
+    def rules(self) -> list[Rule[C]]:
+        """The rules of both branches."""
+        rules = self.then.rules()
+        if self.otherwise is not None:
+            rules.extend(self.otherwise.rules())
+        return rules
+
+
+@attrs.frozen(slots=True, eq=False)
+class UnsafeNoOp(Generic[C]):
+    """Checks nothing and says so: OK, with a trace entry naming it unsafe.
+
+    For tests that need a policy object; never use it to verify anything.
+    """
+
+    def run(self, ctx: C, trace: Trace) -> Outcome:
+        """Record an OK that rests on nothing."""
+        return trace.record(
+            RuleResult("unsafe_no_op", Outcome.OK, None, "UNSAFE: nothing was checked")
+        )
+
+    def rules(self) -> list[Rule[C]]:
+        """No rules."""
+        return []
+
+
+def evaluate(node: Node[C], ctx: C) -> tuple[Outcome, ErrorCode | None, str, tuple[RuleResult, ...]]:
+    """Run ``node`` on ``ctx``: ``(outcome, code, message, trace)``.
+
+    The code and message are the last rule's. A policy that ran no rule at
+    all (a :class:`When` whose branch was empty) is NA, never OK.
+    """
+    trace = Trace()
+    outcome = node.run(ctx, trace)
+    last = trace.last
+    if last is None:
+        return Outcome.NA, ErrorCode.GEN_02, "no rule was run", ()
+    if outcome is Outcome.OK:
+        return Outcome.OK, None, last.message or "verified", tuple(trace.steps)
+    return outcome, last.code, last.message, tuple(trace.steps)
