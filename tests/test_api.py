@@ -148,7 +148,7 @@ def test_verify_with_backend_extends_by_default(backend, clock):
     backend.publish()
     res = verify(sig, document=DOC, backend=backend, policy="publications-file")
     assert res.ok, res
-    assert any(step.rule == "extend" for step in res.steps)
+    assert any(step.rule == "extend_to_publication" for step in res.steps)
     res = verify(
         sig, document=DOC, backend=backend, policy="publications-file", extending_allowed=False
     )

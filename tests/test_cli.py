@@ -510,7 +510,7 @@ def test_vector_with_recorded_extender_response(run, home):
     base = ["verify", ksi_path(V_UNANCHORED), *gt_trust("--policy", "publications-file")]
     r = run(*base, "--extending-allowed", "--extender-response", ok_resp, "--json")
     assert (r.rc, r.json["outcome"], r.json["code"]) == (0, "OK", None)
-    assert "extend" in [x["rule"] for x in r.json["rules"]]
+    assert "extend_to_publication" in [x["rule"] for x in r.json["rules"]]
     r = run(*base, "--extending-allowed", "--extender-response", nok_resp, "--json")
     assert (r.rc, r.json["outcome"], r.json["code"]) == (1, "FAIL", "PUB-01")
     r = run(*base, "--json")  # no extending: inconclusive

@@ -39,7 +39,18 @@ def parse_time(text: str) -> int:
 
 
 def format_time(t: int | None) -> str | None:
-    """Unix seconds as ISO 8601 UTC (``2024-03-15T00:00:00Z``)."""
+    """Unix seconds as ISO 8601 UTC (``2024-03-15T00:00:00Z``).
+
+    Times that no calendar can hold (before 1970 or after 9999, as a forged
+    chain may claim) are written as ``"<t> s since 1970 (out of range)"``,
+    never an exception.
+    """
     if t is None:
         return None
-    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        moment = datetime.datetime.fromtimestamp(t, datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"{t} s since 1970 (out of range)"
+    if t < 0:
+        return f"{t} s since 1970 (out of range)"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

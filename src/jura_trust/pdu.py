@@ -812,7 +812,7 @@ class AggregationRequestPDU:
     ack_request: AggregationAck | None
     hmac: Imprint
     unknown: tuple[TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
 
     @property
     def signed_bytes(self) -> bytes:
@@ -847,7 +847,7 @@ class AggregationResponsePDU:
     ack: AggregationAck | None
     hmac: Imprint | None
     unknown: tuple[TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
 
     @property
     def signed_bytes(self) -> bytes:
@@ -875,7 +875,7 @@ class ExtendRequestPDU:
     config_request: bool
     hmac: Imprint
     unknown: tuple[TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
 
     @property
     def signed_bytes(self) -> bytes:
@@ -907,7 +907,7 @@ class ExtendResponsePDU:
     config: ExtenderConfig | None
     hmac: Imprint | None
     unknown: tuple[TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
 
     @property
     def signed_bytes(self) -> bytes:
@@ -1246,48 +1246,56 @@ def _parse_element(element: TLV) -> PDU:
         assert mac is not None
         if config_elem is not None:
             tlv.parse_composite(config_elem, _CONFIG_REQUEST_TEMPLATE)
-        return AggregationRequestPDU(
-            header=header,
-            requests=tuple(AggregationRequest.from_tlv(e) for e in payload_elems),
-            config_request=config_elem is not None,
-            ack_request=None if ack_elem is None else AggregationAck.from_tlv(ack_elem),
-            hmac=mac,
-            unknown=p.unknown,
-            raw=element.raw,
+        return tlv.keep_raw(
+            AggregationRequestPDU(
+                header=header,
+                requests=tuple(AggregationRequest.from_tlv(e) for e in payload_elems),
+                config_request=config_elem is not None,
+                ack_request=None if ack_elem is None else AggregationAck.from_tlv(ack_elem),
+                hmac=mac,
+                unknown=p.unknown,
+            ),
+            element.raw,
         )
     if typ == EXTEND_REQUEST_PDU_TYPE:
         assert header is not None
         assert mac is not None
         if config_elem is not None:
             tlv.parse_composite(config_elem, _CONFIG_REQUEST_TEMPLATE)
-        return ExtendRequestPDU(
-            header=header,
-            requests=tuple(ExtendRequest.from_tlv(e) for e in payload_elems),
-            config_request=config_elem is not None,
-            hmac=mac,
-            unknown=p.unknown,
-            raw=element.raw,
+        return tlv.keep_raw(
+            ExtendRequestPDU(
+                header=header,
+                requests=tuple(ExtendRequest.from_tlv(e) for e in payload_elems),
+                config_request=config_elem is not None,
+                hmac=mac,
+                unknown=p.unknown,
+            ),
+            element.raw,
         )
     error = None if error_elem is None else ErrorPayload.from_tlv(error_elem)
     if typ == AGGREGATION_RESPONSE_PDU_TYPE:
-        return AggregationResponsePDU(
+        return tlv.keep_raw(
+            AggregationResponsePDU(
+                header=header,
+                responses=tuple(AggregationResponse.from_tlv(e) for e in payload_elems),
+                error=error,
+                config=None if config_elem is None else AggregatorConfig.from_tlv(config_elem),
+                ack=None if ack_elem is None else AggregationAck.from_tlv(ack_elem),
+                hmac=mac,
+                unknown=p.unknown,
+            ),
+            element.raw,
+        )
+    return tlv.keep_raw(
+        ExtendResponsePDU(
             header=header,
-            responses=tuple(AggregationResponse.from_tlv(e) for e in payload_elems),
+            responses=tuple(ExtendResponse.from_tlv(e) for e in payload_elems),
             error=error,
-            config=None if config_elem is None else AggregatorConfig.from_tlv(config_elem),
-            ack=None if ack_elem is None else AggregationAck.from_tlv(ack_elem),
+            config=None if config_elem is None else ExtenderConfig.from_tlv(config_elem),
             hmac=mac,
             unknown=p.unknown,
-            raw=element.raw,
-        )
-    return ExtendResponsePDU(
-        header=header,
-        responses=tuple(ExtendResponse.from_tlv(e) for e in payload_elems),
-        error=error,
-        config=None if config_elem is None else ExtenderConfig.from_tlv(config_elem),
-        hmac=mac,
-        unknown=p.unknown,
-        raw=element.raw,
+        ),
+        element.raw,
     )
 
 

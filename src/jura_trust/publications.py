@@ -129,7 +129,10 @@ class PublicationsFileHeader:
     unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
     #: The exact encoding, header included.
     raw: bytes = attrs.field(
-        default=attrs.Factory(_default_header_raw, takes_self=True), eq=False, repr=False
+        default=attrs.Factory(_default_header_raw, takes_self=True),
+        init=False,
+        eq=False,
+        repr=False,
     )
 
     @property
@@ -144,13 +147,8 @@ class PublicationsFileHeader:
         parsed = tlv.parse_composite(element, _HEADER_TEMPLATE)
         if parsed["version"] != VERSION:
             raise _file_error(f"unsupported version {parsed['version']}", version=parsed["version"])
-        return cls(
-            parsed["version"],
-            parsed["creation_time"],
-            parsed.get("repository_uri"),
-            parsed.unknown,
-            element.raw,
-        )
+        header = cls(parsed["version"], parsed["creation_time"], parsed.get("repository_uri"))
+        return tlv.keep_raw(attrs.evolve(header, unknown=parsed.unknown), element.raw)
 
     def encode(self) -> bytes:
         """The exact encoding (the parsed bytes when parsed)."""
@@ -176,7 +174,10 @@ class CertificateRecord:
     unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
     #: The exact encoding, header included.
     raw: bytes = attrs.field(
-        default=attrs.Factory(_default_certificate_raw, takes_self=True), eq=False, repr=False
+        default=attrs.Factory(_default_certificate_raw, takes_self=True),
+        init=False,
+        eq=False,
+        repr=False,
     )
 
     @classmethod
@@ -188,7 +189,7 @@ class CertificateRecord:
             raise _file_error("empty certificate id")
         der: bytes = parsed["certificate"]
         cert = pki.load_certificate_der(der, allow_nonpositive_serial=True)
-        return cls(cert_id, der, cert, parsed.unknown, element.raw)
+        return tlv.keep_raw(cls(cert_id, der, cert, parsed.unknown), element.raw)
 
     @classmethod
     def build(cls, certificate_id: bytes, certificate: pki.Certificate) -> CertificateRecord:
@@ -213,19 +214,32 @@ class PublicationsFile:
     header: PublicationsFileHeader
     certificates: tuple[CertificateRecord, ...]
     publications: tuple[PublicationRecord, ...]
-    #: The bytes the CMS signature covers: magic through the last byte
-    #: before the 0x704 element.
-    signed_bytes: bytes = attrs.field(repr=False)
-    #: The CMS SignedData (DER), or ``None`` for an unsigned built file.
-    signature_der: bytes | None = attrs.field(repr=False)
     #: Unknown non-critical top-level elements, kept (they are part of
     #: :attr:`signed_bytes`).
     unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), repr=False)
-    _raw: bytes | None = attrs.field(default=None, repr=False, alias="raw")
+    #: The bytes the CMS signature covers: magic through the last byte
+    #: before the 0x704 element. Set by the parser to the input bytes;
+    #: otherwise (a built file, or any change through :func:`attrs.evolve`)
+    #: computed from the fields, so they can never disagree.
+    signed_bytes: bytes = attrs.field(init=False, repr=False)
+    #: The CMS SignedData (DER), or ``None`` for an unsigned file. Only the
+    #: parser sets it: a changed file is an unsigned file.
+    signature_der: bytes | None = attrs.field(default=None, init=False, repr=False)
+    _raw: bytes | None = attrs.field(default=None, init=False, repr=False)
     _times: tuple[int, ...] = attrs.field(init=False, repr=False)
     _by_time: dict[int, PublicationRecord] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        signed = b"".join(
+            [
+                MAGIC,
+                self.header.encode(),
+                *(c.encode() for c in self.certificates),
+                *(r.encode() for r in self.publications),
+                *(u.raw for u in self.unknown),
+            ]
+        )
+        object.__setattr__(self, "signed_bytes", signed)
         by_time: dict[int, PublicationRecord] = {}
         for record in self.publications:
             by_time.setdefault(record.publication_time, record)
@@ -300,15 +314,11 @@ class PublicationsFile:
             raise _file_error("no header")
         if signature is None:
             raise _file_error("no signature")
-        return cls(
-            header,
-            tuple(certificates),
-            tuple(publications),
-            data[:signature_offset],
-            signature.value,
-            tuple(unknown),
-            raw=data,
-        )
+        parsed = cls(header, tuple(certificates), tuple(publications), tuple(unknown))
+        object.__setattr__(parsed, "signed_bytes", data[:signature_offset])
+        object.__setattr__(parsed, "signature_der", signature.value)
+        object.__setattr__(parsed, "_raw", data)
+        return parsed
 
     # -- building ------------------------------------------------------------
 
@@ -332,8 +342,7 @@ class PublicationsFile:
         header = PublicationsFileHeader(VERSION, creation_time, repository_uri)
         certs = tuple(CertificateRecord.build(cid, cert) for cid, cert in certificates.items())
         records = tuple(r.with_type(PUBLICATIONS_FILE_RECORD_TYPE) for r in publications)
-        signed = b"".join([MAGIC, header.raw, *(c.raw for c in certs), *(r.raw for r in records)])
-        return cls(header, certs, records, signed, None)
+        return cls(header, certs, records)
 
     def sign(
         self,

@@ -74,6 +74,7 @@ from jura_trust.pdu import (
     verify_hmac,
 )
 from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
+from jura_trust.verify import check_extended_chain
 
 __all__ = [
     "DEFAULT_BACKOFF",
@@ -508,7 +509,7 @@ class KsiHttpBackend:
             mac = tlv.decode_imprint(children[-1].value, what="HMAC")
         except FormatError as exc:
             raise _bad_response(f"aggregator response HMAC: {exc.message}") from None
-        shell = AggregationResponsePDU(None, (), None, None, None, mac, raw=element.raw)
+        shell = tlv.keep_raw(AggregationResponsePDU(None, (), None, None, None, mac), element.raw)
         verify_hmac(shell, self._key, algorithm=self.algorithm)
         for child in children[1:-1]:
             if child.type == 0x02:
@@ -619,16 +620,16 @@ class KsiHttpBackend:
             pubfile = self.publications_file(verify=verify, refresh=True)
             record = pubfile.find_publication(publication_time)
         chain = self.extend_calendar(signature.aggregation_time, publication_time)
-        if chain.input_hash != signature.aggregation_root():
-            raise _bad_response("the extended chain does not start at the signature's root")
-        root = chain.root()
         if record is None:
-            record = PublicationRecord.build(PublicationData.build(publication_time, root))
-        elif record.published_hash != root:
-            raise _bad_response(
-                "the extended chain does not reach the published hash",
-                publication_time=publication_time,
-            )
+            record = PublicationRecord.build(PublicationData.build(publication_time, chain.root()))
+        problem = check_extended_chain(
+            chain,
+            signing_time=signature.aggregation_chains[0].aggregation_time,
+            aggregation_root=signature.aggregation_root(),
+            publication=record.published_data,
+        )
+        if problem is not None:
+            raise _bad_response(problem, publication_time=publication_time)
         return signature.extended(chain, record.with_type(0x803))
 
     # -- publications ----------------------------------------------------------------------

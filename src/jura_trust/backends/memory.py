@@ -59,6 +59,7 @@ from jura_trust.core.signature import CalendarAuthRecord, Signature, SignatureDa
 from jura_trust.core.tree import Tree, TreeBuilder
 from jura_trust.errors import BackendError, ErrorCode
 from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
+from jura_trust.verify import check_extended_chain
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -617,10 +618,15 @@ class EmbeddedBackend:
             record = PublicationRecord.build(PublicationData.build(publication_time, chain.root()))
         elif record.tlv_type != 0x803:
             record = record.with_type(0x803)
-        if chain.input_hash != signature.aggregation_root():
+        problem = check_extended_chain(
+            chain,
+            signing_time=signature.aggregation_chains[0].aggregation_time,
+            aggregation_root=signature.aggregation_root(),
+            publication=record.published_data,
+        )
+        if problem is not None:
             raise BackendError(
-                "the signature's aggregation root is not in this calendar",
-                code=ErrorCode.SVC_EXTEND,
+                f"the signature is not in this calendar: {problem}", code=ErrorCode.SVC_EXTEND
             )
         return signature.extended(chain, record)
 

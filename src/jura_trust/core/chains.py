@@ -113,7 +113,7 @@ class Metadata:
     child_types: tuple[int, ...] = ()
     #: The padding elements, as parsed.
     padding: tuple[tlv.TLV, ...] = ()
-    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> Metadata:
@@ -126,15 +126,17 @@ class Metadata:
                 "metadata padding must be the first element",
                 code=ErrorCode.FMT_STRUCTURE,
             )
-        return cls(
-            value=element.value,
-            client_id=parsed["client_id"],
-            machine_id=parsed.get("machine_id"),
-            sequence_number=parsed.get("sequence_number"),
-            request_time=parsed.get("request_time"),
-            child_types=parsed.order,
-            padding=tuple(parsed.get("padding", ())),
-            raw=element.raw,
+        return tlv.keep_raw(
+            cls(
+                value=element.value,
+                client_id=parsed["client_id"],
+                machine_id=parsed.get("machine_id"),
+                sequence_number=parsed.get("sequence_number"),
+                request_time=parsed.get("request_time"),
+                child_types=parsed.order,
+                padding=tuple(parsed.get("padding", ())),
+            ),
+            element.raw,
         )
 
     @classmethod
@@ -220,7 +222,7 @@ class AggregationLink:
     legacy_id: bytes | None = None
     metadata: Metadata | None = None
     unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         count = (
@@ -261,14 +263,16 @@ class AggregationLink:
         if legacy is not None:
             check_legacy_id(legacy)
         meta_elem = parsed.get("metadata")
-        return cls(
-            direction=direction,
-            level_correction=parsed.get("level_correction", 0),
-            sibling=parsed.get("sibling"),
-            legacy_id=legacy,
-            metadata=Metadata.from_tlv(meta_elem) if meta_elem is not None else None,
-            unknown=parsed.unknown,
-            raw=element.raw,
+        return tlv.keep_raw(
+            cls(
+                direction=direction,
+                level_correction=parsed.get("level_correction", 0),
+                sibling=parsed.get("sibling"),
+                legacy_id=legacy,
+                metadata=Metadata.from_tlv(meta_elem) if meta_elem is not None else None,
+                unknown=parsed.unknown,
+            ),
+            element.raw,
         )
 
     def encode(self) -> bytes:
@@ -375,7 +379,7 @@ class AggregationChain:
     links: tuple[AggregationLink, ...]
     input_data: bytes | None = None
     unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> AggregationChain:
@@ -386,15 +390,17 @@ class AggregationChain:
             raise FormatError(
                 "aggregation chain has no links", code=ErrorCode.FMT_MISSING, type=0x07
             )
-        return cls(
-            aggregation_time=parsed["aggregation_time"],
-            chain_index=tuple(parsed["chain_index"]),
-            input_hash=parsed["input_hash"],
-            algorithm=_algorithm_from_field(parsed["algorithm"], "aggregation chain"),
-            links=tuple(AggregationLink.from_tlv(e) for e in link_elems),
-            input_data=parsed.get("input_data"),
-            unknown=parsed.unknown,
-            raw=element.raw,
+        return tlv.keep_raw(
+            cls(
+                aggregation_time=parsed["aggregation_time"],
+                chain_index=tuple(parsed["chain_index"]),
+                input_hash=parsed["input_hash"],
+                algorithm=_algorithm_from_field(parsed["algorithm"], "aggregation chain"),
+                links=tuple(AggregationLink.from_tlv(e) for e in link_elems),
+                input_data=parsed.get("input_data"),
+                unknown=parsed.unknown,
+            ),
+            element.raw,
         )
 
     def encode(self) -> bytes:
@@ -521,7 +527,7 @@ class CalendarChain:
     #: publication time stands in for it).
     aggregation_time_field: int | None = None
     unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
 
     @property
     def aggregation_time(self) -> int:
@@ -540,13 +546,15 @@ class CalendarChain:
             CalendarLink(Direction(e.type), tlv.decode_imprint(e.value, what="calendar link"))
             for e in link_elems
         )
-        return cls(
-            publication_time=parsed["publication_time"],
-            input_hash=parsed["input_hash"],
-            links=links,
-            aggregation_time_field=parsed.get("aggregation_time"),
-            unknown=parsed.unknown,
-            raw=element.raw,
+        return tlv.keep_raw(
+            cls(
+                publication_time=parsed["publication_time"],
+                input_hash=parsed["input_hash"],
+                links=links,
+                aggregation_time_field=parsed.get("aggregation_time"),
+                unknown=parsed.unknown,
+            ),
+            element.raw,
         )
 
     def encode(self) -> bytes:

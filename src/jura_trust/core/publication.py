@@ -135,7 +135,10 @@ class PublicationData:
     #: The exact TLV encoding of the 0x10 element, header included. Hash or
     #: verify these bytes, never a re-encoding.
     raw: bytes = attrs.field(
-        default=attrs.Factory(_default_data_raw, takes_self=True), eq=False, repr=False
+        default=attrs.Factory(_default_data_raw, takes_self=True),
+        init=False,
+        eq=False,
+        repr=False,
     )
 
     @classmethod
@@ -148,7 +151,7 @@ class PublicationData:
                 type=element.type,
             )
         parsed = tlv.parse_composite(element, _PUBLICATION_DATA_TEMPLATE)
-        return cls(parsed["publication_time"], parsed["published_hash"], element.raw)
+        return tlv.keep_raw(cls(parsed["publication_time"], parsed["published_hash"]), element.raw)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PublicationData:
@@ -172,7 +175,7 @@ class PublicationData:
             _encode_data_value(publication_time, published_hash),
             forward=forward,
         )
-        return cls(publication_time, published_hash, raw)
+        return tlv.keep_raw(cls(publication_time, published_hash), raw)
 
     @property
     def forward(self) -> bool:
@@ -265,7 +268,10 @@ class PublicationRecord:
     )
     #: The exact encoding, header included.
     raw: bytes = attrs.field(
-        default=attrs.Factory(_default_record_raw, takes_self=True), eq=False, repr=False
+        default=attrs.Factory(_default_record_raw, takes_self=True),
+        init=False,
+        eq=False,
+        repr=False,
     )
 
     @property
@@ -289,13 +295,15 @@ class PublicationRecord:
             )
         parsed = tlv.parse_composite(element, _PUBLICATION_RECORD_TEMPLATE)
         data = PublicationData.from_tlv(parsed["published_data"])
-        return cls(
-            published_data=data,
-            references=tuple(parsed.get("references", ())),
-            repository_uris=tuple(parsed.get("repository_uris", ())),
-            unknown=parsed.unknown,
-            tlv_type=element.type,
-            raw=element.raw,
+        return tlv.keep_raw(
+            cls(
+                published_data=data,
+                references=tuple(parsed.get("references", ())),
+                repository_uris=tuple(parsed.get("repository_uris", ())),
+                unknown=parsed.unknown,
+                tlv_type=element.type,
+            ),
+            element.raw,
         )
 
     @classmethod
@@ -333,7 +341,7 @@ class PublicationRecord:
             return self
         _validate_record_type(tlv_type)
         value = tlv.decode(self.raw).value
-        return attrs.evolve(self, tlv_type=tlv_type, raw=tlv.encode(tlv_type, value))
+        return tlv.keep_raw(attrs.evolve(self, tlv_type=tlv_type), tlv.encode(tlv_type, value))
 
     def encode(self) -> bytes:
         """The exact encoding (the parsed bytes when parsed)."""

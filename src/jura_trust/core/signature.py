@@ -71,18 +71,20 @@ class SignatureData:
     #: The signing certificate's id, looked up in the publications file.
     certificate_id: bytes
     certificate_repository_uri: str | None = None
-    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> SignatureData:
         """Parse a 0x0B element."""
         parsed = tlv.parse_composite(element, _SIGNATURE_DATA_TEMPLATE)
-        return cls(
-            signature_type=parsed["signature_type"],
-            signature_value=parsed["signature_value"],
-            certificate_id=parsed["certificate_id"],
-            certificate_repository_uri=parsed.get("certificate_repository_uri"),
-            raw=element.raw,
+        return tlv.keep_raw(
+            cls(
+                signature_type=parsed["signature_type"],
+                signature_value=parsed["signature_value"],
+                certificate_id=parsed["certificate_id"],
+                certificate_repository_uri=parsed.get("certificate_repository_uri"),
+            ),
+            element.raw,
         )
 
     def encode(self) -> bytes:
@@ -117,7 +119,7 @@ class CalendarAuthRecord:
     published_data: PublicationData
     signature_data: SignatureData
     unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
 
     @property
     def signed_bytes(self) -> bytes:
@@ -128,11 +130,13 @@ class CalendarAuthRecord:
     def from_tlv(cls, element: tlv.TLV) -> CalendarAuthRecord:
         """Parse a 0x805 element."""
         parsed = tlv.parse_composite(element, _CALENDAR_AUTH_TEMPLATE)
-        return cls(
-            published_data=PublicationData.from_tlv(parsed["published_data"]),
-            signature_data=SignatureData.from_tlv(parsed["signature_data"]),
-            unknown=parsed.unknown,
-            raw=element.raw,
+        return tlv.keep_raw(
+            cls(
+                published_data=PublicationData.from_tlv(parsed["published_data"]),
+                signature_data=SignatureData.from_tlv(parsed["signature_data"]),
+                unknown=parsed.unknown,
+            ),
+            element.raw,
         )
 
     def encode(self) -> bytes:
@@ -185,26 +189,28 @@ class RFC3161Record:
     signed_attributes_suffix: bytes
     signed_attributes_algorithm: HashAlgorithm
     unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> RFC3161Record:
         """Parse a 0x806 element."""
         p = tlv.parse_composite(element, _RFC3161_TEMPLATE)
-        return cls(
-            aggregation_time=p["aggregation_time"],
-            chain_index=tuple(p["chain_index"]),
-            input_hash=p["input_hash"],
-            tst_info_prefix=p["tst_info_prefix"],
-            tst_info_suffix=p["tst_info_suffix"],
-            tst_info_algorithm=_algorithm(p["tst_info_algorithm"], "RFC 3161 record"),
-            signed_attributes_prefix=p["signed_attributes_prefix"],
-            signed_attributes_suffix=p["signed_attributes_suffix"],
-            signed_attributes_algorithm=_algorithm(
-                p["signed_attributes_algorithm"], "RFC 3161 record"
+        return tlv.keep_raw(
+            cls(
+                aggregation_time=p["aggregation_time"],
+                chain_index=tuple(p["chain_index"]),
+                input_hash=p["input_hash"],
+                tst_info_prefix=p["tst_info_prefix"],
+                tst_info_suffix=p["tst_info_suffix"],
+                tst_info_algorithm=_algorithm(p["tst_info_algorithm"], "RFC 3161 record"),
+                signed_attributes_prefix=p["signed_attributes_prefix"],
+                signed_attributes_suffix=p["signed_attributes_suffix"],
+                signed_attributes_algorithm=_algorithm(
+                    p["signed_attributes_algorithm"], "RFC 3161 record"
+                ),
+                unknown=p.unknown,
             ),
-            unknown=p.unknown,
-            raw=element.raw,
+            element.raw,
         )
 
     def output_hash(self, algorithm: HashAlgorithm) -> Imprint:
@@ -296,7 +302,7 @@ class Signature:
     #: and kept as an element (unused by verification, as in KSI).
     aggregation_auth_record: tlv.TLV | None = attrs.field(default=None, eq=False)
     unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", eq=False, repr=False)
+    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         _check_constraints(
@@ -334,17 +340,21 @@ class Signature:
             # Not used by verification (as in KSI), but parsed strictly, so a
             # corrupted element cannot hide in it.
             tlv.parse_composite(aggr_auth, _AGGREGATION_AUTH_TEMPLATE)
-        return cls(
-            aggregation_chains=_sort_chains(
-                [AggregationChain.from_tlv(e) for e in p["aggregation_chains"]]
+        return tlv.keep_raw(
+            cls(
+                aggregation_chains=_sort_chains(
+                    [AggregationChain.from_tlv(e) for e in p["aggregation_chains"]]
+                ),
+                calendar_chain=CalendarChain.from_tlv(cal) if cal is not None else None,
+                publication_record=PublicationRecord.from_tlv(pub) if pub is not None else None,
+                calendar_auth_record=CalendarAuthRecord.from_tlv(auth)
+                if auth is not None
+                else None,
+                rfc3161_record=RFC3161Record.from_tlv(rfc) if rfc is not None else None,
+                aggregation_auth_record=aggr_auth,
+                unknown=p.unknown,
             ),
-            calendar_chain=CalendarChain.from_tlv(cal) if cal is not None else None,
-            publication_record=PublicationRecord.from_tlv(pub) if pub is not None else None,
-            calendar_auth_record=CalendarAuthRecord.from_tlv(auth) if auth is not None else None,
-            rfc3161_record=RFC3161Record.from_tlv(rfc) if rfc is not None else None,
-            aggregation_auth_record=aggr_auth,
-            unknown=p.unknown,
-            raw=element.raw,
+            element.raw,
         )
 
     @classmethod

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -48,6 +48,7 @@ __all__ = [
     "encode",
     "encode_uint",
     "encode_utf8",
+    "keep_raw",
     "parse_composite",
 ]
 
@@ -416,3 +417,18 @@ def parse_composite(element: TLV, template: Template, *, _depth: int = 0) -> Par
 def encode_children(children: Sequence[bytes]) -> bytes:
     """Concatenate already encoded children (a readability helper)."""
     return b"".join(children)
+
+
+_V = TypeVar("_V")
+
+
+def keep_raw(value: _V, raw: bytes) -> _V:
+    """Attach to a freshly parsed ``value`` the exact bytes it was parsed from.
+
+    For parsers only. Values keep their input bytes in a ``raw`` field that
+    is not an ``__init__`` argument: :func:`attrs.evolve` (or any new value
+    built from fields) computes the encoding from the fields again, so a
+    value's encoding can never disagree with its fields.
+    """
+    object.__setattr__(value, "raw", raw)
+    return value

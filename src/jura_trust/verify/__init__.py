@@ -17,9 +17,11 @@ from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData
 from jura_trust.core.signature import Signature
 from jura_trust.publications import VerifiedPublicationsFile
+from jura_trust.verify.engine import AllOf, FirstConclusive, Rule, UnsafeNoOp, When, evaluate
 from jura_trust.verify.policies import (
+    POLICIES,
+    KsiPolicy,
     Policy,
-    TrustedPublications,
     calendar_based,
     general,
     internal,
@@ -28,17 +30,26 @@ from jura_trust.verify.policies import (
     run_policy,
     user_publication_based,
 )
-from jura_trust.verify.result import RuleResult, VerificationResult
-from jura_trust.verify.rules import Extender, VerificationContext
+from jura_trust.verify.result import Anchor, RuleResult, VerificationResult
+from jura_trust.verify.rules import Extender, VerificationContext, check_extended_chain
 
 __all__ = [
+    "POLICIES",
+    "AllOf",
+    "Anchor",
     "Extender",
+    "FirstConclusive",
+    "KsiPolicy",
     "Policy",
+    "Rule",
     "RuleResult",
-    "TrustedPublications",
+    "UnsafeNoOp",
     "VerificationContext",
     "VerificationResult",
+    "When",
     "calendar_based",
+    "check_extended_chain",
+    "evaluate",
     "general",
     "internal",
     "key_based",
@@ -59,6 +70,7 @@ def verify_signature(
     user_publication: PublicationData | None = None,
     extending_allowed: bool = False,
     extender: Extender | None = None,
+    extender_name: str = "the extender",
 ) -> VerificationResult:
     """Verify ``signature`` under a named policy.
 
@@ -67,8 +79,10 @@ def verify_signature(
     :meth:`~jura_trust.publications.PublicationsFile.trusted` (its CMS
     signature and signer checked) or explicitly trusted with
     :meth:`~jura_trust.publications.VerifiedPublicationsFile.unchecked`;
-    anything else raises :class:`TypeError`. Returns a :class:`VerificationResult`;
-    it never raises for a bad signature.
+    anything else raises :class:`TypeError`. An ``extender``'s answers are
+    never trusted: the rules check every chain it returns. Returns a
+    :class:`VerificationResult` saying what an OK rests on (``anchor``) and
+    the time it proves; it never raises for a bad signature.
     """
     if input_level < 0:
         raise ValueError("input_level must not be negative")
@@ -80,5 +94,6 @@ def verify_signature(
         user_publication=user_publication,
         extending_allowed=extending_allowed,
         extender=extender,
+        extender_name=extender_name,
     )
     return run_policy(policy, ctx)

@@ -26,7 +26,7 @@ section 10.2), and ``stricter`` marks checks that libksi does not make.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -45,17 +45,16 @@ __all__ = [
 ]
 
 C = TypeVar("C")
-C_contra = TypeVar("C_contra", contravariant=True)
 
 
-class Node(Protocol[C_contra]):
+class Node(Protocol[C]):
     """Anything a policy is made of: a rule or a composition."""
 
-    def run(self, ctx: C_contra, trace: Trace) -> Outcome:
+    def run(self, ctx: C, trace: Trace) -> Outcome:
         """Run against ``ctx``, recording every rule in ``trace``."""
         ...
 
-    def rules(self) -> list[Rule[C_contra]]:  # type: ignore[misc]
+    def rules(self) -> list[Rule[C]]:
         """Every rule reachable from this node, in order (for docs and tests)."""
         ...
 
@@ -138,7 +137,7 @@ class Rule(Generic[C]):
         return [self]
 
 
-def _members(_inst: object, _attr: attrs.Attribute[object], value: Sequence[object]) -> None:
+def _members(_inst: object, _attr: attrs.Attribute[Any], value: Sequence[object]) -> None:
     if not value:
         raise ValueError("an empty composition checks nothing and must not be built")
 
@@ -147,7 +146,7 @@ def _members(_inst: object, _attr: attrs.Attribute[object], value: Sequence[obje
 class AllOf(Generic[C]):
     """A sequence: every member must be OK; the first that is not stops it."""
 
-    members: tuple[Node[C], ...] = attrs.field(converter=tuple, validator=_members)
+    members: tuple[Node[C], ...] = attrs.field(validator=_members)
 
     def run(self, ctx: C, trace: Trace) -> Outcome:
         """Run members in order until one is not OK."""
@@ -169,7 +168,7 @@ class FirstConclusive(Generic[C]):
     When every alternative is NA, the result is the last one's NA.
     """
 
-    alternatives: tuple[Node[C], ...] = attrs.field(converter=tuple, validator=_members)
+    alternatives: tuple[Node[C], ...] = attrs.field(validator=_members)
 
     def run(self, ctx: C, trace: Trace) -> Outcome:
         """Run alternatives until one is conclusive."""
@@ -232,7 +231,9 @@ class UnsafeNoOp(Generic[C]):
         return []
 
 
-def evaluate(node: Node[C], ctx: C) -> tuple[Outcome, ErrorCode | None, str, tuple[RuleResult, ...]]:
+def evaluate(
+    node: Node[C], ctx: C
+) -> tuple[Outcome, ErrorCode | None, str, tuple[RuleResult, ...]]:
     """Run ``node`` on ``ctx``: ``(outcome, code, message, trace)``.
 
     The code and message are the last rule's. A policy that ran no rule at
