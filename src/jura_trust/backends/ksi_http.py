@@ -571,8 +571,9 @@ class KsiHttpBackend:
     ) -> CalendarChain:
         """A calendar chain from ``aggregation_time`` to ``publication_time`` (or the head).
 
-        The chain's times are checked against the request (SVC-04); its
-        hashes are the verification policies' business. A refusal raises
+        The chain's times (its time field and the time its shape proves) are
+        checked against the request (SVC-04); its hashes are the
+        verification policies' business. A refusal raises
         SVC-05 with the extender's status (e.g. 0x106, too new).
         """
         (request_id,) = self._next_ids(1)
@@ -586,8 +587,10 @@ class KsiHttpBackend:
         chain = resp.calendar_chain
         if chain is None:
             raise _bad_response(f"extend response {request_id} has no calendar chain")
-        if chain.aggregation_time != aggregation_time or (
-            publication_time is not None and chain.publication_time != publication_time
+        if (
+            chain.aggregation_time != aggregation_time
+            or chain.time_from_shape() != aggregation_time
+            or (publication_time is not None and chain.publication_time != publication_time)
         ):
             raise _bad_response(
                 "the extender's chain does not span the requested times",
