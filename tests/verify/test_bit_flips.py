@@ -71,9 +71,7 @@ def canonical(sig: Signature) -> bytes:
         )
         if auth is not None
         else None,
-        rfc3161_record=attrs.evolve(sig.rfc3161_record)
-        if sig.rfc3161_record is not None
-        else None,
+        rfc3161_record=attrs.evolve(sig.rfc3161_record) if sig.rfc3161_record is not None else None,
     ).encode()
 
 
@@ -110,9 +108,7 @@ def meaning(sig: Signature) -> Signature:
         sig,
         unknown=(),
         aggregation_chains=tuple(
-            attrs.evolve(
-                c, unknown=(), links=tuple(attrs.evolve(x, unknown=()) for x in c.links)
-            )
+            attrs.evolve(c, unknown=(), links=tuple(attrs.evolve(x, unknown=()) for x in c.links))
             for c in sig.aggregation_chains
         ),
         calendar_chain=attrs.evolve(cal, unknown=()) if cal else None,
