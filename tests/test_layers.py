@@ -24,6 +24,7 @@ LAYERS = {
     "verify": 7,
     "certificates": 8,
     "qr": 8,
+    "trust": 8,
     "_qrmask": 8,
     "backends": 9,
     "backends.ksi_http": 9,

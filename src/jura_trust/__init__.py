@@ -40,11 +40,13 @@ from jura_trust.errors import (
     PKIError,
     VerificationError,
 )
-from jura_trust.verify import Policy, VerificationResult, verify_signature
+from jura_trust.trust import TrustConfig, Verifier
+from jura_trust.verify import Anchor, Policy, VerificationResult, verify_signature
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Anchor",
     "BackendError",
     "CertificateError",
     "Clock",
@@ -65,8 +67,10 @@ __all__ = [
     "Signature",
     "SigningService",
     "SystemClock",
+    "TrustConfig",
     "VerificationError",
     "VerificationResult",
+    "Verifier",
     "__version__",
     "decode_publication_string",
     "encode_publication_string",

@@ -20,7 +20,8 @@ from jura_trust.core.publication import PublicationData, decode_publication_stri
 from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, FormatError
 from jura_trust.publications import VerifiedPublicationsFile
-from jura_trust.verify import Policy, VerificationResult, verify_signature
+from jura_trust.trust import TrustConfig, Verifier
+from jura_trust.verify import Policy, VerificationResult
 
 __all__ = [
     "hash_file",
@@ -137,26 +138,25 @@ def verify(
         extending_allowed: defaults to True when a backend is given.
         input_level: the level claimed for a local tree root.
     """
-    if document is not None and document_hash is not None:
-        raise ValueError("give document or document_hash, not both")
-    if document is not None:
-        document_hash = Imprint.hash(document, signature.document_hash.algorithm)
     if isinstance(publication, str):
         publication = decode_publication_string(publication)
-    extender = None
     if backend is not None:
-        if publications_file is None:
-            publications_file = backend.trusted_publications_file()  # type: ignore[attr-defined]
-        extender = backend.extend_calendar  # type: ignore[attr-defined]
-        if extending_allowed is None:
-            extending_allowed = True
-    return verify_signature(
+        trust = TrustConfig.from_backend(
+            backend,  # type: ignore[arg-type]
+            extending_allowed=True if extending_allowed is None else extending_allowed,
+        )
+        if publications_file is not None:
+            trust = trust.evolve(publications_file=publications_file)
+    else:
+        trust = TrustConfig(
+            publications_file=publications_file, extending_allowed=bool(extending_allowed)
+        )
+    if publication is not None:
+        trust = trust.evolve(user_publication=publication)
+    return Verifier(trust).verify(
         signature,
-        policy=policy,
+        document=document,
         document_hash=document_hash,
+        policy=policy,
         input_level=input_level,
-        publications_file=publications_file,
-        user_publication=publication,
-        extending_allowed=bool(extending_allowed),
-        extender=extender,
     )

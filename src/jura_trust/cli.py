@@ -21,7 +21,8 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -33,23 +34,24 @@ from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.core.chains import AggregationChain, AggregationLink
 from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.core.publication import (
-    PublicationData,
-    decode_publication_string,
     encode_publication_string,
 )
 from jura_trust.core.signature import Signature
 from jura_trust.errors import BackendError, ErrorCode, FormatError, JuraError, Outcome
 from jura_trust.pdu import recorded_extender
-from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
-from jura_trust.verify import Policy, VerificationResult, verify_signature
+from jura_trust.trust import TrustConfig, Verifier
+from jura_trust.verify import Extender, Policy, VerificationResult
 
-__all__ = ["main"]
+__all__ = ["EXIT_INTERNAL", "UsageError", "main", "trust_from_args"]
 
 #: Environment variable naming the embedded backend's state directory.
 HOME_ENV = "JURA_TRUST_HOME"
 #: Environment variable holding the remote service key (instead of ``--key``).
 KEY_ENV = "JURA_TRUST_KEY"
 EXIT_OK, EXIT_FAIL, EXIT_NA, EXIT_FORMAT, EXIT_ERROR, EXIT_USAGE = 0, 1, 2, 3, 4, 64
+#: Exit status for an unexpected internal error (a bug): never 1, which
+#: means "proven bad".
+EXIT_INTERNAL = 70
 #: Files larger than this get a progress bar on a terminal.
 PROGRESS_THRESHOLD = 32 * 1024 * 1024
 
@@ -80,7 +82,7 @@ def _http_backend(args: argparse.Namespace, *, need_login: bool = True) -> KsiHt
     """The ``ksi_http`` backend the client flags describe."""
     key = args.key if args.key is not None else os.environ.get(KEY_ENV)
     if need_login and (not args.login or not key):
-        raise ValueError(f"a remote KSI service needs --login and --key (or ${KEY_ENV})")
+        raise UsageError(f"a remote KSI service needs --login and --key (or ${KEY_ENV})")
     login_given = bool(args.login and key)
     anchors = _load_trust_anchors(getattr(args, "trust_anchor", []))
     constraints = _constraints(getattr(args, "cert_constraint", []))
@@ -200,120 +202,150 @@ def _constraints(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _document_hash(args: argparse.Namespace, sig: Signature) -> Imprint | None:
-    if args.document and args.document_hash:
-        raise FormatError("give --document or --document-hash, not both", code=ErrorCode.FMT_IO)
-    if args.document:
-        return _hash_with_progress(Path(args.document), sig.document_hash.algorithm)
-    if args.document_hash:
-        return Imprint.parse(args.document_hash)
-    return None
+def _document_hash(args: argparse.Namespace, sig: Signature) -> tuple[Imprint | None, str | None]:
+    """The document's imprint to compare, and what it came from.
 
-
-def _publications(
-    args: argparse.Namespace, backend: Callable[[], EmbeddedBackend]
-) -> VerifiedPublicationsFile | None:
-    """The trusted publications file for ``verify``.
-
-    An explicit file is verified against ``--trust-anchor``s with
-    ``--cert-constraint``s; with no anchor, the embedded backend's publisher
-    certificate and e-mail are the trust configuration.
+    With neither ``--document`` nor ``--document-hash``, a file named like
+    SIG without its ``.ksig`` suffix is the document when it exists (as
+    ``ots verify`` does); otherwise nothing is compared, and the output says so.
     """
-    at = parse_time(args.at) if args.at else None
+    if args.document and args.document_hash:
+        raise UsageError("give --document or --document-hash, not both")
+    if args.document:
+        return _hash_with_progress(Path(args.document), sig.document_hash.algorithm), args.document
+    if args.document_hash:
+        return Imprint.parse(args.document_hash), "the given document hash"
+    sig_path = Path(args.signature)
+    if sig_path.suffix == ".ksig":
+        beside = sig_path.with_suffix("")
+        if beside.is_file():
+            return _hash_with_progress(beside, sig.document_hash.algorithm), str(beside)
+    return None, None
+
+
+class _Resources:
+    """Backends opened while assembling trust; closed after the command."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._embedded: EmbeddedBackend | None = None
+        self._remote: list[KsiHttpBackend] = []
+
+    def embedded(self) -> EmbeddedBackend:
+        if self._embedded is None:
+            self._embedded = _backend(self.args, create=False)
+        return self._embedded
+
+    def remote(self, *, need_login: bool = True) -> KsiHttpBackend:
+        client = _http_backend(self.args, need_login=need_login)
+        self._remote.append(client)
+        return client
+
+    def __enter__(self) -> _Resources:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._embedded is not None:
+            self._embedded.close()
+        for r in self._remote:
+            r.close()
+
+
+def trust_from_args(args: argparse.Namespace, res: _Resources) -> TrustConfig:
+    """The one place the command line assembles trust (``verify``, ``extend``).
+
+    An explicit publications file (``--publications-file`` or
+    ``--publications-url``) is checked against ``--trust-anchor`` and
+    ``--cert-constraint``; with no anchor, the embedded home's publisher
+    certificate and e-mail are the trust configuration. Without a file, the
+    home's own publications file is trusted when the home exists; an empty
+    home trusts nothing (the policies then say NA). Read-only commands never
+    create a home.
+    """
+    policy = getattr(args, "policy", Policy.GENERAL.value)
+    at = parse_time(args.at) if getattr(args, "at", None) else None
     data: bytes | None = None
-    if args.publications_file and args.publications_url:
-        raise ValueError("give --publications-file or --publications-url, not both")
-    if args.publications_file:
+    pub_file = getattr(args, "publications_file", None)
+    pub_url = getattr(args, "publications_url", None)
+    if pub_file and pub_url:
+        raise UsageError("give --publications-file or --publications-url, not both")
+    if pub_file:
+        data = _read_file(pub_file)
+    elif pub_url:
+        data = res.remote(need_login=False).publications_file_bytes()
+    anchors = _load_trust_anchors(args.trust_anchor)
+    constraints = _constraints(args.cert_constraint)
+    if data is not None and not anchors:
+        home = res.embedded()
+        anchors = [home.publisher_certificate]
+        constraints = constraints or {"E": home.publisher_email}
+    extender: Extender | None = None
+    name = "the extender"
+    response = getattr(args, "extender_response", None)
+    extending = bool(getattr(args, "extending_allowed", False))
+    if response:
+        extender = recorded_extender(_read_file(response))
+        name = f"the recorded extender response {response}"
+        extending = True
+    elif getattr(args, "extender", None):
+        extender = res.remote().extend_calendar
+        name = args.extender
+        extending = True
+    elif extending or policy == Policy.CALENDAR.value:
+        extender = res.embedded().extend_calendar
+        name = "the embedded home's calendar"
+    trust = TrustConfig.from_files(
+        publications_file=data,
+        trust_anchors=anchors,
+        cert_constraints=constraints,
+        publication_string=getattr(args, "publication_string", None),
+        extender=extender,
+        extender_name=name,
+        extending_allowed=extending,
+        at=at,
+    )
+    if data is None and policy not in (Policy.INTERNAL.value, Policy.USER_PUBLICATION.value):
         try:
-            data = Path(args.publications_file).read_bytes()
-        except OSError as exc:
-            raise FormatError(
-                f"cannot read {args.publications_file}: {exc.strerror}", code=ErrorCode.FMT_IO
-            ) from None
-    elif args.publications_url:
-        with _http_backend(args, need_login=False) as remote:
-            data = remote.publications_file_bytes()
-    if data is not None:
-        pubfile = PublicationsFile.parse(data)
-        if args.trust_anchor:
-            anchors = _load_trust_anchors(args.trust_anchor)
-            constraints = _constraints(args.cert_constraint)
+            home_file = res.embedded().trusted_publications_file(at)
+        except BackendError as exc:
+            if exc.code is not ErrorCode.SVC_CONFIG:
+                raise
         else:
-            b = backend()
-            anchors = [b.publisher_certificate]
-            constraints = _constraints(args.cert_constraint) or {"E": b.publisher_email}
-        return pubfile.trusted(trust_anchors=anchors, constraints=constraints, at_time=at)
-    if args.trust_anchor or args.cert_constraint:
-        raise ValueError(
-            "--trust-anchor and --cert-constraint configure the trust of a publications file: "
-            "give --publications-file or --publications-url"
-        )
-    if args.policy in (Policy.INTERNAL.value, Policy.USER_PUBLICATION.value):
-        return None
-    try:
-        b = backend()
-    except BackendError as exc:
-        if exc.code is not ErrorCode.SVC_CONFIG:
-            raise
-        return None  # no local state: nothing is trusted, the policies say NA
-    return b.trusted_publications_file(at)
+            trust = trust.evolve(
+                publications_file=home_file,
+                sources=(*trust.sources, "the publications file of the embedded home"),
+            )
+    return trust
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     sig = load_signature(args.signature)
-    document_hash = _document_hash(args, sig)
-    cache: list[EmbeddedBackend] = []
-
-    def backend() -> EmbeddedBackend:
-        if not cache:
-            cache.append(_backend(args, create=False))
-        return cache[0]
-
-    user_pub: PublicationData | None = None
-    if args.publication_string:
-        user_pub = decode_publication_string(args.publication_string)
-    remote: list[KsiHttpBackend] = []
-    try:
-        pubfile = _publications(args, backend)
-        extender = None
-        if args.extender_response:
-            extender = recorded_extender(_read_file(args.extender_response))
-        elif args.extender:
-            remote.append(_http_backend(args))
-            extender = remote[0].extend_calendar
-        elif args.extending_allowed or args.policy == Policy.CALENDAR.value:
-            extender = backend().extend_calendar
-        result = verify_signature(
-            sig,
-            policy=args.policy,
-            document_hash=document_hash,
-            input_level=args.input_level,
-            publications_file=pubfile,
-            user_publication=user_pub,
-            extending_allowed=bool(
-                args.extending_allowed or args.extender_response or args.extender
-            ),
-            extender=extender,
+    document_hash, document_source = _document_hash(args, sig)
+    with _Resources(args) as res:
+        trust = trust_from_args(args, res)
+        result = Verifier(trust).verify(
+            sig, document_hash=document_hash, policy=args.policy, input_level=args.input_level
         )
-    finally:
-        for b in cache:
-            b.close()
-        for r in remote:
-            r.close()
-    _report_verification(args, sig, result)
+    _report_verification(args, sig, result, document_source)
     return _OUTCOME_EXIT[result.outcome]
 
 
 def _report_verification(
-    args: argparse.Namespace, sig: Signature, result: VerificationResult
+    args: argparse.Namespace,
+    sig: Signature,
+    result: VerificationResult,
+    document_source: str | None,
 ) -> None:
+    claimed = sig.aggregation_chains[0].aggregation_time
     if args.json:
         obj = result.as_dict()
         obj.update(
             {
-                "aggregation_time": sig.aggregation_time,
-                "aggregation_time_iso": format_time(sig.aggregation_time),
+                "aggregation_time": claimed,
+                "aggregation_time_iso": format_time(claimed),
+                "proven_aggregation_time": format_time(result.aggregation_time),
                 "document_hash": str(sig.document_hash),
+                "document": document_source,
                 "publication_time": sig.publication_time,
                 "issuer": list(sig.issuer),
                 "extended": sig.is_extended,
@@ -324,10 +356,19 @@ def _report_verification(
     mark = {Outcome.OK: "OK", Outcome.FAIL: "FAIL", Outcome.NA: "NA (inconclusive)"}
     code = f" [{result.code.value}]" if result.code else ""
     print(f"{mark[result.outcome]}{code}: {result.message} ({result.policy} policy)")
-    print(f"  signed at   {format_time(sig.aggregation_time)}")
-    print(f"  document    {sig.document_hash}")
+    if result.ok:
+        print(f"  signed at   {format_time(result.aggregation_time)}")
+    else:
+        print(f"  claims      signed at {format_time(claimed)} (not proven)")
+    if document_source is None:
+        print("  document    NOT COMPARED: give --document FILE or --document-hash ALG:HEX")
+    else:
+        state = "matches" if result.ok else "compared"
+        print(f"  document    {sig.document_hash} ({state}: {document_source})")
     if sig.issuer:
         print(f"  issuer      {' / '.join(sig.issuer)}")
+    if result.ok:
+        print(f"  rests on    {result.anchor.description}")
     if args.verbose:
         for step in result.steps:
             c = f" [{step.code.value}]" if step.code else ""
@@ -339,7 +380,7 @@ def _cmd_extend(args: argparse.Namespace) -> int:
     t = parse_time(args.publication_time) if args.publication_time else None
     if args.extender:
         if t is None and not args.publications_url:
-            raise ValueError("--extender needs --publications-url or --publication-time")
+            raise UsageError("--extender needs --publications-url or --publication-time")
         with _http_backend(args) as remote:
             extended = remote.extend(sig, t)
     else:
@@ -647,21 +688,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(ValueError):
+    """The command was used wrongly (exit status 64)."""
+
+
+def _raised_by_jura_trust(exc: BaseException) -> bool:
+    """True if the innermost frame of ``exc`` is jura_trust's own code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and f"{os.sep}jura_trust{os.sep}" in frames[-1].filename
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    Every outcome is printed once, here: a jura_trust error by its code
+    (exit 3 for unreadable input, 4 for trust or service errors), a misuse
+    (a :class:`ValueError` that jura_trust raised) with exit 64, and
+    anything else, a bug, with exit 70 and one line, never a traceback and
+    never exit 1. With ``--json`` standard output holds exactly one JSON
+    object in every case.
+    """
     args = build_parser().parse_args(argv)
+    as_json = bool(getattr(args, "json", False))
     try:
         return int(args.func(args))
     except JuraError as exc:
         status = EXIT_FORMAT if exc.code.family == "FMT" else EXIT_ERROR
-        if getattr(args, "json", False):
+        if as_json:
             _print_json({"outcome": None, "error": exc.diagnostics(), **_error_fields(exc)})
         else:
             print(f"jura-trust: error [{exc.code.value}]: {exc.message}", file=sys.stderr)
         return status
     except ValueError as exc:
+        if not (isinstance(exc, UsageError) or _raised_by_jura_trust(exc)):
+            return _internal_error(exc, as_json=as_json)
+        if as_json:
+            _print_json({"outcome": None, "error": {"code": "USAGE", "message": str(exc)}})
         print(f"jura-trust: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
+    except Exception as exc:
+        return _internal_error(exc, as_json=as_json)
+
+
+def _internal_error(exc: BaseException, *, as_json: bool) -> int:
+    where = traceback.extract_tb(exc.__traceback__)
+    place = f" at {Path(where[-1].filename).name}:{where[-1].lineno}" if where else ""
+    message = f"internal error ({type(exc).__name__}{place}): {exc}"
+    if as_json:
+        _print_json({"outcome": None, "error": {"code": "INTERNAL", "message": message}})
+    print(f"jura-trust: {message}; please report it", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def _error_fields(exc: JuraError) -> dict[str, Any]:

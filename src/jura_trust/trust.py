@@ -1,0 +1,230 @@
+"""What is trusted, assembled once, and the verifier that uses it (layer 8).
+
+One :class:`TrustConfig` says everything a verification may rest on:
+
+* a publications file, checked against trust anchors and subject
+  constraints (or trusted explicitly, with a reason);
+* a publication string the user trusts (from a newspaper or the bulletin);
+* an extender (a live KSI service, a recorded response, an embedded
+  backend) and whether extending is allowed. An extender is never trusted:
+  every chain it returns is checked by the rules;
+* the time at which certificates and trust lists must be valid;
+* for JT1 certificates, a verified trust list (its root keys checked).
+
+It is built once, from files (:meth:`TrustConfig.from_files`), from an
+embedded backend or anything offering its trust material
+(:meth:`TrustConfig.from_backend`), or by hand, and the Python API, the
+``verify``, ``extend`` and ``qr verify`` commands all use it. Nothing is
+trusted implicitly: an empty configuration trusts nothing, and a result
+built on it says so (NA, or the internal policy's "consistent, not
+anchored").
+
+:class:`Verifier` owns the caches (verified publications files, JT1 seal
+verdicts); there is no module-level mutable cache anywhere in verification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from jura_trust import pki
+from jura_trust.core.hashing import Imprint
+from jura_trust.core.publication import PublicationData, decode_publication_string
+from jura_trust.core.signature import Signature
+from jura_trust.errors import ErrorCode, PKIError
+from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
+from jura_trust.verify import Extender, Policy, VerificationResult, verify_signature
+
+__all__ = ["TrustConfig", "TrustSource", "Verifier"]
+
+
+class TrustSource(Protocol):
+    """What a backend offers to build a :class:`TrustConfig` from.
+
+    :class:`~jura_trust.backends.memory.EmbeddedBackend` and the
+    ``ksi_http`` client both fit.
+    """
+
+    def trusted_publications_file(self, at: int | None = None) -> VerifiedPublicationsFile:
+        """The backend's publications file, verified with its own trust settings."""
+        ...
+
+    def extend_calendar(
+        self, aggregation_time: int, publication_time: int | None = None
+    ) -> Any:  # a CalendarChain
+        """A calendar chain from ``aggregation_time`` to ``publication_time``."""
+        ...
+
+
+@attrs.frozen(slots=True)
+class TrustConfig:
+    """Everything a verification may rest on; see the module docstring.
+
+    Attributes:
+        publications_file: a publications file, already verified (its CMS
+            signature, signer path and constraints) or trusted explicitly.
+        user_publication: a publication the user trusts.
+        extender: how to extend a signature, or ``None``.
+        extender_name: how results name the extender (e.g. its URL).
+        extending_allowed: whether the policies may extend.
+        at: when certificates must be valid (Unix seconds; ``None``: now).
+        trust_list: a verified JT1 trust list (``certificates.trustlist``).
+        sources: what was configured, in words, for messages and reports.
+    """
+
+    publications_file: VerifiedPublicationsFile | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(attrs.validators.instance_of(VerifiedPublicationsFile)),
+    )
+    user_publication: PublicationData | None = None
+    extender: Extender | None = attrs.field(default=None, eq=False)
+    extender_name: str = "the extender"
+    extending_allowed: bool = False
+    at: int | None = None
+    trust_list: object | None = attrs.field(default=None, eq=False)
+    sources: tuple[str, ...] = ()
+
+    # -- builders -------------------------------------------------------------------------
+
+    @classmethod
+    def from_files(
+        cls,
+        *,
+        publications_file: bytes | None = None,
+        trust_anchors: Iterable[pki.Certificate] = (),
+        cert_constraints: Mapping[str, str] | None = None,
+        publication_string: str | None = None,
+        extender: Extender | None = None,
+        extender_name: str = "the extender",
+        extending_allowed: bool = False,
+        at: int | None = None,
+    ) -> TrustConfig:
+        """Build a configuration from what a user hands in.
+
+        A publications file needs ``trust_anchors`` and ``cert_constraints``
+        (PKI-01 names the missing one, with the flag that sets it); anchors
+        or constraints without a file are a :class:`ValueError`.
+        """
+        anchors = list(trust_anchors)
+        constraints = dict(cert_constraints or {})
+        sources: list[str] = []
+        pubfile = None
+        if publications_file is not None:
+            if not anchors:
+                raise PKIError(
+                    "a publications file is trusted only against a trust anchor: "
+                    "give --trust-anchor PEM (the certificate of the file's signer's root)",
+                    code=ErrorCode.PKI_NOT_CONFIGURED,
+                )
+            if not constraints:
+                raise PKIError(
+                    "a publications file is trusted only for a named signer: "
+                    "give --cert-constraint OID=VALUE (e.g. E=publications@example.org)",
+                    code=ErrorCode.PKI_NOT_CONFIGURED,
+                )
+            parsed = PublicationsFile.parse(publications_file)
+            pubfile = parsed.trusted(trust_anchors=anchors, constraints=constraints, at_time=at)
+            sources.append("a publications file checked against the given trust anchors")
+        elif anchors or constraints:
+            raise ValueError(
+                "--trust-anchor and --cert-constraint configure the trust of a publications "
+                "file: give --publications-file or --publications-url"
+            )
+        user = None
+        if publication_string is not None:
+            user = decode_publication_string(publication_string)
+            sources.append("a publication string given by the user")
+        if extender is not None:
+            sources.append(f"extending through {extender_name}")
+        return cls(
+            publications_file=pubfile,
+            user_publication=user,
+            extender=extender,
+            extender_name=extender_name,
+            extending_allowed=extending_allowed,
+            at=at,
+            sources=tuple(sources),
+        )
+
+    @classmethod
+    def from_backend(
+        cls,
+        backend: TrustSource,
+        *,
+        at: int | None = None,
+        extending_allowed: bool = True,
+        name: str = "the embedded backend",
+    ) -> TrustConfig:
+        """The trust of a backend: its verified publications file, and it extends."""
+        return cls(
+            publications_file=backend.trusted_publications_file(at),
+            extender=backend.extend_calendar,
+            extender_name=name,
+            extending_allowed=extending_allowed,
+            at=at,
+            sources=(f"the publications file of {name}", f"extending through {name}"),
+        )
+
+    def evolve(self, **changes: Any) -> TrustConfig:
+        """A copy with ``changes`` (e.g. a user publication added)."""
+        return attrs.evolve(self, **changes)
+
+    def describe(self) -> str:
+        """What is configured, in one line."""
+        return "; ".join(self.sources) if self.sources else "nothing is trusted"
+
+
+class Verifier:
+    """Verifies signatures (and, through the certificate module, QR codes) under one trust.
+
+    It owns the caches that verification may keep; make one per trust
+    configuration and reuse it (it is safe to share between threads: the
+    caches hold only immutable verdicts).
+    """
+
+    def __init__(self, trust: TrustConfig | None = None) -> None:
+        self.trust = trust if trust is not None else TrustConfig()
+        self._caches: dict[str, Any] = {}
+
+    def cache(self, name: str, factory: Callable[[], Any]) -> Any:
+        """The verifier's cache ``name``, made by ``factory`` on first use."""
+        found = self._caches.get(name)
+        if found is None:
+            found = self._caches.setdefault(name, factory())
+        return found
+
+    def verify(
+        self,
+        signature: Signature,
+        *,
+        document: bytes | None = None,
+        document_hash: Imprint | None = None,
+        policy: Policy | str = Policy.GENERAL,
+        input_level: int = 0,
+    ) -> VerificationResult:
+        """Verify ``signature`` (against the document or its hash, when given)."""
+        if document is not None and document_hash is not None:
+            raise ValueError("give document or document_hash, not both")
+        if document is not None:
+            document_hash = Imprint.hash(document, signature.document_hash.algorithm)
+        t = self.trust
+        return verify_signature(
+            signature,
+            policy=policy,
+            document_hash=document_hash,
+            input_level=input_level,
+            publications_file=t.publications_file,
+            user_publication=t.user_publication,
+            extending_allowed=t.extending_allowed,
+            extender=t.extender,
+            extender_name=t.extender_name,
+        )
+
+    def verify_many(
+        self, items: Sequence[tuple[Signature, Imprint | None]], *, policy: Policy | str
+    ) -> list[VerificationResult]:
+        """Verify several signatures (each with its document hash or ``None``)."""
+        return [self.verify(sig, document_hash=h, policy=policy) for sig, h in items]
