@@ -71,6 +71,7 @@ from jura_trust.pdu import (
     encode_aggregation_request,
     encode_extend_request,
     parse_pdu,
+    shift_first_link_level,
     verify_hmac,
 )
 from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
@@ -444,7 +445,7 @@ class KsiHttpBackend:
                 if resp.request_id in answers:
                     raise _bad_response(f"aggregator answered request {resp.request_id} twice")
                 try:
-                    answers[resp.request_id] = resp.signature()
+                    answers[resp.request_id] = resp.signature(level)
                 except BackendError as exc:
                     answers[resp.request_id] = exc
         out: list[Signature] = []
@@ -736,10 +737,11 @@ def _read_payload(element: tlv.TLV) -> tuple[int, _RawAnswer]:
                 fields[child.type] = child.value
             elif not child.non_critical:
                 raise _bad_response(f"response payload has unknown element 0x{child.type:x}")
-        if 0x01 not in fields or 0x04 not in fields:
-            raise _bad_response("response payload lacks its request id or status")
+        if 0x01 not in fields:
+            raise _bad_response("response payload lacks its request id")
         request_id = tlv.decode_uint(fields[0x01], what="request id")
-        status = tlv.decode_uint(fields[0x04], what="status")
+        # An absent status reads as 0, as libksi reads it (jura_trust.pdu).
+        status = tlv.decode_uint(fields[0x04], what="status") if 0x04 in fields else 0
         message = tlv.decode_utf8(fields[0x05], what="message") if 0x05 in fields else None
     except FormatError as exc:
         raise _bad_response(f"response payload is malformed: {exc.message}") from None
@@ -783,9 +785,21 @@ def _assemble(items: Sequence[tlv.TLV], request: AggregationRequest) -> bytes:
             f"signature {request.request_id} is for another document hash",
             request_id=request.request_id,
         )
+    chain_elements = [e for _, e in chains]
+    if request.request_level:
+        # PDU v2: the leaf chain's first link is relative to the request level.
+        try:
+            shifted = shift_first_link_level(chain_elements[0], request.request_level)
+        except FormatError as exc:
+            raise _bad_response(
+                f"signature {request.request_id} cannot take level {request.request_level}: "
+                f"{exc.message}",
+                request_id=request.request_id,
+            ) from None
+        chain_elements[0] = tlv.decode(shifted)
     ordered = [
         *rfc,
-        *(e for _, e in chains),
+        *chain_elements,
         *(e for t in (0x802, 0x803, 0x804, 0x805) for e in items if e.type == t),
     ]
     return tlv.encode(0x800, b"".join(e.raw for e in ordered))
