@@ -294,8 +294,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     try:
         pubfile = _publications(args, backend)
         extender = None
+        if args.extender_request and not args.extender_response:
+            raise ValueError("--extender-request needs --extender-response")
         if args.extender_response:
-            extender = recorded_extender(_read_file(args.extender_response))
+            request = _read_file(args.extender_request) if args.extender_request else None
+            extender = recorded_extender(_read_file(args.extender_response), request=request)
         elif args.extender:
             remote.append(_http_backend(args))
             extender = remote[0].extend_calendar
@@ -621,6 +624,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", metavar="TIME", help="time for the certificate checks (default now)")
     p.add_argument("--extending-allowed", action="store_true")
     p.add_argument("--extender-response", metavar="FILE")
+    p.add_argument(
+        "--extender-request",
+        metavar="FILE",
+        help="the recorded request of --extender-response: its request ids must match",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="list every rule run")
     _add_home(p)

@@ -1416,27 +1416,96 @@ def parse_pdus(data: bytes) -> list[PDU]:
 
 
 def recorded_extender(
-    pdu_bytes: bytes, *, hmac_key: bytes | None = None
+    pdu_bytes: bytes, *, hmac_key: bytes | None = None, request: bytes | None = None
 ) -> Callable[[int, int | None], CalendarChain]:
     """An extender answering from a recorded extend response PDU.
 
     The returned function has the signature the verification policies
-    expect, ``(aggregation_time, publication_time or None) -> CalendarChain``,
-    and returns the recorded calendar chain whatever it is asked: checking
-    that the chain fits the signature is the policies' job (CAL-xx, PUB-xx).
-    With several payloads, the first whose chain starts at the requested
-    aggregation time wins, else the first payload.
+    expect, ``(aggregation_time, publication_time or None) -> CalendarChain``.
 
-    The PDU is parsed at once (a defect raises :class:`FormatError`), and
-    its HMAC is checked when ``hmac_key`` is given (SVC-03). The extender
-    raises :class:`BackendError` SVC-06 when the recording holds a PDU
-    error, a non-zero status or no calendar chain.
+    With the recorded *request* PDU (``request``), the response is bound to
+    it as a live exchange is: every response payload must answer a request
+    id of the request, the request must be for the signature being verified
+    (its aggregation time, and its publication time when both name one), and
+    the chain used is the one answering that request's id. Otherwise the
+    extender raises :class:`BackendError` SVC-10 (request id mismatch), as
+    libksi refuses a response whose request id does not match.
+
+    Without the request, the request id cannot be known, and the recorded
+    chain is returned whatever it is asked (with several payloads, the first
+    whose chain starts at the requested aggregation time, else the first
+    payload): checking that the chain belongs to the signature is then the
+    policies' job (CAL-03 for another aggregation time, CAL-01/PUB-01 for
+    another root), which is what libksi's conformance tables expect of such
+    files. A response recorded for another request can therefore only pass
+    when its chain is exactly the one the signature's own request would have
+    got (docs/verification.md).
+
+    The PDUs are parsed at once (a defect raises :class:`FormatError`), and
+    their HMACs are checked when ``hmac_key`` is given (SVC-03). The
+    extender raises :class:`BackendError` SVC-06 when the recording holds a
+    PDU error, a non-zero status or no calendar chain.
     """
     pdu = parse_pdu(pdu_bytes)
     if not isinstance(pdu, ExtendResponsePDU):
         raise _bad_pdu(f"not an extend response PDU (type 0x{pdu.TYPE:x})", type=pdu.TYPE)
     if hmac_key is not None:
         verify_hmac(pdu, hmac_key)
+    requested: dict[int, ExtendRequest] | None = None
+    if request is not None:
+        req_pdu = parse_pdu(request)
+        if not isinstance(req_pdu, ExtendRequestPDU):
+            raise _bad_pdu(
+                f"not an extend request PDU (type 0x{req_pdu.TYPE:x})", type=req_pdu.TYPE
+            )
+        if hmac_key is not None:
+            verify_hmac(req_pdu, hmac_key)
+        requested = {r.request_id: r for r in req_pdu.requests}
+        for resp in pdu.responses:
+            if resp.request_id not in requested:
+                raise BackendError(
+                    f"the recorded extend response answers request {resp.request_id}, "
+                    f"which is not in the recorded request",
+                    code=ErrorCode.SVC_REQUEST_ID_MISMATCH,
+                    request_id=resp.request_id,
+                    requested=sorted(requested),
+                )
+
+    def pick(aggregation_time: int, publication_time: int | None) -> ExtendResponse:
+        if requested is None:
+            chosen = pdu.responses[0]
+            for resp in pdu.responses:
+                chain = resp.calendar_chain
+                if chain is not None and chain.aggregation_time == aggregation_time:
+                    return resp
+            return chosen
+        ours = [
+            r
+            for r in requested.values()
+            if r.aggregation_time == aggregation_time
+            and (
+                publication_time is None
+                or r.publication_time is None
+                or r.publication_time == publication_time
+            )
+        ]
+        if not ours:
+            raise BackendError(
+                f"the recorded extend request is for another signature: it asks for "
+                f"aggregation time(s) {sorted(r.aggregation_time for r in requested.values())}, "
+                f"not {aggregation_time}",
+                code=ErrorCode.SVC_REQUEST_ID_MISMATCH,
+                aggregation_time=aggregation_time,
+            )
+        for req in ours:
+            for resp in pdu.responses:
+                if resp.request_id == req.request_id:
+                    return resp
+        raise BackendError(
+            f"the recorded extend response does not answer request {ours[0].request_id}",
+            code=ErrorCode.SVC_REQUEST_ID_MISMATCH,
+            request_id=ours[0].request_id,
+        )
 
     def extend(aggregation_time: int, publication_time: int | None = None) -> CalendarChain:
         if pdu.error is not None:
@@ -1449,12 +1518,7 @@ def recorded_extender(
             )
         if not pdu.responses:
             raise BackendError("recorded extend PDU has no response", code=ErrorCode.SVC_EXTEND)
-        chosen = pdu.responses[0]
-        for resp in pdu.responses:
-            chain = resp.calendar_chain
-            if chain is not None and chain.aggregation_time == aggregation_time:
-                chosen = resp
-                break
+        chosen = pick(aggregation_time, publication_time)
         if chosen.status != 0:
             raise BackendError(
                 f"recorded extend response has status 0x{chosen.status:x} "

@@ -19,7 +19,10 @@ import pytest
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.ksi_http import KsiHttpBackend
 from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
+from jura_trust.core import tlv
+from jura_trust.core.chains import AggregationChain
 from jura_trust.core.hashing import Imprint
+from jura_trust.core.signature import Signature
 from jura_trust.errors import BackendError, ErrorCode
 from jura_trust.pdu import (
     AggregationRequestPDU,
@@ -31,12 +34,22 @@ from jura_trust.pdu import (
     encode_error_pdu,
     encode_extend_response,
     parse_pdu,
+    shift_first_link_level,
 )
 from jura_trust.verify import verify_signature
 
 KEY = b"stub-key"
 
 Tamper = Callable[[list[AggregationResponse]], list[AggregationResponse]]
+
+
+def relative(chain: AggregationChain, level: int) -> AggregationChain:
+    """The chain as a PDU v2 server sends it: first link relative to the request level."""
+    if not level:
+        return chain
+    return AggregationChain.from_tlv(
+        tlv.decode(shift_first_link_level(tlv.decode(chain.encode()), -level))
+    )
 
 
 class Stub:
@@ -105,7 +118,7 @@ class Stub:
                 responses = [
                     AggregationResponse(
                         r.request_id,
-                        aggregation_chains=(rnd.aggregation_chain(i),),
+                        aggregation_chains=(relative(rnd.aggregation_chain(i), r.request_level),),
                         calendar_chain=rnd.calendar_chain,
                         calendar_auth_record=rnd.calendar_auth_record,
                     )
@@ -201,7 +214,7 @@ def test_encoded_signatures_are_checked_too(stub: Stub, client: KsiHttpBackend):
 @pytest.mark.parametrize(
     ("tamper", "code"),
     [
-        (lambda rs: rs[:-1], ErrorCode.SVC_BAD_RESPONSE),  # an answer missing
+        (lambda rs: rs[:-1], ErrorCode.SVC_REQUEST_ID_MISMATCH),  # an answer missing
         (lambda rs: [*rs, rs[0]], ErrorCode.SVC_BAD_RESPONSE),  # answered twice
         (
             lambda rs: [attrs.evolve(r, status=0x105, error_message="quota") for r in rs],
@@ -228,6 +241,10 @@ def test_bad_answers_are_refused(
 def test_level_must_be_honoured(stub: Stub, client: KsiHttpBackend):
     sig = client.sign(Imprint.hash(b"root"), level=2)
     assert sig.aggregation_chains[0].links[0].level_correction >= 2
+    assert verify_signature(sig, policy="internal", input_level=2).ok
+    [encoded] = client.sign_many_encoded([Imprint.hash(b"root")], level=2)
+    again = Signature.from_bytes(encoded)
+    assert verify_signature(again, policy="internal", input_level=2).ok
 
     def drop_level(rs: list[AggregationResponse]) -> list[AggregationResponse]:
         rnd = stub.backend.aggregate([RoundRequest(Imprint.hash(b"root"), 0, "stub")])
