@@ -367,14 +367,27 @@ class KsiHttpBackend:
         self, endpoint: _Endpoint, body: bytes, ids: frozenset[int], config: bool
     ) -> list[tlv.TLV]:
         """Send request PDUs on the stream; read response PDUs until all are answered."""
+        socks = getattr(self._local, "sockets", {})
+        reused = (endpoint.host, endpoint.port) in socks
         sock = self._tcp_socket(endpoint)
-        sock.sendall(body)
+        try:
+            sock.sendall(body)
+            first = _recv_pdu(sock)
+        except (ConnectionError, BrokenPipeError):
+            if not reused:
+                raise
+            # A kept connection the server closed while idle: reconnect once.
+            self._drop_tcp(endpoint)
+            sock = self._tcp_socket(endpoint)
+            sock.sendall(body)
+            first = _recv_pdu(sock)
+        pending = [first]
         waiting = set(ids)
         config_seen = False
         elements: list[tlv.TLV] = []
         total = 0
         while True:
-            raw = _recv_pdu(sock)
+            raw = pending.pop() if pending else _recv_pdu(sock)
             total += len(raw)
             if total > MAX_RESPONSE_SIZE:
                 self._drop_tcp(endpoint)

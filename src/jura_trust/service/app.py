@@ -666,6 +666,9 @@ async def _serve(config: ServiceConfig, announce: Callable[[str], None]) -> None
         access_log=None,
         handle_signals=False,
         keepalive_timeout=config.header_timeout,
+        # After a refused body (408, 413) aiohttp keeps reading ("lingering")
+        # so the client sees the answer; bound it by the body timeout too.
+        lingering_time=min(2.0, config.body_timeout),
     )
     await runner.setup()
     host, port = config.listen
