@@ -18,6 +18,13 @@ and p99 at most one round + 100 ms. ``--quick`` is a bounded run for CI
 (about 10 s); it reports the numbers but does not fail on them (benchmarks
 are not timed tests).
 
+``--tcp`` makes the clients send the same PDUs over raw TCP (``ksi+tcp://``,
+the server started with ``--tcp-listen``) instead of HTTP. The independent
+load pattern of issue 9 (many clients, each sending 20 to 100 hashes per
+request) is ``--threads 25 --batch-range 20:100``: every thread of every
+client process is an independent client with its own connection and its own
+random batch size per request.
+
 Clients use :meth:`KsiHttpBackend.sign_many_encoded` by default (HMAC, request
 ids, statuses and document hashes checked; signatures kept as bytes), as a
 bulk signer storing ``.ksig`` files would; ``--parse`` makes them build every
@@ -31,10 +38,12 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import random
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -58,7 +67,7 @@ key = "{key}"
 """
 
 
-def start_server(home: Path, round_ms: int) -> tuple[subprocess.Popen[str], str]:
+def start_server(home: Path, round_ms: int) -> tuple[subprocess.Popen[str], str, str]:
     config = home / "service.toml"
     config.write_text(CONFIG.format(round_ms=round_ms, login=LOGIN, key=KEY))
     proc = subprocess.Popen(
@@ -72,6 +81,8 @@ def start_server(home: Path, round_ms: int) -> tuple[subprocess.Popen[str], str]
             str(config),
             "--listen",
             "127.0.0.1:0",
+            "--tcp-listen",
+            "127.0.0.1:0",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -80,34 +91,55 @@ def start_server(home: Path, round_ms: int) -> tuple[subprocess.Popen[str], str]
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
+    tcp_url = ""
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
+        tcp = re.search(r"listening on (ksi\+tcp://\S+)", line)
+        if tcp:
+            tcp_url = tcp.group(1)
         match = re.search(r"listening on (http://\S+)", line)
         if match:
-            return proc, match.group(1)
+            return proc, match.group(1), tcp_url
         if not line and proc.poll() is not None:
             break
     proc.kill()
     raise SystemExit("the server did not start")
 
 
-def client(args: tuple[str, int, float, float, bool, int]) -> list[tuple[float, float, int]]:
-    """One client process: sign batches until ``stop_at``; (sent, answered, n) per batch."""
-    url, batch, start_at, stop_at, parse, seed = args
+ClientJob = tuple[str, tuple[int, int], float, float, bool, int, int]
+
+
+def client(args: ClientJob) -> list[tuple[float, float, int]]:
+    """One client process of ``threads`` independent clients; (sent, answered, n) per batch."""
+    url, (lo, hi), start_at, stop_at, parse, seed, threads = args
     out: list[tuple[float, float, int]] = []
-    with KsiHttpBackend(url + "/aggregator", login=LOGIN, key=KEY, timeout=30.0) as backend:
+    lock = threading.Lock()
+
+    def run(backend: KsiHttpBackend, me: int) -> None:
+        rng = random.Random(seed * 1000 + me)
+        mine: list[tuple[float, float, int]] = []
+        n = 0
         while time.time() < start_at:
             time.sleep(0.005)
-        n = 0
         while time.time() < stop_at:
-            imprints = [Imprint.hash(b"%d-%d" % (seed, n + i)) for i in range(batch)]
+            batch = rng.randint(lo, hi)
+            imprints = [Imprint.hash(b"%d-%d-%d" % (seed, me, n + i)) for i in range(batch)]
             n += batch
             sent = time.time()
             if parse:
                 backend.sign_many(imprints)
             else:
                 backend.sign_many_encoded(imprints)
-            out.append((sent, time.time(), batch))
+            mine.append((sent, time.time(), batch))
+        with lock:
+            out.extend(mine)
+
+    with KsiHttpBackend(url, login=LOGIN, key=KEY, timeout=30.0) as backend:
+        workers = [threading.Thread(target=run, args=(backend, i)) for i in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
     return out
 
 
@@ -149,18 +181,29 @@ def main() -> None:
     ap.add_argument("--parse", action="store_true", help="clients build Signature objects")
     ap.add_argument("--quick", action="store_true", help="a bounded run for CI (about 10 s)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--tcp", action="store_true", help="raw PDUs over TCP (ksi+tcp://)")
+    ap.add_argument("--threads", type=int, default=1, help="clients per process (default 1)")
+    ap.add_argument(
+        "--batch-range",
+        metavar="LO:HI",
+        help="a random batch size in LO..HI per request (instead of --batch)",
+    )
     args = ap.parse_args()
     if args.quick:
         args.clients, args.batch, args.seconds, args.warmup = 3, 500, 4.0, 2.0
+    lo = hi = args.batch
+    if args.batch_range:
+        lo, hi = (int(x) for x in args.batch_range.split(":"))
 
     with tempfile.TemporaryDirectory(prefix="jura-trust-bench-") as tmp:
-        proc, url = start_server(Path(tmp), args.round_ms)
+        proc, url, tcp_url = start_server(Path(tmp), args.round_ms)
+        target = tcp_url if args.tcp else url + "/aggregator"
         try:
-            begin = time.time() + 0.5
+            begin = time.time() + 0.5 + 0.2 * args.threads * args.clients / 50
             window_start = begin + args.warmup
             window_end = window_start + args.seconds
-            jobs = [
-                (url, args.batch, begin, window_end, args.parse, seed)
+            jobs: list[ClientJob] = [
+                (target, (lo, hi), begin, window_end, args.parse, seed, args.threads)
                 for seed in range(args.clients)
             ]
             with mp.get_context("spawn").Pool(args.clients) as pool:
@@ -178,14 +221,16 @@ def main() -> None:
     latencies = [end - sent for sent, end, _ in done]
     rounds = int(re.search(r"^jura_trust_rounds_total (\d+)", metrics, re.MULTILINE).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"^jura_trust_signatures_total (\d+)", metrics, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    round_size = args.clients * args.batch
+    round_size = args.clients * args.threads * (lo + hi) // 2
     base = floor(round_size)
     p50 = percentile(latencies, 0.50) if latencies else float("nan")
     p99 = percentile(latencies, 0.99) if latencies else float("nan")
     bound = args.round_ms / 1000 + 0.1
     report = {
+        "transport": "tcp" if args.tcp else "http",
         "clients": args.clients,
-        "batch": args.batch,
+        "threads": args.threads,
+        "batch": args.batch if not args.batch_range else f"{lo}..{hi}",
         "round_ms": args.round_ms,
         "client_mode": "parse" if args.parse else "encoded",
         "window_s": args.seconds,
@@ -205,7 +250,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(report))
         return
-    print(f"service on loopback: {args.clients} client processes x {args.batch} per batch")
+    print(
+        f"service on loopback ({report['transport']}): {args.clients} client processes x "
+        f"{args.threads} clients x {report['batch']} per batch"
+    )
     print(f"  round length        {args.round_ms} ms (one calendar second per round)")
     print(f"  sustained           {rate:,.0f} signatures/s over {args.seconds:g} s (target 5,000)")
     ms = {k: round(v * 1000) for k, v in (("p50", p50), ("p99", p99), ("bound", bound))}

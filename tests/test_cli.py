@@ -788,3 +788,36 @@ def test_trust_flags_need_a_publications_file(run, tmp_path):
     assert "--publications-file" in r.err
     r = run("verify", ksi_path(V_OK), "--cert-constraint", "1.2.840.113549.1.9.1=x@y")
     assert r.rc == 64
+
+
+def test_extend_response_for_another_request_is_refused_by_verify(run, home):
+    """--extender-request binds --extender-response to the recorded request's ids (SVC-10)."""
+    request = ksi_path("tlv/v2/extend_request.tlv")  # request id 1
+    ok_resp = ksi_path("pdus/ok-sig-2014-04-30.1-extend_response.tlv")  # answers id 1
+    other = ksi_path("tlv/v2/extend_response.tlv")  # answers id 2
+    base = ["verify", ksi_path(V_UNANCHORED), *gt_trust("--policy", "publications-file")]
+    r = run(*base, "--extender-response", ok_resp, "--extender-request", request, "--json")
+    assert (r.rc, r.json["outcome"]) == (0, "OK")
+    r = run(*base, "--extender-response", other, "--extender-request", request, "--json")
+    assert (r.rc, r.json["code"]) == (4, "SVC-10")
+    r = run(*base, "--extender-request", request)
+    assert r.rc == 64
+
+
+def test_client_key_from_a_file(run, tmp_path):
+    """--key-file keeps the remote key out of argv; both --key and --key-file is a usage error."""
+    key = tmp_path / "key"
+    key.write_text("secret\n")
+    r = run(
+        "sign",
+        tmp_path / "key",
+        "--aggregator",
+        "http://127.0.0.1:9/a",
+        "--login",
+        "x",
+        "--key",
+        "k",
+        "--key-file",
+        key,
+    )
+    assert r.rc == 64 and "--key-file" in r.err

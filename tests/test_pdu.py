@@ -53,6 +53,13 @@ RAW_HMAC_BROKEN = {
     "nok-extender-response-hmac-not-last.tlv",
     "tlv_missing_tag.tlv",
 }
+# Absent payload statuses (issue 9): libksi reads a response payload without
+# a status element (0x04) as OK, and so do we. Its three recorded responses
+# without one (aggr_response.tlv, ok-local_aggr_lvl4_resp.tlv and
+# aggr-response-no-cal-auth-and-invalid-cal.tlv, PDU v1 files converted to v2)
+# are not in this repository's copy of the vectors, so no file is listed
+# here; test_absent_payload_status_reads_as_ok and the ksi_http client tests
+# build the same shape from recorded responses instead.
 # Files holding several PDUs back to back (spec: three upstream; two copied here).
 MULTI = {
     "ok-sig-2014-07-01.1-aggr-response-multiple-responses.tlv": 3,
@@ -715,3 +722,56 @@ def test_fuzz_single_byte_mutations(data, draw):
     value = draw.draw(st.integers(min_value=0, max_value=255))
     mutated = data[:pos] + bytes((value,)) + data[pos + 1 :]
     _exercise(mutated)
+
+
+# -- issue 9: recorded extend responses bound to their request ------------------------------
+
+
+def test_recorded_extend_response_for_another_request_is_refused():
+    request = ksi_bytes("tlv/v2/extend_request.tlv")  # request id 1, aggregation time 1398866256
+    ok = ksi_bytes("pdus/ok-sig-2014-04-30.1-extend_response.tlv")  # answers request id 1
+    other = ksi_bytes("tlv/v2/extend_response.tlv")  # answers request id 2
+    extender = pdu.recorded_extender(ok, hmac_key=KEY, request=request)
+    assert extender(1398866256, None).aggregation_time == 1398866256
+    with pytest.raises(BackendError) as info:
+        pdu.recorded_extender(other, hmac_key=KEY, request=request)
+    assert info.value.code is ErrorCode.SVC_REQUEST_ID_MISMATCH
+    with pytest.raises(BackendError) as info:
+        extender(1398866257, None)  # the recorded request was for another signature
+    assert info.value.code is ErrorCode.SVC_REQUEST_ID_MISMATCH
+    with pytest.raises(FormatError) as fmt:
+        pdu.recorded_extender(ok, request=ok)  # a response is not a request
+    assert fmt.value.code is ErrorCode.FMT_BAD_PDU
+    # Without the request, the id cannot be known: the chain is returned and
+    # the policies judge it (libksi's tables expect CAL-03/PUB-01 for these).
+    assert pdu.recorded_extender(other, hmac_key=KEY)(1398866256, None) is not None
+
+
+def test_absent_payload_status_reads_as_ok():
+    """libksi's templates make the payload status optional (absent = OK)."""
+    element = tlv.decode(ksi_bytes("pdus/ok-sig-2014-07-01.1-aggr_response.tlv"))
+    children = element.children()
+    payload = next(c for c in children if c.type == 0x02)
+    stripped = tlv.encode(0x02, b"".join(c.raw for c in payload.children() if c.type != 0x04))
+    resp = pdu.AggregationResponse.from_tlv(tlv.decode(stripped))
+    assert resp.status == 0
+    assert verify_signature(resp.signature(), policy="internal").ok
+    ext = pdu.ExtendResponse.from_tlv(tlv.decode(tlv.encode(0x02, tlv.encode(0x01, b"\x05"))))
+    assert (ext.request_id, ext.status) == (5, 0)
+    # The error element's status stays mandatory (libksi: KSI_TLV_TMPL_FLG_MANDATORY).
+    with pytest.raises(FormatError) as info:
+        pdu.ErrorPayload.from_tlv(tlv.decode(tlv.encode(0x03, b"")))
+    assert info.value.code is ErrorCode.FMT_MISSING
+
+
+def test_shift_first_link_level_round_trips():
+    p = pdu.parse_pdu(ksi_bytes("tlv/v2/signing-request-with-level-response.tlv"))
+    assert isinstance(p, pdu.AggregationResponsePDU)
+    chain = p.responses[0].aggregation_chains[0]
+    raw = tlv.decode(chain.encode())
+    up = tlv.decode(pdu.shift_first_link_level(raw, 3))
+    assert pdu.shift_first_link_level(up, -3) == raw.raw
+    with pytest.raises(FormatError):
+        pdu.shift_first_link_level(raw, -1)  # below 0
+    with pytest.raises(FormatError):
+        pdu.shift_first_link_level(raw, 256)

@@ -78,11 +78,29 @@ def _backend(args: argparse.Namespace, *, create: bool = True) -> EmbeddedBacken
     return EmbeddedBackend(args.home or default_home(), create=create)
 
 
+def _client_key(args: argparse.Namespace) -> str | bytes | None:
+    """The remote login's key: ``--key-file``, ``--key`` or ``$JURA_TRUST_KEY``."""
+    key_file = getattr(args, "key_file", None)
+    if key_file is not None:
+        if args.key is not None:
+            raise UsageError("give --key or --key-file, not both")
+        try:
+            data = Path(key_file).read_bytes()
+        except OSError as exc:
+            raise FormatError(
+                f"cannot read the key file {key_file}: {exc.strerror}", code=ErrorCode.FMT_IO
+            ) from None
+        return data.rstrip(b"\r\n") or None
+    return args.key if args.key is not None else os.environ.get(KEY_ENV)
+
+
 def _http_backend(args: argparse.Namespace, *, need_login: bool = True) -> KsiHttpBackend:
     """The ``ksi_http`` backend the client flags describe."""
-    key = args.key if args.key is not None else os.environ.get(KEY_ENV)
+    key = _client_key(args)
     if need_login and (not args.login or not key):
-        raise UsageError(f"a remote KSI service needs --login and --key (or ${KEY_ENV})")
+        raise UsageError(
+            f"a remote KSI service needs --login and --key-file (or ${KEY_ENV}, or --key)"
+        )
     login_given = bool(args.login and key)
     anchors = _load_trust_anchors(getattr(args, "trust_anchor", []))
     constraints = _constraints(getattr(args, "cert_constraint", []))
@@ -283,8 +301,12 @@ def trust_from_args(args: argparse.Namespace, res: _Resources) -> TrustConfig:
     name = "the extender"
     response = getattr(args, "extender_response", None)
     extending = bool(getattr(args, "extending_allowed", False))
+    request_file = getattr(args, "extender_request", None)
+    if request_file and not response:
+        raise UsageError("--extender-request needs --extender-response")
     if response:
-        extender = recorded_extender(_read_file(response))
+        request = _read_file(request_file) if request_file else None
+        extender = recorded_extender(_read_file(response), request=request)
         name = f"the recorded extender response {response}"
         extending = True
     elif getattr(args, "extender", None):
@@ -554,7 +576,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         listen=args.listen,
         round_ms=args.round_ms,
         logins=args.login,
+        login_files=args.login_file,
+        login_envs=args.login_env,
         schedule=args.publish_schedule,
+        tcp_listen=args.tcp_listen,
     )
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
@@ -587,12 +612,21 @@ def _add_home(p: argparse.ArgumentParser) -> None:
 def _add_remote(p: argparse.ArgumentParser, *endpoints: str) -> None:
     g = p.add_argument_group("remote KSI service (the ksi_http backend)")
     if "aggregator" in endpoints:
-        g.add_argument("--aggregator", metavar="URL", help="aggregator URL (PDU v2 over HTTP)")
+        g.add_argument(
+            "--aggregator", metavar="URL", help="aggregator URL (http(s):// or ksi+tcp://)"
+        )
     if "extender" in endpoints:
-        g.add_argument("--extender", metavar="URL", help="extender URL (PDU v2 over HTTP)")
+        g.add_argument("--extender", metavar="URL", help="extender URL (http(s):// or ksi+tcp://)")
     g.add_argument("--publications-url", metavar="URL", help="publications file URL")
     g.add_argument("--login", metavar="NAME", help="login id for the aggregator and extender")
-    g.add_argument("--key", metavar="KEY", help=f"the login's HMAC key (or ${KEY_ENV})")
+    g.add_argument(
+        "--key",
+        metavar="KEY",
+        help=f"the login's HMAC key (shows in ps: prefer --key-file or ${KEY_ENV})",
+    )
+    g.add_argument(
+        "--key-file", metavar="PATH", help="file holding the login's HMAC key (one line)"
+    )
     g.add_argument(
         "--timeout", type=float, default=10.0, metavar="S", help="seconds per attempt (default 10)"
     )
@@ -632,6 +666,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", metavar="TIME", help="time for the certificate checks (default now)")
     p.add_argument("--extending-allowed", action="store_true")
     p.add_argument("--extender-response", metavar="FILE")
+    p.add_argument(
+        "--extender-request",
+        metavar="FILE",
+        help="the recorded request of --extender-response: its request ids must match",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="list every rule run")
     _add_home(p)
@@ -670,11 +709,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", metavar="HOST:PORT", help="default 127.0.0.1:8080 (port 0: any)")
     p.add_argument("--round-ms", type=int, metavar="N", help="round length (default 1000)")
     p.add_argument(
+        "--tcp-listen",
+        metavar="HOST:PORT",
+        help="also serve raw PDUs over TCP (ksi+tcp://) on HOST:PORT (port 0: any)",
+    )
+    p.add_argument(
         "--login",
         action="append",
         default=[],
         metavar="NAME:KEY",
-        help="a client login and its HMAC key (repeatable)",
+        help="a client login and its HMAC key (repeatable; the key shows in ps: "
+        "prefer --login-file or --login-env)",
+    )
+    p.add_argument(
+        "--login-file",
+        action="append",
+        default=[],
+        metavar="NAME:PATH",
+        help="a client login whose HMAC key is the content of PATH (repeatable)",
+    )
+    p.add_argument(
+        "--login-env",
+        action="append",
+        default=[],
+        metavar="NAME:VARIABLE",
+        help="a client login whose HMAC key is in the environment variable (repeatable)",
     )
     p.add_argument(
         "--publish-schedule",

@@ -144,6 +144,7 @@ class ErrorCode(enum.Enum):
     SVC_STORE = "SVC-07"
     SVC_CONFIG = "SVC-08"
     SVC_NO_PUBLICATION = "SVC-09"
+    SVC_REQUEST_ID_MISMATCH = "SVC-10"
 
     @property
     def family(self) -> str:

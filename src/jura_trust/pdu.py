@@ -29,6 +29,18 @@ Rules enforced by :func:`parse_pdu`:
   non-critical children are kept (``unknown``) but not re-encoded.
 * The ack element (0x05) exists only in aggregation PDUs; in an extend PDU
   it is an unknown critical element.
+* A response payload's status (0x04) is optional: absent means 0 (OK), as
+  libksi reads it (libksi's own recorded responses converted from PDU v1
+  carry none).
+
+Request levels: in an aggregation *response* the first link of the
+request's aggregation chain carries a level correction *relative to the
+request's level* (libksi's ``signing-request-with-level-response.tlv``
+answers a level-3 request with a first-link correction of 0, and libksi's
+test expects 3 in the signature). A client adds the level it sent
+(:meth:`AggregationResponse.signature` with ``request_level``,
+:func:`shift_first_link_level`); a server subtracts it from the absolute
+correction its tree computed.
 
 HMAC: RFC 2104 HMAC with the algorithm of the 0x1F imprint, over every byte
 of the PDU except the trailing digest bytes (so the 0x1F header and the
@@ -95,6 +107,7 @@ __all__ = [
     "parse_pdus",
     "recorded_extender",
     "seal_pdu",
+    "shift_first_link_level",
     "verify_hmac",
 ]
 
@@ -242,6 +255,52 @@ def _opt_utf8(typ: int, value: str | None) -> list[bytes]:
     return [] if value is None else [tlv.encode(typ, tlv.encode_utf8(value))]
 
 
+_LINK_TYPES = frozenset({0x07, 0x08})
+
+
+def shift_first_link_level(chain: TLV, delta: int) -> bytes:
+    """An aggregation chain element (0x801) with its first link's level correction moved.
+
+    Adds ``delta`` (negative to subtract) to the level correction of the
+    chain's first link (the leaf side) and re-encodes the link and the
+    chain; every other byte is kept. This converts between the correction a
+    signature holds (absolute: verification starts at level 0) and the one
+    a PDU v2 aggregation response carries (relative to the request's
+    level). Raises :class:`FormatError` (FMT-10) when the chain has no link
+    or the result leaves 0..255, or the element is not a chain.
+    """
+    if chain.type != 0x801:
+        raise FormatError(
+            f"not an aggregation chain (element type 0x{chain.type:x})",
+            code=ErrorCode.FMT_STRUCTURE,
+        )
+    children = chain.children()
+    index = next((i for i, c in enumerate(children) if c.type in _LINK_TYPES), None)
+    if index is None:
+        raise FormatError("the aggregation chain has no link", code=ErrorCode.FMT_STRUCTURE)
+    link = children[index]
+    parts = link.children()
+    corrections = [p for p in parts if p.type == 0x01]
+    if len(corrections) > 1:
+        raise FormatError("a link repeats its level correction", code=ErrorCode.FMT_DUPLICATE)
+    current = tlv.decode_uint(corrections[0].value, what="level correction") if corrections else 0
+    new = current + delta
+    if not 0 <= new <= MAX_LEVEL:
+        raise FormatError(
+            f"level correction {current} {delta:+d} leaves 0..{MAX_LEVEL}",
+            code=ErrorCode.FMT_STRUCTURE,
+            level_correction=current,
+            delta=delta,
+        )
+    body = [_uint(0x01, new)] if new else []
+    body += [p.raw for p in parts if p.type != 0x01]
+    new_link = tlv.encode(
+        link.type, b"".join(body), non_critical=link.non_critical, forward=link.forward
+    )
+    value = b"".join(new_link if i == index else c.raw for i, c in enumerate(children))
+    return tlv.encode(chain.type, value, non_critical=chain.non_critical, forward=chain.forward)
+
+
 _HEADER_TEMPLATE = Template(
     "header",
     {
@@ -339,7 +398,7 @@ _AGGR_RESPONSE_TEMPLATE = Template(
     "aggregation response",
     {
         0x01: Field("request_id", Kind.UINT, mandatory=True),
-        0x04: Field("status", Kind.UINT, mandatory=True),
+        0x04: Field("status", Kind.UINT),
         0x05: Field("error_message", Kind.UTF8),
         0x801: Field("aggregation_chains", Kind.ELEMENT, multiple=True),
         0x802: Field("calendar_chain", Kind.ELEMENT),
@@ -360,7 +419,10 @@ class AggregationResponse:
 
     Attributes:
         request_id: the id of the request answered.
-        status: 0 for success, else an :class:`AggregatorStatus` value.
+        status: 0 for success, else an :class:`AggregatorStatus` value. An
+            absent status element reads as 0, as libksi reads it (its
+            templates make the element optional; the PDU's HMAC still has
+            to verify).
         error_message: the server's free-form explanation, if any.
         aggregation_chains: the aggregation hash chains (0x801), in file order.
         calendar_chain: the calendar hash chain (0x802).
@@ -393,7 +455,7 @@ class AggregationResponse:
         rfc = p.get("rfc3161_record")
         return cls(
             request_id=p["request_id"],
-            status=p["status"],
+            status=p.get("status", 0),
             error_message=p.get("error_message"),
             aggregation_chains=tuple(
                 AggregationChain.from_tlv(e) for e in p.get("aggregation_chains", ())
@@ -423,12 +485,16 @@ class AggregationResponse:
             parts.append(self.rfc3161_record.encode())
         return tlv.encode(0x02, b"".join(parts))
 
-    def signature(self) -> Signature:
+    def signature(self, request_level: int = 0) -> Signature:
         """Assemble the KSI signature carried by this response.
 
-        Raises :class:`BackendError` SVC-05 if the status is not 0, and
-        SVC-04 if the pieces do not form a signature (no aggregation chain,
-        or records that a signature cannot hold together).
+        ``request_level`` is the level the request was sent with: the first
+        link of the leaf-side aggregation chain carries a correction
+        relative to it in PDU v2, so it is added there (see the module
+        docstring). Raises :class:`BackendError` SVC-05 if the status is not
+        0, and SVC-04 if the pieces do not form a signature (no aggregation
+        chain, records that a signature cannot hold together, or a level
+        that does not fit).
         """
         if self.status != 0:
             raise BackendError(
@@ -446,9 +512,12 @@ class AggregationResponse:
                 code=ErrorCode.SVC_BAD_RESPONSE,
                 request_id=self.request_id,
             )
+        chains = self.aggregation_chains
         try:
+            if request_level:
+                chains = _shift_leaf_chain(chains, request_level)
             sig = Signature.build(
-                self.aggregation_chains,
+                chains,
                 self.calendar_chain,
                 publication_record=self.publication_record,
                 calendar_auth_record=self.calendar_auth_record,
@@ -464,6 +533,19 @@ class AggregationResponse:
                 cause=exc.code.value,
             ) from exc
         return sig
+
+
+def _shift_leaf_chain(
+    chains: Sequence[AggregationChain], level: int
+) -> tuple[AggregationChain, ...]:
+    """``chains`` with ``level`` added to the leaf-side chain's first link."""
+    if not 0 <= level <= MAX_LEVEL:
+        raise FormatError(f"request level {level} out of range", code=ErrorCode.FMT_STRUCTURE)
+    leaf = max(range(len(chains)), key=lambda i: len(chains[i].chain_index))
+    shifted = shift_first_link_level(tlv.decode(chains[leaf].encode()), level)
+    out = list(chains)
+    out[leaf] = AggregationChain.from_tlv(tlv.decode(shifted))
+    return tuple(out)
 
 
 _EXTEND_REQUEST_TEMPLATE = Template(
@@ -510,7 +592,7 @@ _EXTEND_RESPONSE_TEMPLATE = Template(
     "extend response",
     {
         0x01: Field("request_id", Kind.UINT, mandatory=True),
-        0x04: Field("status", Kind.UINT, mandatory=True),
+        0x04: Field("status", Kind.UINT),
         0x05: Field("error_message", Kind.UTF8),
         0x12: Field("calendar_last_time", Kind.UINT),
         0x802: Field("calendar_chain", Kind.ELEMENT),
@@ -524,7 +606,8 @@ class ExtendResponse:
 
     Attributes:
         request_id: the id of the request answered.
-        status: 0 for success, else an :class:`ExtenderStatus` value.
+        status: 0 for success, else an :class:`ExtenderStatus` value (an
+            absent element reads as 0, as in libksi).
         error_message: the server's free-form explanation, if any.
         calendar_last_time: the newest second the extender's calendar has.
         calendar_chain: the extended calendar chain (0x802).
@@ -545,7 +628,7 @@ class ExtendResponse:
         cal = p.get("calendar_chain")
         return cls(
             request_id=p["request_id"],
-            status=p["status"],
+            status=p.get("status", 0),
             error_message=p.get("error_message"),
             calendar_last_time=p.get("calendar_last_time"),
             calendar_chain=None if cal is None else CalendarChain.from_tlv(cal),
@@ -1341,27 +1424,96 @@ def parse_pdus(data: bytes) -> list[PDU]:
 
 
 def recorded_extender(
-    pdu_bytes: bytes, *, hmac_key: bytes | None = None
+    pdu_bytes: bytes, *, hmac_key: bytes | None = None, request: bytes | None = None
 ) -> Callable[[int, int | None], CalendarChain]:
     """An extender answering from a recorded extend response PDU.
 
     The returned function has the signature the verification policies
-    expect, ``(aggregation_time, publication_time or None) -> CalendarChain``,
-    and returns the recorded calendar chain whatever it is asked: checking
-    that the chain fits the signature is the policies' job (CAL-xx, PUB-xx).
-    With several payloads, the first whose chain starts at the requested
-    aggregation time wins, else the first payload.
+    expect, ``(aggregation_time, publication_time or None) -> CalendarChain``.
 
-    The PDU is parsed at once (a defect raises :class:`FormatError`), and
-    its HMAC is checked when ``hmac_key`` is given (SVC-03). The extender
-    raises :class:`BackendError` SVC-06 when the recording holds a PDU
-    error, a non-zero status or no calendar chain.
+    With the recorded *request* PDU (``request``), the response is bound to
+    it as a live exchange is: every response payload must answer a request
+    id of the request, the request must be for the signature being verified
+    (its aggregation time, and its publication time when both name one), and
+    the chain used is the one answering that request's id. Otherwise the
+    extender raises :class:`BackendError` SVC-10 (request id mismatch), as
+    libksi refuses a response whose request id does not match.
+
+    Without the request, the request id cannot be known, and the recorded
+    chain is returned whatever it is asked (with several payloads, the first
+    whose chain starts at the requested aggregation time, else the first
+    payload): checking that the chain belongs to the signature is then the
+    policies' job (CAL-03 for another aggregation time, CAL-01/PUB-01 for
+    another root), which is what libksi's conformance tables expect of such
+    files. A response recorded for another request can therefore only pass
+    when its chain is exactly the one the signature's own request would have
+    got (docs/verification.md).
+
+    The PDUs are parsed at once (a defect raises :class:`FormatError`), and
+    their HMACs are checked when ``hmac_key`` is given (SVC-03). The
+    extender raises :class:`BackendError` SVC-06 when the recording holds a
+    PDU error, a non-zero status or no calendar chain.
     """
     pdu = parse_pdu(pdu_bytes)
     if not isinstance(pdu, ExtendResponsePDU):
         raise _bad_pdu(f"not an extend response PDU (type 0x{pdu.TYPE:x})", type=pdu.TYPE)
     if hmac_key is not None:
         verify_hmac(pdu, hmac_key)
+    requested: dict[int, ExtendRequest] | None = None
+    if request is not None:
+        req_pdu = parse_pdu(request)
+        if not isinstance(req_pdu, ExtendRequestPDU):
+            raise _bad_pdu(
+                f"not an extend request PDU (type 0x{req_pdu.TYPE:x})", type=req_pdu.TYPE
+            )
+        if hmac_key is not None:
+            verify_hmac(req_pdu, hmac_key)
+        requested = {r.request_id: r for r in req_pdu.requests}
+        for resp in pdu.responses:
+            if resp.request_id not in requested:
+                raise BackendError(
+                    f"the recorded extend response answers request {resp.request_id}, "
+                    f"which is not in the recorded request",
+                    code=ErrorCode.SVC_REQUEST_ID_MISMATCH,
+                    request_id=resp.request_id,
+                    requested=sorted(requested),
+                )
+
+    def pick(aggregation_time: int, publication_time: int | None) -> ExtendResponse:
+        if requested is None:
+            chosen = pdu.responses[0]
+            for resp in pdu.responses:
+                chain = resp.calendar_chain
+                if chain is not None and chain.aggregation_time == aggregation_time:
+                    return resp
+            return chosen
+        ours = [
+            r
+            for r in requested.values()
+            if r.aggregation_time == aggregation_time
+            and (
+                publication_time is None
+                or r.publication_time is None
+                or r.publication_time == publication_time
+            )
+        ]
+        if not ours:
+            raise BackendError(
+                f"the recorded extend request is for another signature: it asks for "
+                f"aggregation time(s) {sorted(r.aggregation_time for r in requested.values())}, "
+                f"not {aggregation_time}",
+                code=ErrorCode.SVC_REQUEST_ID_MISMATCH,
+                aggregation_time=aggregation_time,
+            )
+        for req in ours:
+            for resp in pdu.responses:
+                if resp.request_id == req.request_id:
+                    return resp
+        raise BackendError(
+            f"the recorded extend response does not answer request {ours[0].request_id}",
+            code=ErrorCode.SVC_REQUEST_ID_MISMATCH,
+            request_id=ours[0].request_id,
+        )
 
     def extend(aggregation_time: int, publication_time: int | None = None) -> CalendarChain:
         if pdu.error is not None:
@@ -1374,12 +1526,7 @@ def recorded_extender(
             )
         if not pdu.responses:
             raise BackendError("recorded extend PDU has no response", code=ErrorCode.SVC_EXTEND)
-        chosen = pdu.responses[0]
-        for resp in pdu.responses:
-            chain = resp.calendar_chain
-            if chain is not None and chain.aggregation_time == aggregation_time:
-                chosen = resp
-                break
+        chosen = pick(aggregation_time, publication_time)
         if chosen.status != 0:
             raise BackendError(
                 f"recorded extend response has status 0x{chosen.status:x} "

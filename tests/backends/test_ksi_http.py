@@ -19,7 +19,10 @@ import pytest
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.ksi_http import KsiHttpBackend
 from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
-from jura_trust.core.hashing import Imprint
+from jura_trust.core import tlv
+from jura_trust.core.chains import AggregationChain
+from jura_trust.core.hashing import HashAlgorithm, Imprint
+from jura_trust.core.signature import Signature
 from jura_trust.errors import BackendError, ErrorCode
 from jura_trust.pdu import (
     AggregationRequestPDU,
@@ -27,16 +30,29 @@ from jura_trust.pdu import (
     ErrorPayload,
     ExtendRequestPDU,
     ExtendResponse,
+    Header,
     encode_aggregation_response,
     encode_error_pdu,
     encode_extend_response,
     parse_pdu,
+    seal_pdu,
+    shift_first_link_level,
 )
 from jura_trust.verify import verify_signature
+from tests.vectors import ksi_bytes
 
 KEY = b"stub-key"
 
 Tamper = Callable[[list[AggregationResponse]], list[AggregationResponse]]
+
+
+def relative(chain: AggregationChain, level: int) -> AggregationChain:
+    """The chain as a PDU v2 server sends it: first link relative to the request level."""
+    if not level:
+        return chain
+    return AggregationChain.from_tlv(
+        tlv.decode(shift_first_link_level(tlv.decode(chain.encode()), -level))
+    )
 
 
 class Stub:
@@ -105,7 +121,7 @@ class Stub:
                 responses = [
                     AggregationResponse(
                         r.request_id,
-                        aggregation_chains=(rnd.aggregation_chain(i),),
+                        aggregation_chains=(relative(rnd.aggregation_chain(i), r.request_level),),
                         calendar_chain=rnd.calendar_chain,
                         calendar_auth_record=rnd.calendar_auth_record,
                     )
@@ -201,7 +217,7 @@ def test_encoded_signatures_are_checked_too(stub: Stub, client: KsiHttpBackend):
 @pytest.mark.parametrize(
     ("tamper", "code"),
     [
-        (lambda rs: rs[:-1], ErrorCode.SVC_BAD_RESPONSE),  # an answer missing
+        (lambda rs: rs[:-1], ErrorCode.SVC_REQUEST_ID_MISMATCH),  # an answer missing
         (lambda rs: [*rs, rs[0]], ErrorCode.SVC_BAD_RESPONSE),  # answered twice
         (
             lambda rs: [attrs.evolve(r, status=0x105, error_message="quota") for r in rs],
@@ -228,6 +244,10 @@ def test_bad_answers_are_refused(
 def test_level_must_be_honoured(stub: Stub, client: KsiHttpBackend):
     sig = client.sign(Imprint.hash(b"root"), level=2)
     assert sig.aggregation_chains[0].links[0].level_correction >= 2
+    assert verify_signature(sig, policy="internal", input_level=2).ok
+    [encoded] = client.sign_many_encoded([Imprint.hash(b"root")], level=2)
+    again = Signature.from_bytes(encoded)
+    assert verify_signature(again, policy="internal", input_level=2).ok
 
     def drop_level(rs: list[AggregationResponse]) -> list[AggregationResponse]:
         rnd = stub.backend.aggregate([RoundRequest(Imprint.hash(b"root"), 0, "stub")])
@@ -333,3 +353,76 @@ def test_configuration_errors():
         KsiHttpBackend("http://h/", login="a", key="")
     with pytest.raises(ValueError):
         KsiHttpBackend("http://h/", login="a")
+
+
+# -- issue 9: levels, absent statuses, request ids -----------------------------------------
+
+
+def anon_client(stub: Stub) -> KsiHttpBackend:
+    return KsiHttpBackend(
+        stub.url + "/aggregator", stub.url + "/extender", login="anon", key=b"anon", retries=0
+    )
+
+
+def test_signing_request_with_level_response_vector_through_the_client(stub: Stub):
+    """Guardtime's recorded answer to a level-3 request: its first link is relative (0)."""
+    stub.raw_reply = ksi_bytes("tlv/v2/signing-request-with-level-response.tlv")
+    imprint = Imprint.parse(
+        "SHA-256:" + "6338656636643537616332386431623465393561353133393539663566636464"
+    )
+    with anon_client(stub) as client:
+        sig = client.sign(imprint, level=3)
+    assert sig.aggregation_chains[0].links[0].level_correction == 3  # as libksi's own test
+    assert verify_signature(sig, policy="internal", document_hash=imprint, input_level=3).ok
+    with anon_client(stub) as client:
+        [encoded] = client.sign_many_encoded([imprint], level=3)
+    again = Signature.from_bytes(encoded)
+    assert again == sig
+    assert verify_signature(again, policy="internal", input_level=3).ok
+
+
+def _without_status(data: bytes) -> bytes:
+    """The recorded response with its payload status element removed, re-sealed (key anon)."""
+    element = tlv.decode(data)
+    children = element.children()
+    header = Header.from_tlv(children[0])
+    body = []
+    for child in children[1:-1]:
+        if child.type == 0x02:
+            kept = b"".join(c.raw for c in child.children() if c.type != 0x04)
+            body.append(tlv.encode(0x02, kept))
+        else:
+            body.append(child.raw)
+    return seal_pdu(element.type, header, body, b"anon", HashAlgorithm.SHA2_256)
+
+
+def test_response_without_status_reads_as_ok(stub: Stub):
+    """libksi reads an absent status as OK (its templates make it optional)."""
+    data = _without_status(ksi_bytes("pdus/ok-sig-2014-07-01.1-aggr_response.tlv"))
+    pdu = parse_pdu(data)
+    (resp,) = pdu.responses  # type: ignore[union-attr]
+    assert resp.status == 0
+    imprint = resp.signature().document_hash
+    stub.raw_reply = data
+    for call in ("sign_many", "sign_many_encoded"):
+        with anon_client(stub) as client:
+            [answer] = getattr(client, call)([imprint])
+        sig = answer if isinstance(answer, Signature) else Signature.from_bytes(answer)
+        assert verify_signature(sig, policy="internal", document_hash=imprint).ok
+    ext = _without_status(ksi_bytes("pdus/ok-sig-2014-04-30.1-extend_response.tlv"))
+    (ext_resp,) = parse_pdu(ext).responses  # type: ignore[union-attr]
+    assert ext_resp.status == 0
+    stub.raw_reply = ext
+    with anon_client(stub) as client:
+        chain = client.extend_calendar(1398866256, 1400112000)
+    assert chain.publication_time == 1400112000
+
+
+def test_extend_response_for_another_request_is_refused(stub: Stub, client: KsiHttpBackend):
+    stub.raw_reply = encode_extend_response(ExtendResponse(999, 0x105), login_id="alice", key=KEY)
+    error = code_of(lambda: client.extend_calendar(1_700_000_000))
+    assert error.code is ErrorCode.SVC_REQUEST_ID_MISMATCH
+    stub.raw_reply = None
+    stub.tamper = lambda rs: [attrs.evolve(rs[0], request_id=rs[0].request_id + 1000)]
+    error = code_of(lambda: client.sign(Imprint.hash(b"a")))
+    assert error.code is ErrorCode.SVC_REQUEST_ID_MISMATCH

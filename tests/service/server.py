@@ -24,6 +24,7 @@ class ServerProcess:
         self.config = config
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
+        self.tcp_url = ""
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
 
@@ -54,6 +55,8 @@ class ServerProcess:
                 continue
             if line is None:
                 raise RuntimeError("the server exited:\n" + "".join(self.lines))
+            if "listening on ksi+tcp://" in line:
+                self.tcp_url = line.split("listening on ", 1)[1].split()[0]
             if "listening on http://" in line:
                 self.url = line.split("listening on ", 1)[1].split()[0]
                 return self

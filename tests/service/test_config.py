@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 from pathlib import Path
 
+import attrs
 import pytest
 
 from jura_trust.errors import BackendError, ErrorCode
@@ -146,3 +147,46 @@ def test_config_values_are_checked_in_code_too(tmp_path: Path):
 
 
 MAX = 60_000
+
+
+def test_login_keys_from_files_and_the_environment(tmp_path: Path, monkeypatch):
+    key_file = tmp_path / "canton.key"
+    key_file.write_bytes(b"from-a-file\n")
+    monkeypatch.setenv("JT_KEY_OF_BOB", "from-the-env")
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(
+        '[[login]]\nname = "canton"\nkey_file = "canton.key"\n'
+        '[[login]]\nname = "bob"\nkey_env = "JT_KEY_OF_BOB"\n'
+    )
+    config = load_config(config_file, home=tmp_path)
+    assert config.login("canton").key == b"from-a-file"  # type: ignore[union-attr]
+    assert config.login("bob").key == b"from-the-env"  # type: ignore[union-attr]
+    over = ServiceConfig(home=tmp_path).with_overrides(
+        login_files=[f"carol:{key_file}"], login_envs=["dave:JT_KEY_OF_BOB"]
+    )
+    assert over.login("carol").key == b"from-a-file"  # type: ignore[union-attr]
+    assert over.login("dave").key == b"from-the-env"  # type: ignore[union-attr]
+    for bad in (
+        lambda: ServiceConfig(home=tmp_path).with_overrides(login_envs=["eve:JT_UNSET_VAR_X"]),
+        lambda: ServiceConfig(home=tmp_path).with_overrides(login_files=["eve:/nonexistent"]),
+    ):
+        with pytest.raises(BackendError) as info:
+            bad()
+        assert info.value.code is ErrorCode.SVC_CONFIG
+    config_file.write_text('[[login]]\nname = "x"\nkey = "a"\nkey_env = "JT_KEY_OF_BOB"\n')
+    with pytest.raises(BackendError):
+        load_config(config_file, home=tmp_path)
+
+
+def test_configuration_announces_small_real_values(tmp_path: Path):
+    config = ServiceConfig(home=tmp_path, max_level=32, round_ms=100)
+    assert config.announced_max_level == 17
+    assert config.aggregation_period_ms == 1000
+    assert ServiceConfig(home=tmp_path, round_ms=1500).aggregation_period_ms == 1500
+    assert ServiceConfig(home=tmp_path, max_level=4).announced_max_level == 4
+    login = parse_login("a:b")
+    assert 1 <= login.announced_max_requests(1000) <= 1024
+    slow = attrs.evolve(login, rate=2.0, burst=5)
+    assert slow.announced_max_requests(1000) == 2
+    tcp = load_config(None, home=tmp_path).with_overrides(tcp_listen="127.0.0.1:0")
+    assert tcp.tcp_listen == ("127.0.0.1", 0)

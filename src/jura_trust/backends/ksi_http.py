@@ -13,10 +13,19 @@ What it does on the wire:
 * :meth:`KsiHttpBackend.sign_many` sends many aggregation requests in one
   PDU (several PDUs back to back in one HTTP body when they do not fit one
   PDU), so they all land in the same round;
-* responses are matched to requests by request id, and each returned
-  signature's document hash must equal the imprint that was sent (and its
-  first link must honour a requested level): the server is never trusted
-  blindly (SVC-04 otherwise);
+* responses are matched to requests by request id (a response for a
+  request id that was not sent, or one that leaves a request unanswered, is
+  SVC-10), and each returned signature's document hash must equal the
+  imprint that was sent: the server is never trusted blindly (SVC-04
+  otherwise);
+* a request level is sent with the request; in PDU v2 the first link of the
+  answer carries a level correction relative to it, and the client adds the
+  level back (as libksi does), so the signature holds the absolute
+  correction a verifier expects. :meth:`KsiHttpBackend.sign_many` also
+  checks that such a chain hashes up to the calendar chain;
+* ``ksi+tcp://host:port`` aggregator and extender URLs send the same PDUs
+  over raw TCP (one persistent connection per thread), as libksi does;
+  ``ksi+http(s)://`` is the same as ``http(s)://``;
 * one keep-alive connection per thread and endpoint; retries (with
   exponential backoff) only on connection failures and timeouts (a signing
   request retried after a timeout may leave an unused signature on the
@@ -25,10 +34,10 @@ What it does on the wire:
 Errors are :class:`~jura_trust.errors.BackendError` with a stable code:
 SVC-01 unavailable (connection refused or dropped, HTTP 5xx without a
 PDU), SVC-02 timeout, SVC-03 authentication (the server's status 0x102 or a
-bad response HMAC), SVC-04 bad response (unparseable, unmatched or
-inconsistent), SVC-05 refused (any other status, with the server's status
-and message in ``details``), SVC-08 misconfiguration (an endpoint not
-given).
+bad response HMAC), SVC-04 bad response (unparseable or inconsistent),
+SVC-10 request id mismatch, SVC-05 refused (any other status, with the
+server's status and message in ``details``), SVC-08 misconfiguration (an
+endpoint not given).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import hmac as _hmac
 import http.client
 import itertools
 import os
+import socket
 import threading
 import time
 import urllib.parse
@@ -51,7 +61,7 @@ from jura_trust.core.chains import CalendarChain
 from jura_trust.core.hashing import DEFAULT_ALGORITHM, HashAlgorithm, Imprint
 from jura_trust.core.publication import PublicationData, PublicationRecord
 from jura_trust.core.signature import Signature
-from jura_trust.errors import BackendError, ErrorCode, FormatError
+from jura_trust.errors import BackendError, ErrorCode, FormatError, JuraError
 from jura_trust.pdu import (
     AGGREGATION_RESPONSE_PDU_TYPE,
     MAX_PAYLOADS,
@@ -71,6 +81,7 @@ from jura_trust.pdu import (
     encode_aggregation_request,
     encode_extend_request,
     parse_pdu,
+    shift_first_link_level,
     verify_hmac,
 )
 from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
@@ -136,20 +147,30 @@ class _Endpoint:
     url: str
 
     @classmethod
-    def parse(cls, url: str, what: str) -> _Endpoint:
+    def parse(cls, url: str, what: str, *, tcp: bool = True) -> _Endpoint:
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _error(
-                ErrorCode.SVC_CONFIG, f"{what} URL {url!r} is not http(s)://host[:port]/path"
-            )
+        scheme = parts.scheme.lower()
+        if scheme in ("ksi+http", "ksi+https"):
+            scheme = scheme[4:]
+        schemes = ("http", "https", "ksi+tcp") if tcp else ("http", "https")
+        if scheme not in schemes or not parts.hostname:
+            form = "http(s)://host[:port]/path or ksi+tcp://host:port" if tcp else "http(s)://"
+            raise _error(ErrorCode.SVC_CONFIG, f"{what} URL {url!r} is not {form}")
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
+            port = parts.port or {"https": 443, "http": 80}.get(scheme, 0)
         except ValueError:
             raise _error(ErrorCode.SVC_CONFIG, f"{what} URL {url!r} has a bad port") from None
+        if not port:
+            raise _error(ErrorCode.SVC_CONFIG, f"{what} URL {url!r} needs a port")
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
-        return cls(parts.scheme, parts.hostname, port, path, url)
+        return cls(scheme, parts.hostname, port, path, url)
+
+    @property
+    def tcp(self) -> bool:
+        """Whether PDUs go over raw TCP (``ksi+tcp://``)."""
+        return self.scheme == "ksi+tcp"
 
 
 @attrs.frozen(slots=True)
@@ -223,7 +244,7 @@ class KsiHttpBackend:
         self._publications = (
             None
             if publications_url is None
-            else _Endpoint.parse(publications_url, "publications file")
+            else _Endpoint.parse(publications_url, "publications file", tcp=False)
         )
         #: The login id, or ``None`` for a publications-file-only client.
         self.login = login
@@ -237,7 +258,7 @@ class KsiHttpBackend:
         self._constraints = dict(cert_constraints or {})
         self._verifier = publications_verifier
         self._local = threading.local()
-        self._all_connections: list[http.client.HTTPConnection] = []
+        self._all_connections: list[http.client.HTTPConnection | socket.socket] = []
         self._connections_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._ids_lock = threading.Lock()
@@ -321,8 +342,126 @@ class KsiHttpBackend:
             time.sleep(self.backoff * (2**attempt))
             attempt += 1
 
-    def _post_pdus(self, endpoint: _Endpoint, body: bytes) -> Iterator[tlv.TLV]:
-        """POST request PDUs; yield the response body's PDU elements."""
+    # -- raw TCP (ksi+tcp://) ------------------------------------------------------------
+
+    def _tcp_socket(self, endpoint: _Endpoint) -> socket.socket:
+        socks: dict[tuple[str, int], socket.socket] | None = getattr(self._local, "sockets", None)
+        if socks is None:
+            socks = self._local.sockets = {}
+        key = (endpoint.host, endpoint.port)
+        sock = socks.get(key)
+        if sock is None:
+            sock = socket.create_connection(key, timeout=self.timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            socks[key] = sock
+            with self._connections_lock:
+                self._all_connections.append(sock)
+        return sock
+
+    def _drop_tcp(self, endpoint: _Endpoint) -> None:
+        socks = getattr(self._local, "sockets", {})
+        sock = socks.pop((endpoint.host, endpoint.port), None)
+        if sock is not None:
+            sock.close()
+
+    def _tcp_once(
+        self, endpoint: _Endpoint, body: bytes, ids: frozenset[int], config: bool
+    ) -> list[tlv.TLV]:
+        """Send request PDUs on the stream; read response PDUs until all are answered."""
+        socks = getattr(self._local, "sockets", {})
+        reused = (endpoint.host, endpoint.port) in socks
+        sock = self._tcp_socket(endpoint)
+        try:
+            sock.sendall(body)
+            first = _recv_pdu(sock)
+        except (ConnectionError, BrokenPipeError):
+            if not reused:
+                raise
+            # A kept connection the server closed while idle: reconnect once.
+            self._drop_tcp(endpoint)
+            sock = self._tcp_socket(endpoint)
+            sock.sendall(body)
+            first = _recv_pdu(sock)
+        pending = [first]
+        waiting = set(ids)
+        config_seen = False
+        elements: list[tlv.TLV] = []
+        total = 0
+        while True:
+            raw = pending.pop() if pending else _recv_pdu(sock)
+            total += len(raw)
+            if total > MAX_RESPONSE_SIZE:
+                self._drop_tcp(endpoint)
+                raise _bad_response(f"{endpoint.url}: response larger than {MAX_RESPONSE_SIZE}")
+            element = tlv.decode(raw)
+            elements.append(element)
+            try:
+                children = element.children()
+            except FormatError:
+                children = []
+            final = not children or children[0].type != 0x01
+            for child in children:
+                if child.type == 0x02:
+                    waiting.discard(_payload_id(child))
+                elif child.type == 0x03:
+                    final = True
+                elif child.type == 0x04:
+                    config_seen = True
+            if final:
+                # An error or an unreadable answer: what else is in flight on
+                # this stream cannot be matched any more.
+                self._drop_tcp(endpoint)
+                return elements
+            if not waiting and (config_seen or not config):
+                return elements
+
+    def _tcp_exchange(
+        self, endpoint: _Endpoint, body: bytes, ids: frozenset[int], config: bool
+    ) -> list[tlv.TLV]:
+        """One TCP exchange, retried on connection failures and timeouts."""
+        attempt = 0
+        while True:
+            try:
+                return self._tcp_once(endpoint, body, ids, config)
+            except TimeoutError as exc:
+                self._drop_tcp(endpoint)
+                failure = _error(
+                    ErrorCode.SVC_TIMEOUT,
+                    f"{endpoint.url}: no answer within {self.timeout:g} s",
+                    url=endpoint.url,
+                    attempts=attempt + 1,
+                )
+                cause: BaseException = exc
+            except (OSError, FormatError) as exc:
+                self._drop_tcp(endpoint)
+                failure = _error(
+                    ErrorCode.SVC_UNAVAILABLE,
+                    f"{endpoint.url}: {type(exc).__name__}: {exc}".rstrip(": "),
+                    url=endpoint.url,
+                    attempts=attempt + 1,
+                )
+                cause = exc
+            if attempt >= self.retries:
+                raise failure from cause
+            time.sleep(self.backoff * (2**attempt))
+            attempt += 1
+
+    def _post_pdus(
+        self,
+        endpoint: _Endpoint,
+        body: bytes,
+        ids: frozenset[int] = frozenset(),
+        config: bool = False,
+    ) -> Iterator[tlv.TLV]:
+        """Send request PDUs; yield the response PDU elements.
+
+        Over HTTP the answer is the response body; over TCP the stream is
+        read until every request id in ``ids`` (and the configuration, when
+        ``config``) is answered, or an error element arrives.
+        """
+        if endpoint.tcp:
+            yield from self._tcp_exchange(endpoint, body, ids, config)
+            return
         status, data = self._exchange(endpoint, "POST", body)
         try:
             elements = [element for _, element in tlv.iter_sequence(data)]
@@ -439,15 +578,16 @@ class KsiHttpBackend:
         requests = self._requests(imprints, level)
         body = self._aggregation_body(requests, False)
         answers: dict[int, Signature | BackendError] = {}
-        for element in self._post_pdus(endpoint, body):
+        for element in self._post_pdus(endpoint, body, _ids(requests)):
             parsed = self._parse(element, AggregationResponsePDU, "aggregator")
             for resp in parsed.responses:
                 if resp.request_id in answers:
                     raise _bad_response(f"aggregator answered request {resp.request_id} twice")
                 try:
-                    answers[resp.request_id] = resp.signature()
+                    answers[resp.request_id] = resp.signature(level)
                 except BackendError as exc:
                     answers[resp.request_id] = exc
+        self._no_strangers(answers, _ids(requests))
         out: list[Signature] = []
         for request in requests:
             answer = self._answer(answers, request.request_id)
@@ -474,11 +614,12 @@ class KsiHttpBackend:
         requests = self._requests(imprints, level)
         body = self._aggregation_body(requests, False)
         answers: dict[int, _RawAnswer] = {}
-        for element in self._post_pdus(endpoint, body):
+        for element in self._post_pdus(endpoint, body, _ids(requests)):
             for request_id, answer in self._raw_answers(element):
                 if request_id in answers:
                     raise _bad_response(f"aggregator answered request {request_id} twice")
                 answers[request_id] = answer
+        self._no_strangers(answers, _ids(requests))
         out: list[bytes] = []
         for request in requests:
             raw = self._answer(answers, request.request_id)
@@ -493,7 +634,23 @@ class KsiHttpBackend:
         try:
             return answers[request_id]
         except KeyError:
-            raise _bad_response(f"the response does not answer request {request_id}") from None
+            raise _error(
+                ErrorCode.SVC_REQUEST_ID_MISMATCH,
+                f"the response does not answer request {request_id}",
+                request_id=request_id,
+                answered=sorted(answers),
+            ) from None
+
+    def _no_strangers(self, answers: Mapping[int, object], sent: frozenset[int]) -> None:
+        """Refuse a response that answers a request id this client did not send."""
+        strangers = sorted(set(answers) - sent)
+        if strangers:
+            raise _error(
+                ErrorCode.SVC_REQUEST_ID_MISMATCH,
+                f"the response answers request {strangers[0]}, which was not sent "
+                f"(sent: {sorted(sent)[:5]})",
+                request_ids=strangers[:10],
+            )
 
     def _raw_answers(self, element: tlv.TLV) -> Iterator[tuple[int, _RawAnswer]]:
         """Authenticate a response PDU and read its payloads shallowly."""
@@ -527,7 +684,7 @@ class KsiHttpBackend:
         """Ask the aggregator for its configuration (round length, limits)."""
         endpoint = self._require(self._aggregator, "aggregator")
         body = self._aggregation_body([], True)
-        for element in self._post_pdus(endpoint, body):
+        for element in self._post_pdus(endpoint, body, config=True):
             parsed = self._parse(element, AggregationResponsePDU, "aggregator")
             if parsed.config is not None:
                 return parsed.config
@@ -550,13 +707,14 @@ class KsiHttpBackend:
         )
         answers: dict[int, ExtendResponse] = {}
         config: ExtenderConfig | None = None
-        for element in self._post_pdus(endpoint, body):
+        for element in self._post_pdus(endpoint, body, _ids(requests), config_request):
             parsed = self._parse(element, ExtendResponsePDU, "extender")
             config = parsed.config or config
             for resp in parsed.responses:
                 if resp.request_id in answers:
                     raise _bad_response(f"extender answered request {resp.request_id} twice")
                 answers[resp.request_id] = resp
+        self._no_strangers(answers, _ids(requests))
         return answers, config
 
     def extender_config(self) -> ExtenderConfig:
@@ -708,6 +866,44 @@ class KsiHttpBackend:
         self.close()
 
 
+def _ids(requests: Sequence[AggregationRequest | ExtendRequest]) -> frozenset[int]:
+    return frozenset(r.request_id for r in requests)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    chunks: list[bytes] = []
+    while n:
+        chunk = sock.recv(min(n, 65536))
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _recv_pdu(sock: socket.socket) -> bytes:
+    """One TLV element (a PDU) from the stream: its header, then its value."""
+    head = _recv_exact(sock, 2)
+    if head[0] & 0x80:
+        length_bytes = _recv_exact(sock, 2)
+        head += length_bytes
+        length = int.from_bytes(length_bytes, "big")
+    else:
+        length = head[1]
+    return head + _recv_exact(sock, length)
+
+
+def _payload_id(payload: tlv.TLV) -> int:
+    """A response payload's request id (-1 when unreadable)."""
+    try:
+        for child in payload.children():
+            if child.type == 0x01:
+                return tlv.decode_uint(child.value, what="request id")
+    except FormatError:
+        pass
+    return -1
+
+
 def _check_signature(signature: Signature, request: AggregationRequest) -> None:
     if signature.document_hash != request.request_hash:
         raise _bad_response(
@@ -715,8 +911,21 @@ def _check_signature(signature: Signature, request: AggregationRequest) -> None:
             request_id=request.request_id,
         )
     if request.request_level > 0:
+        # The client added the level to a relative correction (PDU v2), so the
+        # correction is high enough by construction; what shows whether the
+        # server built its tree with the level is the hashing: the chain must
+        # reach the calendar chain's input.
         first = signature.aggregation_chains[0].links[0]
-        if signature.rfc3161_record is not None or first.level_correction < request.request_level:
+        cal = signature.calendar_chain
+        try:
+            root_ok = cal is None or signature.aggregation_root() == cal.input_hash
+        except JuraError:
+            root_ok = False
+        if (
+            signature.rfc3161_record is not None
+            or first.level_correction < request.request_level
+            or not root_ok
+        ):
             raise _bad_response(
                 f"signature {request.request_id} does not honour level {request.request_level}",
                 request_id=request.request_id,
@@ -740,10 +949,11 @@ def _read_payload(element: tlv.TLV) -> tuple[int, _RawAnswer]:
                 fields[child.type] = child.value
             elif not child.non_critical:
                 raise _bad_response(f"response payload has unknown element 0x{child.type:x}")
-        if 0x01 not in fields or 0x04 not in fields:
-            raise _bad_response("response payload lacks its request id or status")
+        if 0x01 not in fields:
+            raise _bad_response("response payload lacks its request id")
         request_id = tlv.decode_uint(fields[0x01], what="request id")
-        status = tlv.decode_uint(fields[0x04], what="status")
+        # An absent status reads as 0, as libksi reads it (jura_trust.pdu).
+        status = tlv.decode_uint(fields[0x04], what="status") if 0x04 in fields else 0
         message = tlv.decode_utf8(fields[0x05], what="message") if 0x05 in fields else None
     except FormatError as exc:
         raise _bad_response(f"response payload is malformed: {exc.message}") from None
@@ -787,9 +997,21 @@ def _assemble(items: Sequence[tlv.TLV], request: AggregationRequest) -> bytes:
             f"signature {request.request_id} is for another document hash",
             request_id=request.request_id,
         )
+    chain_elements = [e for _, e in chains]
+    if request.request_level:
+        # PDU v2: the leaf chain's first link is relative to the request level.
+        try:
+            shifted = shift_first_link_level(chain_elements[0], request.request_level)
+        except FormatError as exc:
+            raise _bad_response(
+                f"signature {request.request_id} cannot take level {request.request_level}: "
+                f"{exc.message}",
+                request_id=request.request_id,
+            ) from None
+        chain_elements[0] = tlv.decode(shifted)
     ordered = [
         *rfc,
-        *(e for _, e in chains),
+        *chain_elements,
         *(e for t in (0x802, 0x803, 0x804, 0x805) for e in items if e.type == t),
     ]
     return tlv.encode(0x800, b"".join(e.raw for e in ordered))

@@ -32,7 +32,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final
@@ -43,9 +43,12 @@ from aiohttp import web
 from jura_trust import pki
 from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
 from jura_trust.backends.stores import SQLiteCalendarStore
+from jura_trust.core import tlv
 from jura_trust.errors import BackendError, ErrorCode, JuraError
 from jura_trust.pdu import (
+    AGGREGATION_REQUEST_PDU_TYPE,
     AGGREGATION_RESPONSE_PDU_TYPE,
+    EXTEND_REQUEST_PDU_TYPE,
     EXTEND_RESPONSE_PDU_TYPE,
     PDU,
     AggregationAck,
@@ -63,6 +66,7 @@ from jura_trust.pdu import (
     Header,
     encode_error_pdu,
     parse_pdus,
+    shift_first_link_level,
 )
 from jura_trust.service._wire import seal_responses, success_payload
 from jura_trust.service.auth import Gate
@@ -70,8 +74,17 @@ from jura_trust.service.config import Login, ServiceConfig
 from jura_trust.service.metrics import Metrics
 from jura_trust.service.publisher import Publisher
 from jura_trust.service.rounds import ClosedRound, RoundLoop
+from jura_trust.service.tcp import TcpListener
 
-__all__ = ["RESPONSE_CONTENT_TYPE", "Service", "open_backend", "serve"]
+__all__ = [
+    "ENDPOINTS",
+    "RESPONSE_CONTENT_TYPE",
+    "Answer",
+    "Endpoint",
+    "Service",
+    "open_backend",
+    "serve",
+]
 
 #: Content type of PDU answers (as KSI gateways send).
 RESPONSE_CONTENT_TYPE: Final = "application/ksi-response"
@@ -149,11 +162,65 @@ class _RefusedError(Exception):
         self.message = message
 
 
+@attrs.frozen(slots=True)
+class Endpoint:
+    """A PDU endpoint: what it takes and how it answers.
+
+    Attributes:
+        name: ``aggregator`` or ``extender`` (the HTTP route and metrics label).
+        request_type: the request PDU type it accepts.
+        response_type: the response PDU type it answers with.
+        too_large: the status of a refusal for a body over the size limit.
+    """
+
+    name: str
+    request_type: int
+    response_type: int
+    too_large: int
+
+
+#: The two PDU endpoints, by name.
+ENDPOINTS: Final = {
+    "aggregator": Endpoint(
+        "aggregator",
+        AGGREGATION_REQUEST_PDU_TYPE,
+        AGGREGATION_RESPONSE_PDU_TYPE,
+        AggregatorStatus.REQUEST_TOO_LARGE,
+    ),
+    "extender": Endpoint(
+        "extender",
+        EXTEND_REQUEST_PDU_TYPE,
+        EXTEND_RESPONSE_PDU_TYPE,
+        ExtenderStatus.INVALID_REQUEST,
+    ),
+}
+
+
+@attrs.frozen(slots=True)
+class Answer:
+    """The answer to one body of request PDUs, for any transport.
+
+    Attributes:
+        status: 200, or the HTTP status of a refusal (400 unreadable or
+            wrong PDU type, 408 too slow, 413 too large).
+        body: the response PDUs (a reduced error PDU for a refusal).
+    """
+
+    status: int
+    body: bytes
+
+    @property
+    def close(self) -> bool:
+        """Whether the connection should be closed after this answer."""
+        return self.status not in (200, 400)
+
+
 @attrs.define(slots=True)
 class _Slot:
     """One aggregation request payload on its way to an answer."""
 
     request_id: int
+    level: int = 0
     future: asyncio.Future[ClosedRound] | None = None
     index: int = -1
     payload: bytes = b""
@@ -244,10 +311,53 @@ class Service:
         app.router.add_get("/metrics", self._metrics)
         return app
 
-    # -- common -------------------------------------------------------------------
+    # -- transport-independent request handling ------------------------------------
 
-    async def _read_body(self, request: web.Request, too_large: int) -> bytes:
+    async def answer(self, endpoint: Endpoint, body: bytes, received: float) -> Answer:
+        """Answer a body of request PDUs for ``endpoint``, whatever the transport.
+
+        The HTTP routes and the TCP listener both call this with the bytes
+        they read (an HTTP body; one PDU from a TCP stream). Unreadable
+        input, or any PDU that is not ``endpoint``'s request type, refuses
+        the whole body (status 400, a reduced error PDU with 0x101);
+        otherwise every PDU is authenticated, rate-limited and answered in
+        order (status 200).
+        """
+        started = time.perf_counter()
+        try:
+            try:
+                pdus = parse_pdus(body)
+            except JuraError as exc:
+                raise _RefusedError(400, 0x101, f"unreadable request: {exc.message}") from None
+            for pdu in pdus:
+                if endpoint.request_type != pdu.TYPE:
+                    raise _RefusedError(
+                        400,
+                        0x101,
+                        f"the {endpoint.name} takes 0x{endpoint.request_type:x} PDUs, "
+                        f"not 0x{pdu.TYPE:x}",
+                    )
+            if endpoint.name == "aggregator":
+                out = await self._aggregate(pdus, received)
+            else:
+                out = await self._extend(pdus)
+        except _RefusedError as refusal:
+            return self.refusal(endpoint, refusal.http_status, refusal.status, refusal.message)
+        self.metrics.request(endpoint.name, "ok", time.perf_counter() - started)
+        return Answer(200, b"".join(out))
+
+    def refusal(self, endpoint: Endpoint, http_status: int, status: int, message: str) -> Answer:
+        """A whole body refused: a reduced error PDU (no header, no HMAC)."""
+        self.metrics.request(endpoint.name, f"http_{http_status}", 0.0)
+        self.metrics.payload(endpoint.name, status)
+        reduced = encode_error_pdu(endpoint.response_type, ErrorPayload(status, message))
+        return Answer(http_status, reduced)
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    async def _read_body(self, request: web.Request, endpoint: Endpoint) -> bytes:
         limit = self.config.max_request_bytes
+        too_large = endpoint.too_large
         if request.content_length is not None and request.content_length > limit:
             raise _RefusedError(413, too_large, f"the request body exceeds {limit} bytes")
         try:
@@ -258,69 +368,46 @@ class Service:
         except TimeoutError:
             raise _RefusedError(408, 0x101, "the request body did not arrive in time") from None
 
-    def _answer(self, status: int, body: bytes, *, close: bool = False) -> web.Response:
-        resp = web.Response(status=status, body=body, content_type=RESPONSE_CONTENT_TYPE)
-        if close:
+    async def _http(self, request: web.Request, endpoint: Endpoint) -> web.Response:
+        received = time.time()
+        try:
+            body = await self._read_body(request, endpoint)
+        except _RefusedError as refusal:
+            answer = self.refusal(endpoint, refusal.http_status, refusal.status, refusal.message)
+        else:
+            answer = await self.answer(endpoint, body, received)
+        resp = web.Response(
+            status=answer.status, body=answer.body, content_type=RESPONSE_CONTENT_TYPE
+        )
+        if answer.close:
             resp.force_close()
         return resp
 
-    async def _handle(
-        self,
-        request: web.Request,
-        endpoint: str,
-        response_type: int,
-        too_large: int,
-        answer: Callable[[Sequence[PDU], float], Awaitable[list[bytes]]],
-    ) -> web.Response:
-        started = time.perf_counter()
-        received = time.time()
-        try:
-            body = await self._read_body(request, too_large)
-            try:
-                pdus = parse_pdus(body)
-            except JuraError as exc:
-                raise _RefusedError(400, 0x101, f"unreadable request: {exc.message}") from None
-            out = await answer(pdus, received)
-        except _RefusedError as refusal:
-            self.metrics.request(endpoint, f"http_{refusal.http_status}", 0.0)
-            self.metrics.payload(endpoint, refusal.status)
-            reduced = encode_error_pdu(response_type, ErrorPayload(refusal.status, refusal.message))
-            return self._answer(refusal.http_status, reduced, close=refusal.http_status != 400)
-        self.metrics.request(endpoint, "ok", time.perf_counter() - started)
-        return self._answer(200, b"".join(out))
+    async def _aggregator(self, request: web.Request) -> web.Response:
+        return await self._http(request, ENDPOINTS["aggregator"])
+
+    async def _extender(self, request: web.Request) -> web.Response:
+        return await self._http(request, ENDPOINTS["extender"])
 
     def _reduced(self, response_type: int, status: int, message: str, endpoint: str) -> bytes:
         self.metrics.payload(endpoint, status)
         return encode_error_pdu(response_type, ErrorPayload(status, message))
 
-    def _authenticate(
-        self, pdu: PDU, cls: type[AggregationRequestPDU | ExtendRequestPDU]
-    ) -> Login | str:
-        """The PDU's login, or why it is refused (a reduced error's message)."""
-        if not isinstance(pdu, cls):
-            return f"expected a 0x{cls.TYPE:x} PDU, got 0x{pdu.TYPE:x}"
+    def _authenticate(self, pdu: AggregationRequestPDU | ExtendRequestPDU) -> Login | None:
+        """The PDU's login, or ``None`` when it is refused."""
         try:
             return self.gate.authenticate(pdu)
         except BackendError:
-            return ""
+            return None
 
     # -- aggregator -----------------------------------------------------------------
-
-    async def _aggregator(self, request: web.Request) -> web.Response:
-        return await self._handle(
-            request,
-            "aggregator",
-            AGGREGATION_RESPONSE_PDU_TYPE,
-            AggregatorStatus.REQUEST_TOO_LARGE,
-            self._aggregate,
-        )
 
     def _aggregation_slots(self, pdu: AggregationRequestPDU, login: Login) -> list[_Slot]:
         """Add the PDU's valid requests to the open round (synchronously)."""
         slots: list[_Slot] = []
         now = int(time.time())
         for req in pdu.requests:
-            slot = _Slot(req.request_id)
+            slot = _Slot(req.request_id, req.request_level)
             slots.append(slot)
             status, message = self._check_aggregation_request(req, now)
             if status:
@@ -355,19 +442,18 @@ class Service:
         plans: list[tuple[AggregationRequestPDU, Login, list[_Slot], list[bytes]] | bytes] = []
         # Phase 1, without awaiting: every request of the body joins the same round.
         for pdu in pdus:
-            login = self._authenticate(pdu, AggregationRequestPDU)
-            if isinstance(login, str):
-                status = AggregatorStatus.AUTHENTICATION_FAILURE if not login else 0x101
+            assert isinstance(pdu, AggregationRequestPDU)
+            login = self._authenticate(pdu)
+            if login is None:
                 plans.append(
                     self._reduced(
                         AGGREGATION_RESPONSE_PDU_TYPE,
-                        status,
-                        login or "authentication failed",
+                        AggregatorStatus.AUTHENTICATION_FAILURE,
+                        "authentication failed",
                         "aggregator",
                     )
                 )
                 continue
-            assert isinstance(pdu, AggregationRequestPDU)
             trailer: list[bytes] = []
             if not self.gate.allow(login, len(pdu.requests)):
                 self.metrics.payload("aggregator", AggregatorStatus.TOO_MANY_REQUESTS)
@@ -408,15 +494,20 @@ class Service:
             return self._refuse_request(
                 slot.request_id, AggregatorStatus.INTERNAL_ERROR, "the round failed"
             )
+        chain = closed.chains[slot.index]
+        if slot.level:
+            # PDU v2: the first link's correction is relative to the request's
+            # level (the client adds it back); the tree computed it absolute.
+            chain = shift_first_link_level(tlv.decode(chain), -slot.level)
         self.metrics.payload("aggregator", 0)
-        return success_payload(slot.request_id, closed.chains[slot.index] + closed.shared)
+        return success_payload(slot.request_id, chain + closed.shared)
 
     def _aggregator_config(self, login: Login) -> AggregatorConfig:
         return AggregatorConfig(
-            max_level=self.config.max_level,
+            max_level=self.config.announced_max_level,
             aggregation_algorithm=self.backend.algorithm,
-            aggregation_period=self.config.round_ms,
-            max_requests=login.burst,
+            aggregation_period=self.config.aggregation_period_ms,
+            max_requests=login.announced_max_requests(self.config.aggregation_period_ms),
         )
 
     def _ack(self, asked: AggregationAck, received: float) -> AggregationAck:
@@ -426,38 +517,28 @@ class Service:
             receipt_time=_us(received),
             ack_time=_us(time.time()),
             aggregation_delay=max(0, int((close - received) * 1000)),
-            aggregation_period=self.config.round_ms,
+            aggregation_period=self.config.aggregation_period_ms,
             aggregation_drift=0,
         )
 
     # -- extender ---------------------------------------------------------------------
 
-    async def _extender(self, request: web.Request) -> web.Response:
-        return await self._handle(
-            request,
-            "extender",
-            EXTEND_RESPONSE_PDU_TYPE,
-            ExtenderStatus.INVALID_REQUEST,
-            lambda pdus, _: self._extend(pdus),
-        )
-
     async def _extend(self, pdus: Sequence[PDU]) -> list[bytes]:
         out: list[bytes] = []
         loop = asyncio.get_running_loop()
         for pdu in pdus:
-            login = self._authenticate(pdu, ExtendRequestPDU)
-            if isinstance(login, str):
-                status = ExtenderStatus.AUTHENTICATION_FAILURE if not login else 0x101
+            assert isinstance(pdu, ExtendRequestPDU)
+            login = self._authenticate(pdu)
+            if login is None:
                 out.append(
                     self._reduced(
                         EXTEND_RESPONSE_PDU_TYPE,
-                        status,
-                        login or "authentication failed",
+                        ExtenderStatus.AUTHENTICATION_FAILURE,
+                        "authentication failed",
                         "extender",
                     )
                 )
                 continue
-            assert isinstance(pdu, ExtendRequestPDU)
             assert pdu.hmac is not None
             trailer: list[bytes] = []
             payloads: list[bytes] = []
@@ -522,7 +603,7 @@ class Service:
 
     def _extender_config(self, login: Login) -> ExtenderConfig:
         return ExtenderConfig(
-            max_requests=login.burst,
+            max_requests=login.announced_max_requests(1000),
             calendar_first_time=self.backend.calendar_first,
             calendar_last_time=self.backend.calendar_head,
         )
@@ -569,22 +650,48 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _tcp_url(host: str, port: int) -> str:
+    return f"ksi+tcp://[{host}]:{port}" if ":" in host else f"ksi+tcp://{host}:{port}"
+
+
 async def _serve(config: ServiceConfig, announce: Callable[[str], None]) -> None:
     service = Service(config, announce=announce)
-    runner = web.AppRunner(service.app(), access_log=None, handle_signals=False)
+    # aiohttp's keep-alive timer also runs while a request's headers are
+    # incomplete (it closes a connection whose handler is still waiting for a
+    # whole request), so it is the header timeout: a connection that has not
+    # completed its request headers within header_timeout is closed, whether
+    # it is idle or sending them a byte at a time.
+    runner = web.AppRunner(
+        service.app(),
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=config.header_timeout,
+        # After a refused body (408, 413) aiohttp keeps reading ("lingering")
+        # so the client sees the answer; bound it by the body timeout too.
+        lingering_time=min(2.0, config.body_timeout),
+    )
     await runner.setup()
     host, port = config.listen
     site = web.TCPSite(runner, host, port, backlog=1024, shutdown_timeout=10.0)
+    tcp = TcpListener(service)
+    tcp_port = 0
     try:
+        listening = f"{host}:{port}"
         await site.start()
+        if config.tcp_listen is not None:
+            listening = "{}:{}".format(*config.tcp_listen)
+            tcp_port = await tcp.start(*config.tcp_listen)
     except OSError as exc:
+        await tcp.stop()
         await runner.cleanup()
         await service.stop()
         raise BackendError(
-            f"cannot listen on {host}:{port}: {exc.strerror}", code=ErrorCode.SVC_CONFIG
+            f"cannot listen on {listening}: {exc.strerror}", code=ErrorCode.SVC_CONFIG
         ) from None
     service.start()
     bound = runner.addresses[0]
+    if config.tcp_listen is not None:
+        announce(f"jura-trust: listening on {_tcp_url(config.tcp_listen[0], tcp_port)} (TCP)")
     announce(f"jura-trust: listening on {_url(host, int(bound[1]))} (home {config.home})")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -595,6 +702,7 @@ async def _serve(config: ServiceConfig, announce: Callable[[str], None]) -> None
     finally:
         announce("jura-trust: shutting down")
         service.drain()
+        await tcp.stop()
         await runner.cleanup()
         await service.stop()
 

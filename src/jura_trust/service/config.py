@@ -11,8 +11,10 @@ relative to the file's directory. Reference: docs/service.md.
     home = "/var/lib/jura-trust"   # keys, publications file, calendar
     round_ms = 1000
     max_request_bytes = 1048576
+    tcp_listen = "127.0.0.1:3332"  # optional: raw PDUs over TCP (ksi+tcp://)
     max_level = 32
     body_timeout_s = 10.0
+    header_timeout_s = 10.0
 
     [calendar]                     # the calendar key (generated in home if absent)
     key = "calendar-key.pem"
@@ -34,7 +36,7 @@ relative to the file's directory. Reference: docs/service.md.
 
     [[login]]
     name = "anon"
-    key = "anon"
+    key = "anon"                   # or key_file = "anon.key", or key_env = "VAR"
     rate = 100                     # optional, per login
 """
 
@@ -54,10 +56,13 @@ import attrs
 
 from jura_trust.backends.memory import MAX_REQUEST_LEVEL, PUBLISHER_EMAIL
 from jura_trust.errors import BackendError, ErrorCode
-from jura_trust.pdu import MAX_STREAM_SIZE
+from jura_trust.pdu import MAX_PAYLOADS, MAX_STREAM_SIZE
 
 __all__ = [
+    "ANNOUNCED_MAX_LEVEL",
+    "ANNOUNCED_MAX_REQUESTS",
     "DEFAULT_BURST",
+    "DEFAULT_HEADER_TIMEOUT",
     "DEFAULT_LISTEN",
     "DEFAULT_MAX_LEVEL",
     "DEFAULT_RATE",
@@ -70,6 +75,10 @@ __all__ = [
     "load_config",
     "parse_listen",
     "parse_login",
+    "parse_login_env",
+    "parse_login_file",
+    "read_key_env",
+    "read_key_file",
 ]
 
 #: Where the service listens unless told otherwise: loopback only.
@@ -89,6 +98,18 @@ DEFAULT_BURST: Final = 40_000
 MAX_LOGIN_LENGTH: Final = 64
 #: Seconds a client may take to send its request body.
 DEFAULT_BODY_TIMEOUT: Final = 10.0
+#: Seconds a connection may take to send a request's headers (HTTP) or to
+#: start its next PDU (TCP); idle connections are closed after it too.
+DEFAULT_HEADER_TIMEOUT: Final = 10.0
+#: The highest request level announced in configuration responses. Guardtime's
+#: gateways announce 17 (libksi's recorded ``aggr_conf_response-*.tlv``); a
+#: client such as ``ksi sign --apply-remote-conf`` sizes its local tree (2**N
+#: leaves) by it, so a large value makes it run out of memory. Requests up to
+#: ``max_level`` are still accepted.
+ANNOUNCED_MAX_LEVEL: Final = 17
+#: The most requests announced per period (one PDU holds at most this many
+#: payloads; Guardtime's gateways announce 512 or 1024).
+ANNOUNCED_MAX_REQUESTS: Final = MAX_PAYLOADS
 #: Round trees hold at most 2**_MAX_TREE_HEIGHT leaves (bodies and rate limits
 #: keep real rounds far below); a request level must leave room for them.
 _MAX_TREE_HEIGHT: Final = 32
@@ -133,6 +154,16 @@ class Login:
         if not isinstance(self.burst, int) or isinstance(self.burst, bool) or self.burst < 1:
             raise _config_error(f"login {self.name!r}: burst must be a positive integer")
 
+    def announced_max_requests(self, period_ms: int) -> int:
+        """Requests this login may send per ``period_ms``, as configuration answers say.
+
+        What the rate sustains over one period, at most the burst and
+        :data:`ANNOUNCED_MAX_REQUESTS`, at least 1. Larger PDUs are still
+        served while the token bucket allows them.
+        """
+        sustained = int(self.rate * period_ms / 1000)
+        return max(1, min(self.burst, sustained, ANNOUNCED_MAX_REQUESTS))
+
 
 def parse_login(text: str, *, rate: float = DEFAULT_RATE, burst: int = DEFAULT_BURST) -> Login:
     """A login from ``NAME:KEY`` (the key may itself contain colons)."""
@@ -140,6 +171,45 @@ def parse_login(text: str, *, rate: float = DEFAULT_RATE, burst: int = DEFAULT_B
     if not sep:
         raise _config_error("a login is not NAME:KEY")
     return Login(name, key.encode("utf-8"), rate, burst)
+
+
+def _split_login(text: str, what: str) -> tuple[str, str]:
+    name, sep, rest = text.partition(":")
+    if not sep or not name or not rest:
+        raise _config_error(f"a login is not {what}")
+    return name, rest
+
+
+def read_key_file(path: str | os.PathLike[str], name: str) -> bytes:
+    """A login key from a file: its bytes without the trailing line break."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise _config_error(f"login {name!r}: cannot read its key file: {exc.strerror}") from None
+    return data.rstrip(b"\r\n")
+
+
+def parse_login_file(text: str, *, rate: float = DEFAULT_RATE, burst: int = DEFAULT_BURST) -> Login:
+    """A login from ``NAME:PATH``: the key is the file's content (one trailing newline dropped).
+
+    Keeps the key out of the command line (``ps`` shows argv to every user).
+    """
+    name, path = _split_login(text, "NAME:PATH")
+    return Login(name, read_key_file(path, name), rate, burst)
+
+
+def read_key_env(variable: str, name: str) -> bytes:
+    """A login key from the environment variable ``variable``."""
+    value = os.environ.get(variable)
+    if not value:
+        raise _config_error(f"login {name!r}: the environment variable {variable} is not set")
+    return value.encode("utf-8")
+
+
+def parse_login_env(text: str, *, rate: float = DEFAULT_RATE, burst: int = DEFAULT_BURST) -> Login:
+    """A login from ``NAME:VARIABLE``: the key is that environment variable's value."""
+    name, variable = _split_login(text, "NAME:VARIABLE")
+    return Login(name, read_key_env(variable, name), rate, burst)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -265,8 +335,15 @@ class ServiceConfig:
         store_path: the store's file, by default ``home/calendar.sqlite``.
         max_request_bytes: the largest request body accepted (HTTP 413
             above).
-        max_level: the highest aggregation request level accepted.
-        body_timeout: seconds a client may take to send its body.
+        max_level: the highest aggregation request level accepted
+            (configuration responses announce at most
+            :data:`ANNOUNCED_MAX_LEVEL`).
+        body_timeout: seconds a client may take to send its body (HTTP) or
+            the rest of a PDU it started (TCP).
+        tcp_listen: ``(host, port)`` for raw PDUs over TCP, or ``None``.
+        header_timeout: seconds a connection may take to send its request
+            headers (HTTP) or the first bytes of its next PDU (TCP); idle
+            connections are closed after it.
     """
 
     home: Path
@@ -284,12 +361,15 @@ class ServiceConfig:
     max_request_bytes: int = MAX_STREAM_SIZE
     max_level: int = DEFAULT_MAX_LEVEL
     body_timeout: float = DEFAULT_BODY_TIMEOUT
+    tcp_listen: tuple[str, int] | None = None
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
 
     def __attrs_post_init__(self) -> None:
         _check_range("round_ms", self.round_ms, 1, MAX_ROUND_MS)
         _check_range("max_request_bytes", self.max_request_bytes, 64, MAX_STREAM_SIZE)
         _check_range("max_level", self.max_level, 0, MAX_REQUEST_LEVEL - _MAX_TREE_HEIGHT)
         _check_range("body_timeout_s", self.body_timeout, 0.1, 3600)
+        _check_range("header_timeout_s", self.header_timeout, 0.1, 3600)
         if self.store_engine != "sqlite":
             raise _config_error(
                 f"store engine {self.store_engine!r} is not available (only 'sqlite' so far)"
@@ -312,6 +392,20 @@ class ServiceConfig:
         return None
 
     @property
+    def announced_max_level(self) -> int:
+        """The max level configuration responses announce (small; see ANNOUNCED_MAX_LEVEL)."""
+        return min(self.max_level, ANNOUNCED_MAX_LEVEL)
+
+    @property
+    def aggregation_period_ms(self) -> int:
+        """The real round period in ms: ``round_ms``, but at least one second.
+
+        Rounds that would share a calendar second are merged, so under load
+        there is at most one round per second whatever ``round_ms`` is.
+        """
+        return max(self.round_ms, 1000)
+
+    @property
     def calendar_store_path(self) -> Path:
         """Where the SQLite calendar lives."""
         return self.store_path if self.store_path is not None else self.home / "calendar.sqlite"
@@ -323,10 +417,20 @@ class ServiceConfig:
         listen: str | None = None,
         round_ms: int | None = None,
         logins: Sequence[str] = (),
+        login_files: Sequence[str] = (),
+        login_envs: Sequence[str] = (),
         schedule: str | None = None,
+        tcp_listen: str | None = None,
     ) -> ServiceConfig:
-        """A copy with command-line settings applied (``--login`` adds or replaces)."""
+        """A copy with command-line settings applied.
+
+        ``logins`` (``NAME:KEY``), ``login_files`` (``NAME:PATH``) and
+        ``login_envs`` (``NAME:VARIABLE``) add logins or replace those of
+        the file with the same name.
+        """
         changes: dict[str, Any] = {}
+        if tcp_listen is not None:
+            changes["tcp_listen"] = parse_listen(tcp_listen)
         if home is not None:
             changes["home"] = Path(home)
         if listen is not None:
@@ -335,8 +439,10 @@ class ServiceConfig:
             changes["round_ms"] = round_ms
         if schedule is not None:
             changes["schedule"] = Schedule.parse(schedule)
-        if logins:
+        if logins or login_files or login_envs:
             added = [parse_login(text) for text in logins]
+            added += [parse_login_file(text) for text in login_files]
+            added += [parse_login_env(text) for text in login_envs]
             names = {login.name for login in added}
             changes["logins"] = (
                 *(login for login in self.logins if login.name not in names),
@@ -347,7 +453,10 @@ class ServiceConfig:
     def check_ready(self) -> None:
         """Refuse to start a service that nobody could use (no login)."""
         if not self.logins:
-            raise _config_error("no login configured: add [[login]] or --login NAME:KEY")
+            raise _config_error(
+                "no login configured: add [[login]], --login-file NAME:PATH, "
+                "--login-env NAME:VARIABLE or --login NAME:KEY"
+            )
 
 
 def _path(base: Path, value: Any, name: str) -> Path:
@@ -389,7 +498,16 @@ def load_config(path: str | os.PathLike[str] | None, *, home: Path) -> ServiceCo
     server = _table(
         doc,
         "server",
-        {"listen", "home", "round_ms", "max_request_bytes", "max_level", "body_timeout_s"},
+        {
+            "listen",
+            "tcp_listen",
+            "home",
+            "round_ms",
+            "max_request_bytes",
+            "max_level",
+            "body_timeout_s",
+            "header_timeout_s",
+        },
     )
     calendar = _table(doc, "calendar", {"key", "certificate"})
     publisher = _table(doc, "publisher", {"key", "certificate", "email", "schedule"})
@@ -402,25 +520,42 @@ def load_config(path: str | os.PathLike[str] | None, *, home: Path) -> ServiceCo
     if not isinstance(raw_logins, list):
         raise _config_error("login must be an array of tables ([[login]])")
     for entry in raw_logins:
-        if not isinstance(entry, dict) or set(entry) - {"name", "key", "rate", "burst"}:
-            raise _config_error("each [[login]] takes name, key, and optionally rate and burst")
-        name, key = entry.get("name"), entry.get("key")
-        if not isinstance(name, str) or not isinstance(key, str):
-            raise _config_error("each [[login]] needs a name and a key (strings)")
-        logins.append(
-            Login(name, key.encode("utf-8"), entry.get("rate", rate), entry.get("burst", burst))
-        )
+        allowed = {"name", "key", "key_file", "key_env", "rate", "burst"}
+        if not isinstance(entry, dict) or set(entry) - allowed:
+            raise _config_error(
+                "each [[login]] takes name, one of key, key_file and key_env, "
+                "and optionally rate and burst"
+            )
+        name = entry.get("name")
+        sources = [k for k in ("key", "key_file", "key_env") if k in entry]
+        if not isinstance(name, str) or len(sources) != 1:
+            raise _config_error(
+                "each [[login]] needs a name and exactly one of key, key_file and key_env"
+            )
+        value = entry[sources[0]]
+        if not isinstance(value, str):
+            raise _config_error(f"[[login]] {sources[0]} must be a string")
+        if sources[0] == "key_file":
+            secret = read_key_file(_path(base, value, "[[login]] key_file"), name)
+        elif sources[0] == "key_env":
+            secret = read_key_env(value, name)
+        else:
+            secret = value.encode("utf-8")
+        logins.append(Login(name, secret, entry.get("rate", rate), entry.get("burst", burst)))
     kwargs: dict[str, Any] = {
         "home": _path(base, server["home"], "home") if "home" in server else home,
         "logins": tuple(logins),
     }
     if "listen" in server:
         kwargs["listen"] = parse_listen(str(server["listen"]))
+    if "tcp_listen" in server:
+        kwargs["tcp_listen"] = parse_listen(str(server["tcp_listen"]))
     for key, field in (
         ("round_ms", "round_ms"),
         ("max_request_bytes", "max_request_bytes"),
         ("max_level", "max_level"),
         ("body_timeout_s", "body_timeout"),
+        ("header_timeout_s", "header_timeout"),
     ):
         if key in server:
             kwargs[field] = server[key]
