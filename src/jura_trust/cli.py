@@ -242,7 +242,12 @@ def _publications(
             b = backend()
             anchors = [b.publisher_certificate]
             constraints = _constraints(args.cert_constraint) or {"E": b.publisher_email}
-        return pubfile.trusted(trust_anchors=anchors, constraints=constraints, at_time=at)
+        return pubfile.trusted(
+            trust_anchors=anchors,
+            constraints=constraints,
+            at_time=at,
+            allow_sha1=getattr(args, "allow_sha1", False),
+        )
     if args.trust_anchor or args.cert_constraint:
         raise ValueError(
             "--trust-anchor and --cert-constraint configure the trust of a publications file: "
@@ -589,6 +594,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-anchor", action="append", default=[], metavar="PEM")
     p.add_argument("--cert-constraint", action="append", default=[], metavar="OID=VALUE")
     p.add_argument("--at", metavar="TIME", help="time for the certificate checks (default now)")
+    p.add_argument(
+        "--allow-sha1",
+        action="store_true",
+        help="accept a publications file signed with SHA-1 (untrusted since 2016-07-01)",
+    )
     p.add_argument("--extending-allowed", action="store_true")
     p.add_argument("--extender-response", metavar="FILE")
     p.add_argument("--json", action="store_true")
