@@ -798,6 +798,13 @@ _DIRECT_CRITICAL: tuple[type[x509.ExtensionType], ...] = (
     x509.ExtendedKeyUsage,
     x509.SubjectAlternativeName,
 )
+#: Most name-against-subtree comparisons one certificate's name constraints may
+#: cost (OpenSSL's limit): a quadratic blow-up is refused, not computed.
+_MAX_NAME_CHECKS = 1 << 20
+#: Elliptic curves a signer key may use.
+_SIGNER_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+#: Smallest RSA modulus a signer key may have.
+_MIN_RSA_BITS = 2048
 _TAGGED_CODE = re.compile(r"\[(PKI-\d\d)\]")
 
 
@@ -847,6 +854,17 @@ def _extension(cert: Certificate, ext_type: type[x509.ExtensionType]) -> Any:
         return cert.extensions.get_extension_for_class(ext_type).value
     except x509.ExtensionNotFound:
         return None
+
+
+def _path_extension(cert: Certificate, ext_type: type[x509.ExtensionType]) -> Any:
+    """:func:`_extension` for a certificate on a path: unreadable is PKI-03."""
+    try:
+        return _extension(cert, ext_type)
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise PKIError(
+            f"certificate {_subject(cert)!r} has unreadable extensions: {exc}",
+            code=ErrorCode.PKI_UNTRUSTED,
+        ) from None
 
 
 def _subject(cert: Certificate) -> str:
@@ -1039,9 +1057,19 @@ def _check_subject_emails(chain: Sequence[Certificate]) -> None:
     """
     email_oid = x509.ObjectIdentifier(SUBJECT_ATTRIBUTE_OIDS["E"])
     for position, constrainer in enumerate(chain):
-        constraints = _extension(constrainer, x509.NameConstraints)
+        constraints = _path_extension(constrainer, x509.NameConstraints)
         if constraints is None:
             continue
+        subtrees = len(constraints.permitted_subtrees or ()) + len(
+            constraints.excluded_subtrees or ()
+        )
+        names = sum(len(c.subject) for c in chain[:position])
+        if subtrees * names > _MAX_NAME_CHECKS:
+            raise PKIError(
+                f"name constraints of {_subject(constrainer)!r} would need "
+                f"{subtrees * names} checks (at most {_MAX_NAME_CHECKS})",
+                code=ErrorCode.PKI_NAME_CONSTRAINT,
+            )
         permitted = _rfc822_subtrees(constraints.permitted_subtrees)
         excluded = _rfc822_subtrees(constraints.excluded_subtrees)
         if not permitted and not excluded:
@@ -1066,6 +1094,40 @@ def _check_subject_emails(chain: Sequence[Certificate]) -> None:
                     )
 
 
+def _check_signer_key(leaf: Certificate) -> None:
+    """The leaf's key: RSA of at least 2048 bits or EC on P-256/384/521 (PKI-06).
+
+    cryptography's validator holds CA keys to this; the leaf's key is the
+    one that signs the document, so jura_trust holds it to the same.
+    """
+    try:
+        key = leaf.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise PKIError(
+            f"the key of {_subject(leaf)!r} is unusable: {exc}",
+            code=ErrorCode.PKI_UNSUPPORTED_ALGORITHM,
+        ) from None
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size >= _MIN_RSA_BITS:
+        return
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, _SIGNER_CURVES):
+        return
+    raise PKIError(
+        f"the key of {_subject(leaf)!r} ({type(key).__name__}, "
+        f"{getattr(key, 'key_size', '?')} bits) is too weak or of an unsupported type",
+        code=ErrorCode.PKI_UNSUPPORTED_ALGORITHM,
+    )
+
+
+def _check_serials(chain: Sequence[Certificate]) -> None:
+    """RFC 5280 section 4.1.2.2: serials are positive (the anchor is exempt)."""
+    for cert in chain[:-1]:
+        if _serial_not_positive(certificate_der(cert)):  # read from DER: no warning
+            raise PKIError(
+                f"certificate {_subject(cert)!r} has a serial number that is not positive",
+                code=ErrorCode.PKI_UNTRUSTED,
+            )
+
+
 def _check_direct(leaf: Certificate, at: datetime.datetime, purpose: KeyPurpose) -> None:
     """A signer that is itself a configured trust anchor (KSI's usual setup).
 
@@ -1076,7 +1138,15 @@ def _check_direct(leaf: Certificate, at: datetime.datetime, purpose: KeyPurpose)
     """
     if not leaf.not_valid_before_utc <= at <= leaf.not_valid_after_utc:
         check_certificate_valid_at(leaf, _unix(at))
-    for ext in leaf.extensions:
+    _check_signer_key(leaf)
+    try:
+        extensions = list(leaf.extensions)
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise PKIError(
+            f"certificate {_subject(leaf)!r} has unreadable extensions: {exc}",
+            code=ErrorCode.PKI_UNTRUSTED,
+        ) from None
+    for ext in extensions:
         if ext.critical and not isinstance(ext.value, _DIRECT_CRITICAL):
             raise PKIError(
                 f"certificate {_subject(leaf)!r} has critical extension "
@@ -1085,8 +1155,8 @@ def _check_direct(leaf: Certificate, at: datetime.datetime, purpose: KeyPurpose)
                 oid=ext.oid.dotted_string,
             )
     try:
-        _check_eku(purpose, leaf, _extension(leaf, x509.ExtendedKeyUsage))
-        _check_leaf_key_usage(purpose, leaf, _extension(leaf, x509.KeyUsage))
+        _check_eku(purpose, leaf, _path_extension(leaf, x509.ExtendedKeyUsage))
+        _check_leaf_key_usage(purpose, leaf, _path_extension(leaf, x509.KeyUsage))
     except ValueError as exc:
         raise PKIError(str(exc).split("] ", 1)[-1], code=ErrorCode.PKI_KEY_PURPOSE) from None
 
@@ -1195,6 +1265,8 @@ def validate_path(
     except VerificationError as exc:
         raise _classify(exc, leaf) from None
     chain = [twins.get(certificate_der(c), c) for c in verified.chain]
+    _check_signer_key(leaf)
+    _check_serials(chain)
     _check_subject_emails(chain)
     return tuple(chain)
 
