@@ -3,7 +3,7 @@
 The one module that talks to ``cryptography`` (and, for verifying CMS, to
 the optional ``asn1crypto``). Everything else in jura_trust goes through it.
 
-Three jobs:
+Four jobs:
 
 * **Certificates and keys**: load PEM/DER certificates and bundles, the
   4-byte certificate id, validity at a Unix time, RSA/EC key helpers, and
@@ -15,9 +15,13 @@ Three jobs:
   that does not verify PKI-02; KSI verification maps both to KEY-02.
 * **Detached CMS SignedData** (the publications file, spec section 7.3):
   :func:`cms_sign_detached` with ``cryptography`` alone, and
-  :func:`verify_cms_detached`: signature over the signed attributes, path
-  validation to explicitly configured trust anchors at a stated time, and
-  subject constraints on the signer. Parsing CMS needs ``asn1crypto``
+  :func:`verify_cms_detached`: signature over the signed attributes (SHA-1
+  only under KSI's date rule or an opt-in), path validation to explicitly
+  configured trust anchors at a stated time, and subject constraints on
+  the signer.
+* **Certificate paths**: :func:`validate_path`, the one function every X.509
+  path goes through: ``cryptography.x509.verification`` (RFC 5280) plus the
+  few rules it cannot express (docs/architecture.md). Parsing CMS needs ``asn1crypto``
   (``pip install jura-trust[pki]``): ``cryptography`` 50 can build CMS
   signatures but has no API to verify them.
 
