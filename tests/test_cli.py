@@ -426,6 +426,7 @@ def test_verify_at_accepts_iso_and_unix_times(run, home):
         GT_CONSTRAINT,
         "--policy",
         "publications-file",
+        "--allow-sha1",  # the re-signed file's CMS uses SHA-1
         "--home",
         home,
     ]

@@ -182,14 +182,24 @@ def test_no_constraints_fails_pki_01(
 
 
 def test_resigned_file_verifies_at_creation_not_now(resign_anchor: pki.Certificate) -> None:
+    # The file's CMS signature uses SHA-1: accepted only with the opt-in.
     pf = PublicationsFile.parse(ksi_bytes(RESIGNED_FILE))
-    pf.verify([resign_anchor], EMAIL, pf.creation_time)
+    pf.verify([resign_anchor], EMAIL, pf.creation_time, allow_sha1=True)
     with pytest.raises(PKIError) as info:
-        pf.verify([resign_anchor], EMAIL, AFTER_EXPIRY)
+        pf.verify([resign_anchor], EMAIL, AFTER_EXPIRY, allow_sha1=True)
     assert info.value.code is ErrorCode.PKI_EXPIRED
     with pytest.raises(PKIError) as info:
-        pf.verify([resign_anchor], EMAIL)  # now: the anchor expired 2026-07-10
+        pf.verify([resign_anchor], EMAIL, allow_sha1=True)  # now: the anchor expired 2026-07-10
     assert info.value.code is ErrorCode.PKI_EXPIRED
+
+
+def test_sha1_resigned_file_needs_the_opt_in(resign_anchor: pki.Certificate) -> None:
+    pf = PublicationsFile.parse(ksi_bytes(RESIGNED_FILE))
+    with pytest.raises(PKIError) as info:
+        pf.verify([resign_anchor], EMAIL, pf.creation_time)
+    assert info.value.code is ErrorCode.PKI_WEAK_ALGORITHM
+    assert not pf.is_trusted([resign_anchor], EMAIL, pf.creation_time)
+    assert pf.is_trusted([resign_anchor], EMAIL, pf.creation_time, allow_sha1=True)
 
 
 def test_real_file_is_untrusted_without_globalsign_root(

@@ -325,6 +325,7 @@ def trust_from_args(args: argparse.Namespace, res: _Resources) -> TrustConfig:
         extender_name=name,
         extending_allowed=extending,
         at=at,
+        allow_sha1=bool(getattr(args, "allow_sha1", False)),
     )
     if data is None and policy not in (Policy.INTERNAL.value, Policy.USER_PUBLICATION.value):
         try:
@@ -664,6 +665,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-anchor", action="append", default=[], metavar="PEM")
     p.add_argument("--cert-constraint", action="append", default=[], metavar="OID=VALUE")
     p.add_argument("--at", metavar="TIME", help="time for the certificate checks (default now)")
+    p.add_argument(
+        "--allow-sha1",
+        action="store_true",
+        help="accept a publications file signed with SHA-1 (untrusted since 2016-07-01)",
+    )
     p.add_argument("--extending-allowed", action="store_true")
     p.add_argument("--extender-response", metavar="FILE")
     p.add_argument(

@@ -111,6 +111,10 @@ class ErrorCode(enum.Enum):
     PKI_CONSTRAINT = "PKI-04"
     PKI_EXPIRED = "PKI-05"
     PKI_UNSUPPORTED_ALGORITHM = "PKI-06"
+    PKI_WEAK_ALGORITHM = "PKI-07"
+    PKI_KEY_PURPOSE = "PKI-08"
+    PKI_NAME_CONSTRAINT = "PKI-09"
+    PKI_CRITICAL_EXTENSION = "PKI-10"
 
     # -- QR certificates ----------------------------------------------------
     CRT_BAD_PREFIX = "CRT-01"

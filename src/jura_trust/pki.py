@@ -3,7 +3,7 @@
 The one module that talks to ``cryptography`` (and, for verifying CMS, to
 the optional ``asn1crypto``). Everything else in jura_trust goes through it.
 
-Three jobs:
+Four jobs:
 
 * **Certificates and keys**: load PEM/DER certificates and bundles, the
   4-byte certificate id, validity at a Unix time, RSA/EC key helpers, and
@@ -15,9 +15,13 @@ Three jobs:
   that does not verify PKI-02; KSI verification maps both to KEY-02.
 * **Detached CMS SignedData** (the publications file, spec section 7.3):
   :func:`cms_sign_detached` with ``cryptography`` alone, and
-  :func:`verify_cms_detached`: signature over the signed attributes, path
-  validation to explicitly configured trust anchors at a stated time, and
-  subject constraints on the signer. Parsing CMS needs ``asn1crypto``
+  :func:`verify_cms_detached`: signature over the signed attributes (SHA-1
+  only under KSI's date rule or an opt-in), path validation to explicitly
+  configured trust anchors at a stated time, and subject constraints on
+  the signer.
+* **Certificate paths**: :func:`validate_path`, the one function every X.509
+  path goes through: ``cryptography.x509.verification`` (RFC 5280) plus the
+  few rules it cannot express (docs/architecture.md). Parsing CMS needs ``asn1crypto``
   (``pip install jura-trust[pki]``): ``cryptography`` 50 can build CMS
   signatures but has no API to verify them.
 
@@ -34,6 +38,7 @@ import hashlib
 import hmac
 import re
 import threading
+import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
@@ -44,15 +49,29 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 
 from jura_trust.errors import ErrorCode, FormatError, PKIError
 
 __all__ = [
+    "ADOBE_AUTHENTIC_DOCUMENTS",
+    "ANY_EXTENDED_KEY_USAGE",
     "CERTIFICATE_ID_LENGTH",
+    "DOCUMENT_SIGNING",
+    "DOCUMENT_SIGNING_EKU",
     "ECDSA_WITH_SHA256",
     "ECDSA_WITH_SHA384",
+    "EMAIL_PROTECTION",
     "MAX_CHAIN_LENGTH",
+    "MS_DOCUMENT_SIGNING",
     "RSASSA_PSS",
+    "SHA1_CUTOFF",
     "SHA256_WITH_RSA",
     "SHA384_WITH_RSA",
     "SHA512_WITH_RSA",
@@ -60,6 +79,7 @@ __all__ = [
     "CMSVerification",
     "CalendarSigner",
     "Certificate",
+    "KeyPurpose",
     "PrivateKey",
     "PublicKey",
     "certificate_der",
@@ -76,12 +96,14 @@ __all__ = [
     "load_certificate_der",
     "load_certificates",
     "load_private_key",
+    "names_match",
     "normalize_constraints",
     "private_key_pem",
     "self_signed_certificate",
     "sign",
     "signature_type_for_key",
     "validate_chain",
+    "validate_path",
     "verify_cms_detached",
     "verify_signature",
 ]
@@ -143,8 +165,8 @@ _ECDSA_HASHES: Mapping[str, type[hashes.HashAlgorithm]] = {
     ECDSA_WITH_SHA256: hashes.SHA256,
     ECDSA_WITH_SHA384: hashes.SHA384,
 }
-#: Digest algorithms accepted inside CMS (SHA-1 only because a libksi test
-#: file was signed with it; the signer chain is checked all the same).
+#: Digest algorithms accepted inside CMS. SHA-1 only under the rule of
+#: :func:`verify_cms_detached` (before :data:`SHA1_CUTOFF`, or opted in).
 _CMS_DIGESTS: Mapping[str, type[hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,
     "sha224": hashes.SHA224,
@@ -201,9 +223,22 @@ def _parse_der(der: bytes, *, tolerate_serial: bool = False) -> Certificate:
             # An unsupported key type is readable; it is reported when used.
             with contextlib.suppress(UnsupportedAlgorithm):
                 cert.public_key()
-        except (ValueError, TypeError, UserWarning) as exc:
+        except (
+            ValueError,
+            TypeError,
+            UserWarning,
+            x509.InvalidVersion,
+            x509.DuplicateExtension,
+            x509.UnsupportedGeneralNameType,
+        ) as exc:
             raise FormatError(
-                f"cannot read X.509 certificate: {exc}", code=ErrorCode.FMT_BAD_CERTIFICATE
+                f"cannot read X.509 certificate: {type(exc).__name__}: {exc}",
+                code=ErrorCode.FMT_BAD_CERTIFICATE,
+            ) from None
+        except Exception as exc:  # untrusted input: fail closed with a typed error
+            raise FormatError(
+                f"cannot read X.509 certificate ({type(exc).__name__}: {exc})",
+                code=ErrorCode.FMT_BAD_CERTIFICATE,
             ) from None
     return cert
 
@@ -485,7 +520,11 @@ def issue_certificate(
     ca: bool = False,
     serial_number: int | None = None,
 ) -> Certificate:
-    """A certificate for ``public_key`` signed by an issuer (a CA)."""
+    """A certificate for ``public_key`` signed by an issuer (a CA).
+
+    It names its issuer's key (authorityKeyIdentifier), as RFC 5280 requires
+    of every certificate that is not self-signed.
+    """
     builder = _certificate_builder(
         _name(subject),
         issuer_certificate.subject,
@@ -494,6 +533,9 @@ def issue_certificate(
         not_after,
         ca=ca,
         serial_number=serial_number,
+    ).add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+        critical=False,
     )
     return builder.sign(issuer_key, _hash_for_key(issuer_key))
 
@@ -722,6 +764,93 @@ def check_subject_constraints(cert: Certificate, constraints: Mapping[str, str])
 
 
 # -- path validation -------------------------------------------------------------
+#
+# RFC 5280 path validation is cryptography's (``cryptography.x509.verification``,
+# a maintained validator tested against x509-limbo). jura_trust adds only what it
+# cannot express (docs/architecture.md, "Certificate paths"): the key purpose of
+# a document signer, rfc822Name constraints applied to a subject's emailAddress,
+# RFC 5280 name comparison at the trust anchor, and a signer configured directly
+# as its own trust anchor.
+
+#: anyExtendedKeyUsage (RFC 5280 section 4.2.1.12): no restriction.
+ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0"
+#: id-kp-emailProtection: S/MIME, what OpenSSL's ``smimesign`` purpose requires.
+EMAIL_PROTECTION = "1.3.6.1.5.5.7.3.4"
+#: id-kp-documentSigning (RFC 9336).
+DOCUMENT_SIGNING_EKU = "1.3.6.1.5.5.7.3.36"
+#: Microsoft Document Signing (on Guardtime's GlobalSign publications signer).
+MS_DOCUMENT_SIGNING = "1.3.6.1.4.1.311.10.3.12"
+#: Adobe Authentic Documents Trust (on Guardtime's GlobalSign publications signer).
+ADOBE_AUTHENTIC_DOCUMENTS = "1.2.840.113583.1.1.5"
+
+#: KSI's cut-off for SHA-1: untrusted for new data since 2016-07-01 (UTC).
+SHA1_CUTOFF = datetime.datetime(2016, 7, 1, tzinfo=datetime.UTC)
+
+_KEY_USAGE_BITS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
+#: Critical extensions a signer trusted directly (leaf = anchor) may carry.
+_DIRECT_CRITICAL: tuple[type[x509.ExtensionType], ...] = (
+    x509.BasicConstraints,
+    x509.KeyUsage,
+    x509.ExtendedKeyUsage,
+    x509.SubjectAlternativeName,
+)
+#: Most name-against-subtree comparisons one certificate's name constraints may
+#: cost (OpenSSL's limit): a quadratic blow-up is refused, not computed.
+_MAX_NAME_CHECKS = 1 << 20
+#: Elliptic curves a signer key may use.
+_SIGNER_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+#: Smallest RSA modulus a signer key may have.
+_MIN_RSA_BITS = 2048
+_TAGGED_CODE = re.compile(r"\[(PKI-\d\d)\]")
+
+
+@attrs.frozen(slots=True)
+class KeyPurpose:
+    """What every certificate on a path must allow its key to be used for.
+
+    Attributes:
+        name: shown in error messages.
+        extended_key_usages: OIDs of which an ``extendedKeyUsage`` extension,
+            where present on the leaf or on a CA (anchor included), must list
+            at least one; ``anyExtendedKeyUsage`` always qualifies. ``None``
+            means the extension's content is not checked.
+        leaf_key_usages: ``keyUsage`` bits (``cryptography`` attribute names,
+            e.g. ``digital_signature``) of which the leaf's ``keyUsage``, when
+            present, must assert one. Empty: not checked.
+    """
+
+    name: str
+    extended_key_usages: frozenset[str] | None
+    leaf_key_usages: frozenset[str] = frozenset()
+
+    def __attrs_post_init__(self) -> None:
+        unknown = set(self.leaf_key_usages) - set(_KEY_USAGE_BITS)
+        if unknown:
+            raise ValueError(f"unknown key usage bits {sorted(unknown)}")
+
+
+#: The purpose of a publications-file signer: sign documents.
+DOCUMENT_SIGNING = KeyPurpose(
+    "document signing",
+    frozenset(
+        {
+            ANY_EXTENDED_KEY_USAGE,
+            EMAIL_PROTECTION,
+            DOCUMENT_SIGNING_EKU,
+            MS_DOCUMENT_SIGNING,
+            ADOBE_AUTHENTIC_DOCUMENTS,
+        }
+    ),
+    frozenset({"digital_signature", "content_commitment"}),
+)
 
 
 def _extension(cert: Certificate, ext_type: type[x509.ExtensionType]) -> Any:
@@ -731,76 +860,419 @@ def _extension(cert: Certificate, ext_type: type[x509.ExtensionType]) -> Any:
         return None
 
 
-def _has_unknown_critical(cert: Certificate) -> bool:
+def _path_extension(cert: Certificate, ext_type: type[x509.ExtensionType]) -> Any:
+    """:func:`_extension` for a certificate on a path: unreadable is PKI-03."""
     try:
-        extensions = cert.extensions
-    except ValueError:
-        return True
-    return any(
-        ext.critical and isinstance(ext.value, x509.UnrecognizedExtension) for ext in extensions
+        return _extension(cert, ext_type)
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise PKIError(
+            f"certificate {_subject(cert)!r} has unreadable extensions: {exc}",
+            code=ErrorCode.PKI_UNTRUSTED,
+        ) from None
+
+
+def _subject(cert: Certificate) -> str:
+    return cert.subject.rfc4514_string()
+
+
+def _refuse_purpose(cert: Certificate, message: str) -> ValueError:
+    # The code is carried in the message through cryptography's error text.
+    return ValueError(f"[{ErrorCode.PKI_KEY_PURPOSE.value}] {_subject(cert)!r}: {message}")
+
+
+def _check_eku(purpose: KeyPurpose, cert: Certificate, eku: x509.ExtendedKeyUsage | None) -> None:
+    accepted = purpose.extended_key_usages
+    if eku is None or accepted is None:
+        return
+    listed = {oid.dotted_string for oid in eku}
+    if ANY_EXTENDED_KEY_USAGE in listed or listed & accepted:
+        return
+    raise _refuse_purpose(
+        cert,
+        f"extended key usage {sorted(listed)} does not allow {purpose.name}",
     )
 
 
-def _may_issue(issuer: Certificate, *, is_anchor: bool, cas_below: int) -> bool:
-    """Whether ``issuer`` may sign certificates at this place of a path."""
-    if _has_unknown_critical(issuer):
-        return False
-    basic = _extension(issuer, x509.BasicConstraints)
-    if basic is None:
-        # A v1 anchor has no extensions; anchors are trusted explicitly.
-        if not is_anchor:
-            return False
-    else:
-        if not basic.ca:
-            return False
-        if basic.path_length is not None and cas_below > basic.path_length:
-            return False
-    usage = _extension(issuer, x509.KeyUsage)
-    return usage is None or bool(usage.key_cert_sign)
+def _asserted_bits(usage: x509.KeyUsage) -> set[str]:
+    return {bit for bit in _KEY_USAGE_BITS if getattr(usage, bit)}
 
 
-def _issued_by(cert: Certificate, issuer: Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+def _check_leaf_key_usage(
+    purpose: KeyPurpose, cert: Certificate, usage: x509.KeyUsage | None
+) -> None:
+    if usage is None:
+        return
+    bits = _asserted_bits(usage)
+    basic = _extension(cert, x509.BasicConstraints)
+    if "key_cert_sign" in bits and not (basic is not None and basic.ca):
+        # RFC 5280 section 4.2.1.3: keyCertSign needs the cA bit.
+        raise _refuse_purpose(cert, "keyCertSign is asserted on a certificate that is not a CA")
+    if purpose.leaf_key_usages and not bits & purpose.leaf_key_usages:
+        raise _refuse_purpose(
+            cert,
+            f"key usage {sorted(bits)} allows none of {sorted(purpose.leaf_key_usages)}",
+        )
+
+
+def _extension_policies(purpose: KeyPurpose) -> tuple[ExtensionPolicy, ExtensionPolicy]:
+    """``(CA policy, end-entity policy)``: cryptography's defaults, purpose swapped.
+
+    cryptography's defaults are the web PKI's; a document signer needs no
+    subjectAltName and no TLS key purpose, and RFC 5280 lets a CA
+    certificate sign as an end entity, so only those rules (and the leaf's
+    keyUsage rule, which carries the purpose) are replaced.
+    Everything else, including the refusal of any critical extension a
+    policy does not account for, stays cryptography's.
+    """
+
+    def ca_eku(_p: Any, cert: Certificate, value: x509.ExtendedKeyUsage | None) -> None:
+        _check_eku(purpose, cert, value)
+
+    def ee_eku(_p: Any, cert: Certificate, value: x509.ExtendedKeyUsage | None) -> None:
+        _check_eku(purpose, cert, value)
+
+    def ee_key_usage(_p: Any, cert: Certificate, value: x509.KeyUsage | None) -> None:
+        _check_leaf_key_usage(purpose, cert, value)
+
+    def parsed(_p: Any, _cert: Certificate, _value: object) -> None:
+        """Accept; being called at all means the extension parsed."""
+
+    agnostic = Criticality.AGNOSTIC
+    ca = ExtensionPolicy.webpki_defaults_ca().may_be_present(
+        x509.ExtendedKeyUsage, agnostic, ca_eku
+    )
+    ee = (
+        ExtensionPolicy.webpki_defaults_ee()
+        .may_be_present(x509.SubjectAlternativeName, agnostic, parsed)
+        .may_be_present(x509.BasicConstraints, agnostic, parsed)
+        .may_be_present(x509.ExtendedKeyUsage, agnostic, ee_eku)
+        .may_be_present(x509.KeyUsage, agnostic, ee_key_usage)
+    )
+    return ca, ee
+
+
+def _prepared(value: str | bytes) -> str | bytes:
+    """An attribute value prepared for comparison (RFC 5280 section 7.1).
+
+    A simplification of RFC 4518's string preparation, as implementations
+    use it: Unicode NFKC, case folded, runs of white space made one space,
+    leading and trailing space removed. The string type (PrintableString,
+    UTF8String, ...) plays no part.
+    """
+    if isinstance(value, bytes):
+        return value
+    folded = unicodedata.normalize("NFKC", value).casefold()
+    return " ".join(folded.split())
+
+
+def names_match(a: x509.Name, b: x509.Name) -> bool:
+    """Whether two distinguished names are equal under RFC 5280's comparison.
+
+    Same number of RDNs in the same order, each with the same set of
+    attribute types and values, values compared after preparation (so a
+    PrintableString and a UTF8String of the same text match, and so do
+    values differing only in case or white space).
+    """
+    rdns_a, rdns_b = list(a.rdns), list(b.rdns)
+    if len(rdns_a) != len(rdns_b):
         return False
+    for rdn_a, rdn_b in zip(rdns_a, rdns_b, strict=True):
+        set_a = sorted((x.oid.dotted_string, repr(_prepared(x.value))) for x in rdn_a)
+        set_b = sorted((x.oid.dotted_string, repr(_prepared(x.value))) for x in rdn_b)
+        if set_a != set_b:
+            return False
     return True
 
 
-def _find_paths(
-    leaf: Certificate, intermediates: Sequence[Certificate], anchors: Sequence[Certificate]
-) -> list[list[Certificate]]:
-    anchor_ders = {certificate_der(a) for a in anchors}
-    candidates = [(a, True) for a in anchors] + [(c, False) for c in intermediates]
-    paths: list[list[Certificate]] = []
-    budget = [_MAX_PATH_CHECKS]
+def _anchor_twin(anchor: Certificate, name: x509.Name) -> Certificate | None:
+    """``anchor`` with its subject spelled as ``name``, for chain building.
 
-    def extend(path: list[Certificate], seen: set[bytes]) -> None:
-        current = path[-1]
-        if certificate_der(current) in anchor_ders:
-            paths.append(list(path))
-            return
-        if len(path) >= MAX_CHAIN_LENGTH:
-            return
-        for candidate, is_anchor in candidates:
-            der = certificate_der(candidate)
-            if der in seen or candidate.subject != current.issuer:
-                continue
-            if budget[0] <= 0:
-                return
-            budget[0] -= 1
-            if not _may_issue(candidate, is_anchor=is_anchor, cas_below=len(path) - 1):
-                continue
-            if not _issued_by(current, candidate):
-                continue
-            path.append(candidate)
-            seen.add(der)
-            extend(path, seen)
-            seen.discard(der)
-            path.pop()
+    cryptography chains by encoded name; RFC 5280 compares prepared names.
+    A trust anchor is its name and public key (RFC 5280 section 6.1.1 (d)):
+    its own signature is never checked, so an equivalent anchor whose
+    subject uses the child's encoding (same key, validity, serial and
+    extensions; signed by a throw-away key) is the same anchor.
+    """
+    self_issued = anchor.issuer.public_bytes() == anchor.subject.public_bytes()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name if self_issued else anchor.issuer)
+        .public_key(anchor.public_key())
+        .serial_number(max(anchor.serial_number, 1))
+        .not_valid_before(anchor.not_valid_before_utc)
+        .not_valid_after(anchor.not_valid_after_utc)
+    )
+    try:
+        for ext in anchor.extensions:
+            builder = builder.add_extension(ext.value, critical=ext.critical)
+        return builder.sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
 
-    extend([leaf], {certificate_der(leaf)})
-    return paths
+
+def _store_certificates(
+    anchors: Sequence[Certificate], children: Sequence[Certificate]
+) -> tuple[list[Certificate], dict[bytes, Certificate]]:
+    """The anchors plus equivalent twins; twins map back to their anchor (by DER)."""
+    store = list(anchors)
+    twins: dict[bytes, Certificate] = {}
+    seen = {a.subject.public_bytes() for a in anchors}
+    for child in children:
+        issuer = child.issuer.public_bytes()
+        if issuer in seen:
+            continue
+        for anchor in anchors:
+            if names_match(child.issuer, anchor.subject):
+                twin = _anchor_twin(anchor, child.issuer)
+                if twin is not None:
+                    store.append(twin)
+                    twins[certificate_der(twin)] = anchor
+        seen.add(issuer)
+    return store, twins
+
+
+def _email_matches(address: str, constraint: str) -> bool:
+    """RFC 5280 section 4.2.1.10 rfc822Name matching (host parts case-insensitive)."""
+    local, at, host = address.rpartition("@")
+    if not at or not local or not host:
+        return False
+    host = host.casefold()
+    if "@" in constraint:
+        c_local, _, c_host = constraint.rpartition("@")
+        return local == c_local and host == c_host.casefold()
+    domain = constraint.casefold()
+    if domain.startswith("."):
+        return host.endswith(domain)
+    return host == domain
+
+
+def _rfc822_subtrees(subtrees: Iterable[x509.GeneralName] | None) -> list[str]:
+    return [str(n.value) for n in subtrees or () if isinstance(n, x509.RFC822Name)]
+
+
+def _check_subject_emails(chain: Sequence[Certificate]) -> None:
+    """Apply rfc822Name constraints to subject emailAddress attributes.
+
+    RFC 5280 section 4.2.1.10 applies them there when a certificate has no
+    subjectAltName; OpenSSL applies them always, and so does jura_trust
+    (KSI's signer constraint is on that attribute). cryptography applies
+    name constraints to subjectAltName only.
+    """
+    email_oid = x509.ObjectIdentifier(SUBJECT_ATTRIBUTE_OIDS["E"])
+    for position, constrainer in enumerate(chain):
+        constraints = _path_extension(constrainer, x509.NameConstraints)
+        if constraints is None:
+            continue
+        subtrees = len(constraints.permitted_subtrees or ()) + len(
+            constraints.excluded_subtrees or ()
+        )
+        names = sum(len(c.subject) for c in chain[:position])
+        if subtrees * names > _MAX_NAME_CHECKS:
+            raise PKIError(
+                f"name constraints of {_subject(constrainer)!r} would need "
+                f"{subtrees * names} checks (at most {_MAX_NAME_CHECKS})",
+                code=ErrorCode.PKI_NAME_CONSTRAINT,
+            )
+        permitted = _rfc822_subtrees(constraints.permitted_subtrees)
+        excluded = _rfc822_subtrees(constraints.excluded_subtrees)
+        if not permitted and not excluded:
+            continue
+        for depth, cert in enumerate(chain[:position]):
+            self_issued = cert.subject.public_bytes() == cert.issuer.public_bytes()
+            if depth > 0 and self_issued:
+                continue  # RFC 5280 section 6.1.4 (b): self-issued CAs are exempt
+            for attribute in cert.subject.get_attributes_for_oid(email_oid):
+                address = str(attribute.value)
+                if permitted and not any(_email_matches(address, c) for c in permitted):
+                    raise PKIError(
+                        f"subject e-mail {address!r} of {_subject(cert)!r} is outside the "
+                        f"subtrees permitted by {_subject(constrainer)!r}",
+                        code=ErrorCode.PKI_NAME_CONSTRAINT,
+                    )
+                if any(_email_matches(address, c) for c in excluded):
+                    raise PKIError(
+                        f"subject e-mail {address!r} of {_subject(cert)!r} is in a subtree "
+                        f"excluded by {_subject(constrainer)!r}",
+                        code=ErrorCode.PKI_NAME_CONSTRAINT,
+                    )
+
+
+def _check_signer_key(leaf: Certificate) -> None:
+    """The leaf's key: RSA of at least 2048 bits or EC on P-256/384/521 (PKI-06).
+
+    cryptography's validator holds CA keys to this; the leaf's key is the
+    one that signs the document, so jura_trust holds it to the same.
+    """
+    try:
+        key = leaf.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise PKIError(
+            f"the key of {_subject(leaf)!r} is unusable: {exc}",
+            code=ErrorCode.PKI_UNSUPPORTED_ALGORITHM,
+        ) from None
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size >= _MIN_RSA_BITS:
+        return
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, _SIGNER_CURVES):
+        return
+    raise PKIError(
+        f"the key of {_subject(leaf)!r} ({type(key).__name__}, "
+        f"{getattr(key, 'key_size', '?')} bits) is too weak or of an unsupported type",
+        code=ErrorCode.PKI_UNSUPPORTED_ALGORITHM,
+    )
+
+
+def _check_serials(chain: Sequence[Certificate]) -> None:
+    """RFC 5280 section 4.1.2.2: serials are positive (the anchor is exempt)."""
+    for cert in chain[:-1]:
+        if _serial_not_positive(certificate_der(cert)):  # read from DER: no warning
+            raise PKIError(
+                f"certificate {_subject(cert)!r} has a serial number that is not positive",
+                code=ErrorCode.PKI_UNTRUSTED,
+            )
+
+
+def _check_direct(leaf: Certificate, at: datetime.datetime, purpose: KeyPurpose) -> None:
+    """A signer that is itself a configured trust anchor (KSI's usual setup).
+
+    No issuer to check: the certificate is trusted because it was
+    configured. Its validity at ``at``, its key purpose and its critical
+    extensions are still checked; version 1 and zero serials (libksi's test
+    signers) are accepted, as libksi and OpenSSL accept them.
+    """
+    if not leaf.not_valid_before_utc <= at <= leaf.not_valid_after_utc:
+        check_certificate_valid_at(leaf, _unix(at))
+    _check_signer_key(leaf)
+    try:
+        extensions = list(leaf.extensions)
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise PKIError(
+            f"certificate {_subject(leaf)!r} has unreadable extensions: {exc}",
+            code=ErrorCode.PKI_UNTRUSTED,
+        ) from None
+    for ext in extensions:
+        if ext.critical and not isinstance(ext.value, _DIRECT_CRITICAL):
+            raise PKIError(
+                f"certificate {_subject(leaf)!r} has critical extension "
+                f"{ext.oid.dotted_string} which jura_trust does not enforce",
+                code=ErrorCode.PKI_CRITICAL_EXTENSION,
+                oid=ext.oid.dotted_string,
+            )
+    try:
+        _check_eku(purpose, leaf, _path_extension(leaf, x509.ExtendedKeyUsage))
+        _check_leaf_key_usage(purpose, leaf, _path_extension(leaf, x509.KeyUsage))
+    except ValueError as exc:
+        raise PKIError(str(exc).split("] ", 1)[-1], code=ErrorCode.PKI_KEY_PURPOSE) from None
+
+
+def _classify(error: VerificationError, leaf: Certificate) -> PKIError:
+    """A :class:`PKIError` with the code that says why cryptography refused.
+
+    The verdict is cryptography's; only the reason is read from its message.
+    An unrecognised message is PKI-03 (untrusted), so an upgrade that changes
+    the wording changes a code, never a verdict (tests pin the codes).
+    """
+    text = str(error)
+    lowered = text.casefold()
+    tagged = _TAGGED_CODE.search(text)
+    if tagged:
+        code = ErrorCode(tagged.group(1))
+    elif "not valid at validation time" in lowered:
+        code = ErrorCode.PKI_EXPIRED
+    elif "name constraint" in lowered or "nameconstraints" in lowered:
+        code = ErrorCode.PKI_NAME_CONSTRAINT
+    elif "unaccounted-for critical extension" in lowered:
+        code = ErrorCode.PKI_CRITICAL_EXTENSION
+    elif "signature algorithm" in lowered or "forbidden public key" in lowered:
+        code = ErrorCode.PKI_UNSUPPORTED_ALGORITHM
+    else:
+        code = ErrorCode.PKI_UNTRUSTED
+    return PKIError(
+        f"no valid path from {_subject(leaf)!r} to a trust anchor: {text}",
+        code=code,
+        issuer=leaf.issuer.rfc4514_string(),
+    )
+
+
+def _aware_utc(at: datetime.datetime) -> datetime.datetime:
+    if not isinstance(at, datetime.datetime):
+        raise TypeError("at must be a datetime")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("at must be an aware datetime (a time zone is required)")
+    return at.astimezone(datetime.UTC)
+
+
+def validate_path(
+    leaf: Certificate,
+    intermediates: Iterable[Certificate],
+    anchors: Iterable[Certificate],
+    *,
+    at: datetime.datetime,
+    purpose: KeyPurpose = DOCUMENT_SIGNING,
+    max_chain_depth: int = MAX_CHAIN_LENGTH - 1,
+) -> tuple[Certificate, ...]:
+    """Validate a certification path from ``leaf`` to one of ``anchors`` at ``at``.
+
+    Every X.509 path jura_trust checks goes through here. The RFC 5280
+    validation is cryptography's (:mod:`cryptography.x509.verification`:
+    path building through ``intermediates``, signatures, basic constraints
+    and path lengths, key usage of CAs, name constraints on
+    subjectAltNames, validity of every certificate including the anchor
+    at ``at``, refusal of unhandled critical extensions, web-PKI
+    signature algorithms and key sizes). jura_trust adds (see
+    docs/architecture.md):
+
+    * the key ``purpose`` (default :data:`DOCUMENT_SIGNING`): an
+      extendedKeyUsage on the leaf or on any CA must allow it, the leaf's
+      keyUsage must assert one of its bits;
+    * rfc822Name constraints also bind subject emailAddress attributes;
+    * names chain to an anchor under RFC 5280 comparison (a PrintableString
+      issuer matches a UTF8String anchor subject);
+    * a leaf that is itself one of ``anchors`` is trusted as configured
+      (validity, purpose and critical extensions checked; version 1 and
+      zero serials accepted).
+
+    Revocation is not checked. Returns the path, leaf first, anchor last.
+
+    Raises:
+        PKIError: PKI-01 (no anchors), PKI-03 (no path), PKI-05 (a
+            certificate not valid at ``at``), PKI-06 (an algorithm or key the
+            validator refuses), PKI-08 (key purpose), PKI-09 (name
+            constraints), PKI-10 (an unhandled critical extension).
+        TypeError: ``at`` is not a datetime.
+        ValueError: ``at`` is naive.
+    """
+    moment = _aware_utc(at)
+    anchor_list = list(anchors)
+    others = list(intermediates)
+    for cert in (leaf, *anchor_list, *others):
+        if not isinstance(cert, x509.Certificate):
+            raise TypeError("certificates must be cryptography x509.Certificate objects")
+    if not anchor_list:
+        raise PKIError("no trust anchors configured", code=ErrorCode.PKI_NOT_CONFIGURED)
+    leaf_der = certificate_der(leaf)
+    if any(certificate_der(a) == leaf_der for a in anchor_list):
+        _check_direct(leaf, moment, purpose)
+        return (leaf,)
+    store, twins = _store_certificates(anchor_list, [leaf, *others])
+    ca_policy, ee_policy = _extension_policies(purpose)
+    try:
+        verifier = (
+            PolicyBuilder()
+            .store(Store(store))
+            .time(moment)
+            .max_chain_depth(max_chain_depth)
+            .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+            .build_client_verifier()
+        )
+        verified = verifier.verify(leaf, others)
+    except VerificationError as exc:
+        raise _classify(exc, leaf) from None
+    chain = [twins.get(certificate_der(c), c) for c in verified.chain]
+    _check_signer_key(leaf)
+    _check_serials(chain)
+    _check_subject_emails(chain)
+    return tuple(chain)
 
 
 def validate_chain(
@@ -809,39 +1281,12 @@ def validate_chain(
     trust_anchors: Iterable[Certificate],
     at_time: int,
 ) -> tuple[Certificate, ...]:
-    """Validate a path from ``leaf`` to one of ``trust_anchors`` at ``at_time``.
+    """:func:`validate_path` at Unix time ``at_time`` (the older name, kept).
 
-    The path is built through ``intermediates``; each link's issuer name and
-    signature are checked, issuers must be CAs (``basicConstraints``, path
-    length, ``keyCertSign``; an anchor without extensions is accepted), and
-    every certificate including the anchor must be valid at ``at_time``. A
-    leaf that *is* an anchor (a self-signed signer) is its own path.
-    Revocation is not checked. Returns the path, leaf first.
-
-    Raises PKI-01 with no anchors, PKI-03 when no path reaches an anchor,
-    PKI-05 when paths exist but none is valid at ``at_time``.
+    The path is checked for :data:`DOCUMENT_SIGNING`. Returns the path,
+    leaf first; raises :class:`PKIError` as :func:`validate_path` does.
     """
-    anchors = list(trust_anchors)
-    if not anchors:
-        raise PKIError("no trust anchors configured", code=ErrorCode.PKI_NOT_CONFIGURED)
-    _utc(at_time)
-    if _has_unknown_critical(leaf):
-        raise PKIError(
-            "signer certificate has an unknown critical extension", code=ErrorCode.PKI_UNTRUSTED
-        )
-    paths = _find_paths(leaf, list(intermediates), anchors)
-    if not paths:
-        raise PKIError(
-            f"no path from {leaf.subject.rfc4514_string()!r} to a trust anchor",
-            code=ErrorCode.PKI_UNTRUSTED,
-            issuer=leaf.issuer.rfc4514_string(),
-        )
-    for path in paths:
-        if all(certificate_valid_at(c, at_time) for c in path):
-            return tuple(path)
-    for cert in paths[0]:
-        check_certificate_valid_at(cert, at_time)
-    raise AssertionError("unreachable: an invalid path has a certificate invalid at the time")
+    return validate_path(leaf, intermediates, trust_anchors, at=_utc(at_time))
 
 
 # -- CMS --------------------------------------------------------------------------
@@ -898,6 +1343,7 @@ class _SignedData:
     signer: Certificate
     certificates: tuple[Certificate, ...]
     signing_time: int | None
+    digest: str
 
 
 def _asn1crypto_cms() -> Any:
@@ -929,7 +1375,26 @@ def _matches_sid(sid: Any, cert: Certificate) -> bool:
     return False
 
 
-def _check_signed_data(cms_der: bytes, content: bytes, extra: Sequence[Certificate]) -> _SignedData:
+def _check_sha1(digest_name: str, at: datetime.datetime, *, allow_sha1: bool) -> None:
+    """KSI's SHA-1 rule for the CMS signature (docs/verification.md)."""
+    if digest_name != "sha1" or allow_sha1 or at < SHA1_CUTOFF:
+        return
+    raise PKIError(
+        f"CMS: SHA-1 signatures are untrusted since {SHA1_CUTOFF.date().isoformat()} "
+        f"(checking at {at.isoformat()}); pass allow_sha1 (--allow-sha1) to accept one",
+        code=ErrorCode.PKI_WEAK_ALGORITHM,
+        digest="sha1",
+    )
+
+
+def _check_signed_data(
+    cms_der: bytes,
+    content: bytes,
+    extra: Sequence[Certificate],
+    at: datetime.datetime,
+    *,
+    allow_sha1: bool,
+) -> _SignedData:
     """Parse and check the CMS signature itself (no trust decisions)."""
     cms = _asn1crypto_cms()
     try:
@@ -961,6 +1426,7 @@ def _check_signed_data(cms_der: bytes, content: bytes, extra: Sequence[Certifica
                 f"CMS: unsupported digest algorithm {digest_name!r}",
                 code=ErrorCode.PKI_UNSUPPORTED_ALGORITHM,
             )
+        _check_sha1(digest_name, at, allow_sha1=allow_sha1)
         signature_algorithm = signer_info["signature_algorithm"]
         sig_algo = signature_algorithm.signature_algo
         try:
@@ -1029,10 +1495,7 @@ def _check_signed_data(cms_der: bytes, content: bytes, extra: Sequence[Certifica
         raise PKIError(
             f"CMS: unsupported algorithm: {exc}", code=ErrorCode.PKI_UNSUPPORTED_ALGORITHM
         ) from None
-    usage = _extension(signer, x509.KeyUsage)
-    if usage is not None and not (usage.digital_signature or usage.content_commitment):
-        raise PKIError("signer certificate key usage forbids signing", code=ErrorCode.PKI_UNTRUSTED)
-    return _SignedData(signer, tuple(certs), signing_time)
+    return _SignedData(signer, tuple(certs), signing_time, digest_name)
 
 
 def verify_cms_detached(
@@ -1042,6 +1505,7 @@ def verify_cms_detached(
     trust_anchors: Iterable[Certificate],
     constraints: Mapping[str, str],
     at_time: int,
+    allow_sha1: bool = False,
 ) -> CMSVerification:
     """Verify a detached CMS SignedData over ``content``; raise on any defect.
 
@@ -1053,9 +1517,12 @@ def verify_cms_detached(
        signer, signed attributes with contentType = id-data and a
        messageDigest equal to the content's digest, the signature over the
        DER SET of the signed attributes, the signer certificate embedded
-       (PKI-02; PKI-06 for unsupported algorithms);
+       (PKI-02; PKI-06 for unsupported algorithms). SHA-1 is refused
+       (PKI-07) when ``at_time`` is on or after :data:`SHA1_CUTOFF`
+       (2016-07-01) unless ``allow_sha1`` is given;
     3. the signer's path to a trust anchor through the embedded
-       certificates, valid at ``at_time`` (PKI-03, PKI-05);
+       certificates, valid at ``at_time``, for :data:`DOCUMENT_SIGNING`:
+       :func:`validate_path` (PKI-03, PKI-05, PKI-06, PKI-08, PKI-09, PKI-10);
     4. the subject constraints on the signer (PKI-04).
     """
     anchors = list(trust_anchors)
@@ -1064,8 +1531,8 @@ def verify_cms_detached(
     if not constraints:
         raise PKIError("no certificate constraints configured", code=ErrorCode.PKI_NOT_CONFIGURED)
     normalized = normalize_constraints(constraints)
-    _utc(at_time)
-    signed = _check_signed_data(cms_der, content, anchors)
-    chain = validate_chain(signed.signer, signed.certificates, anchors, at_time)
+    at = _utc(at_time)
+    signed = _check_signed_data(cms_der, content, anchors, at, allow_sha1=allow_sha1)
+    chain = validate_path(signed.signer, signed.certificates, anchors, at=at)
     check_subject_constraints(signed.signer, normalized)
     return CMSVerification(signed.signer, chain, signed.signing_time)

@@ -381,15 +381,21 @@ class PublicationsFile:
         trust_anchors: Iterable[pki.Certificate],
         constraints: Mapping[str, str],
         at_time: int | None = None,
+        *,
+        allow_sha1: bool = False,
     ) -> pki.CMSVerification:
         """Verify the CMS signature, the signer's path and its constraints.
 
         ``at_time`` (Unix seconds) is when the signer's path must be valid;
-        ``None`` means now, as libksi does. Raises :class:`PKIError`:
+        ``None`` means now, as libksi does. ``allow_sha1`` accepts a SHA-1
+        CMS signature checked on or after 2016-07-01 (refused otherwise,
+        docs/verification.md). Raises :class:`PKIError`:
         PKI-01 (no anchors, no constraints, asn1crypto missing), PKI-02 (the
         signature does not verify or the file is unsigned), PKI-03
         (untrusted), PKI-04 (constraint mismatch), PKI-05 (not valid at the
-        time), PKI-06 (unsupported algorithm).
+        time), PKI-06 (unsupported algorithm), PKI-07 (SHA-1 refused),
+        PKI-08 (key purpose), PKI-09 (name constraints), PKI-10 (an
+        unenforced critical extension): see :func:`jura_trust.pki.validate_path`.
         """
         if self.signature_der is None:
             raise PKIError("the publications file is not signed", code=ErrorCode.PKI_BAD_SIGNATURE)
@@ -400,6 +406,7 @@ class PublicationsFile:
             trust_anchors=trust_anchors,
             constraints=constraints,
             at_time=when,
+            allow_sha1=allow_sha1,
         )
 
     def trusted(
@@ -407,13 +414,15 @@ class PublicationsFile:
         trust_anchors: Iterable[pki.Certificate],
         constraints: Mapping[str, str],
         at_time: int | None = None,
+        *,
+        allow_sha1: bool = False,
     ) -> VerifiedPublicationsFile:
         """:meth:`verify` the file and return it as a :class:`VerifiedPublicationsFile`.
 
         The verification policies take only that type, so a file nobody
         checked can never be trusted by accident.
         """
-        verification = self.verify(trust_anchors, constraints, at_time)
+        verification = self.verify(trust_anchors, constraints, at_time, allow_sha1=allow_sha1)
         return VerifiedPublicationsFile(self, verification)
 
     def is_trusted(
@@ -421,10 +430,12 @@ class PublicationsFile:
         trust_anchors: Iterable[pki.Certificate],
         constraints: Mapping[str, str],
         at_time: int | None = None,
+        *,
+        allow_sha1: bool = False,
     ) -> bool:
         """:meth:`verify` as a boolean (any :class:`JuraError` is ``False``)."""
         try:
-            self.verify(trust_anchors, constraints, at_time)
+            self.verify(trust_anchors, constraints, at_time, allow_sha1=allow_sha1)
         except JuraError:
             return False
         return True

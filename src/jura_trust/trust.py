@@ -101,12 +101,15 @@ class TrustConfig:
         extender_name: str = "the extender",
         extending_allowed: bool = False,
         at: int | None = None,
+        allow_sha1: bool = False,
     ) -> TrustConfig:
         """Build a configuration from what a user hands in.
 
         A publications file needs ``trust_anchors`` and ``cert_constraints``
         (PKI-01 names the missing one, with the flag that sets it); anchors
         or constraints without a file are a :class:`ValueError`.
+        ``allow_sha1`` accepts a file whose CMS signature uses SHA-1 after
+        2016-07-01 (an explicit, named opt-in; docs/verification.md).
         """
         anchors = list(trust_anchors)
         constraints = dict(cert_constraints or {})
@@ -126,7 +129,9 @@ class TrustConfig:
                     code=ErrorCode.PKI_NOT_CONFIGURED,
                 )
             parsed = PublicationsFile.parse(publications_file)
-            pubfile = parsed.trusted(trust_anchors=anchors, constraints=constraints, at_time=at)
+            pubfile = parsed.trusted(
+                trust_anchors=anchors, constraints=constraints, at_time=at, allow_sha1=allow_sha1
+            )
             sources.append("a publications file checked against the given trust anchors")
         elif anchors or constraints:
             raise ValueError(
