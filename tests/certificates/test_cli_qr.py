@@ -169,13 +169,18 @@ def test_verify_invalid(setup: dict[str, Path], capsys: pytest.CaptureFixture[st
     status, obj = run_json(capsys, *args)
     assert status == 4  # the trust list itself is out of date then
     assert obj["code"] == "CRT-17"
-    # No seal registry: a coded invalid result.
+    # No seal registry for a compact text: cannot tell (NA), a configuration
+    # problem (4), never "proven invalid" (1) and never valid.
     args = verify_args(base, str(base / "out" / "cert-0000.txt"))
     i = args.index("--seals")
     del args[i : i + 2]
     status, obj = run_json(capsys, *args)
-    assert status == 1
+    assert status == 4
+    assert obj["valid"] is False
+    assert obj["outcome"] == "NA"
     assert obj["code"] == "CRT-14"
+    assert obj["reason"] == "cannot check: seal registry needed (--seals)"
+    assert obj["rule"] == "seal_registry_given"
 
 
 def test_verify_unreadable(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

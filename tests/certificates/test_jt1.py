@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,6 @@ from jura_trust.certificates._cbor import dumps_canonical
 from jura_trust.certificates.jt1 import (
     SALT_LENGTH,
     Batch,
-    CertificateResult,
     Document,
     Payload,
     SealRecord,
@@ -26,6 +26,7 @@ from jura_trust.certificates.jt1 import (
 from jura_trust.certificates.registry import MemorySealRegistry
 from jura_trust.certificates.trustlist import RevocationList
 from jura_trust.errors import CertificateError, ErrorCode, JuraError
+from jura_trust.verify.result import VerificationResult
 from tests.budget import scaled
 from tests.certificates import keys
 from tests.certificates.jt1_helpers import (
@@ -57,7 +58,7 @@ def registry(*batches: Batch) -> MemorySealRegistry:
     return reg
 
 
-def verify(text: str, batch: Batch | None = None, **kw: Any) -> CertificateResult:
+def verify(text: str, batch: Batch | None = None, **kw: Any) -> VerificationResult:
     kw.setdefault("trust_list", trust_list())
     kw.setdefault("at", LATER)
     kw.setdefault("publications_file", backend().trusted_publications_file())
@@ -77,27 +78,34 @@ def batch() -> Batch:
 def test_compact_round_trip(batch: Batch) -> None:
     cert = batch.certificates[3]
     result = verify(cert.text(), batch)
-    assert result.valid, result.reason
+    assert result.ok, result.message
     assert result.code is None
-    assert result.issuer_id == ISSUER
-    assert result.issuer_name == "Office des poursuites du Jura"
-    assert result.fields["extrait"] == "2024-000003"
-    assert result.ksi_time is not None
-    assert result.ksi_time >= NOW
-    assert result.seal == batch.seal.seal
-    assert result.as_dict()["valid"] is True
+    assert result.policy == "jt1"
+    facts = result.facts
+    assert facts["issuer"] == {"id": ISSUER, "name": "Office des poursuites du Jura"}
+    assert facts["fields"]["extrait"] == "2024-000003"
+    assert facts["ksi_time"] is not None
+    assert result.aggregation_time is not None
+    assert result.aggregation_time >= int(NOW.timestamp())
+    assert facts["seal"] == str(batch.seal.seal)
+    assert facts["leaf"] == str(cert.leaf)
+    assert result.anchor.kind == "issuer-key"
+    assert result.anchor.details["issuer"]["id"] == ISSUER
+    assert result.anchor.details["ksi"] is not None
+    assert result.as_dict()["outcome"] == "OK"
+    json.dumps(dict(facts))  # JSON-friendly
 
 
 def test_self_contained_needs_no_registry(batch: Batch) -> None:
     result = verify(batch.certificates[0].text(self_contained=True))
-    assert result.valid, result.reason
-    assert result.self_contained
+    assert result.ok, result.message
+    assert result.facts["self_contained"] is True
 
 
 @pytest.mark.parametrize("key", [keys.p256, keys.ed, keys.rsa2048], ids=["ES256", "EdDSA", "PS256"])
 def test_algorithms(key: Any) -> None:
     b = issue(3, key=key())
-    assert verify(b.certificates[2].text(), b).valid
+    assert verify(b.certificates[2].text(), b).ok
 
 
 def test_single_document_batch_has_empty_path() -> None:
@@ -105,7 +113,7 @@ def test_single_document_batch_has_empty_path() -> None:
     cert = b.certificates[0]
     assert cert.path == ()
     assert b.seal.seal == cert.leaf
-    assert verify(cert.text(), b).valid
+    assert verify(cert.text(), b).ok
 
 
 def test_decode_exposes_parts(batch: Batch) -> None:
@@ -150,7 +158,7 @@ def _with_payload(text: str, **changes: Any) -> str:
 def test_changed_payload_is_path_mismatch(batch: Batch, changes: dict[str, Any]) -> None:
     text = _with_payload(batch.certificates[2].text(), **changes)
     result = verify(text, batch)
-    assert not result.valid
+    assert not result.ok
     assert result.code is ErrorCode.CRT_PATH_MISMATCH
 
 
@@ -187,7 +195,7 @@ def test_changed_ksi_signature(batch: Batch) -> None:
 
 def test_ksi_without_trusted_publications_is_never_valid(batch: Batch) -> None:
     result = verify(batch.certificates[0].text(), batch, publications_file=None)
-    assert not result.valid
+    assert not result.ok
     assert result.code is ErrorCode.CRT_KSI_INVALID
 
 
@@ -217,7 +225,7 @@ def test_expired_and_not_yet_valid(batch: Batch) -> None:
     assert verify(text, batch, at=NOW + timedelta(days=91)).code is ErrorCode.CRT_EXPIRED
     b = issue(docs=[document(valid_from=NOW + timedelta(days=10))])
     assert verify(b.certificates[0].text(), b).code is ErrorCode.CRT_NOT_YET_VALID
-    assert verify(b.certificates[0].text(), b, at=NOW + timedelta(days=11)).valid
+    assert verify(b.certificates[0].text(), b, at=NOW + timedelta(days=11)).ok
 
 
 def test_revoked(batch: Batch) -> None:
@@ -226,7 +234,7 @@ def test_revoked(batch: Batch) -> None:
         issued_at=NOW, next_update=NOW + timedelta(days=7), revoked=[cert.leaf.value]
     )
     assert verify(cert.text(), batch, revocations=revs).code is ErrorCode.CRT_REVOKED
-    assert verify(batch.certificates[3].text(), batch, revocations=revs).valid
+    assert verify(batch.certificates[3].text(), batch, revocations=revs).ok
     whole = RevocationList(
         issued_at=NOW, next_update=NOW + timedelta(days=7), revoked=[batch.seal.seal]
     )
@@ -262,7 +270,7 @@ def test_issuer_mismatch_code() -> None:
     genuine = issue_batch(
         [document()], issuer_id="OTHER", private_key=keys.p256_other(), ksi=backend(), issued_at=NOW
     )
-    assert verify(genuine.certificates[0].text(self_contained=True)).valid
+    assert verify(genuine.certificates[0].text(self_contained=True)).ok
     forged_payload = attrs.evolve(genuine.certificates[0].payload, issuer_id=ISSUER)
     forged_batch = issue_batch(
         [document()], issuer_id="OTHER", private_key=keys.p256_other(), ksi=backend(), issued_at=NOW
@@ -361,7 +369,7 @@ def test_every_single_character_change_fails(batch: Batch) -> None:
             except CertificateError as exc:
                 rejected.add(exc.code)
             else:
-                assert not result.valid, (pos, replacement)
+                assert not result.ok, (pos, replacement)
             checked += 1
     assert checked >= len(text)
     assert rejected <= {
@@ -398,8 +406,8 @@ def test_random_payloads_verify(docs: list[Document], data: st.DataObject) -> No
     b = issue(docs=docs)
     i = data.draw(st.integers(0, len(docs) - 1))
     result = verify(b.certificates[i].text(), b)
-    assert result.valid, result.reason
-    assert dict(result.fields) == dict(docs[i].fields)
+    assert result.ok, result.message
+    assert result.facts["fields"] == dict(docs[i].fields)
 
 
 @settings(max_examples=scaled(6))
@@ -413,7 +421,7 @@ def test_random_batch_sizes_verify(n: int, data: st.DataObject) -> None:
         result = verify_certificate(
             b.certificates[i].text(), trust_list=tl, at=LATER, seals=seals, publications_file=pub
         )
-        assert result.valid, (n, i, result.reason)
+        assert result.ok, (n, i, result.message)
 
 
 @settings(max_examples=scaled(300))
@@ -434,7 +442,7 @@ def test_fuzzed_envelopes_raise_only_jura_errors(data: bytes) -> None:
         result = verify(encode_envelope(data))
     except JuraError:
         return
-    assert not result.valid
+    assert not result.ok
 
 
 # -- real images ------------------------------------------------------------------------------------
@@ -447,7 +455,7 @@ def test_png_round_trip_through_zxing(batch: Batch) -> None:
     png = qr.render_png(cert.text())
     texts = qr.read_qr(png)
     assert texts == [cert.text()]
-    assert verify(texts[0], batch).valid
+    assert verify(texts[0], batch).ok
     tampered = _with_payload(texts[0], fields={**dict(cert.payload.fields), "nom": "Autre"})
     read_back = qr.read_qr(qr.render_png(tampered))
     assert verify(read_back[0], batch).code is ErrorCode.CRT_PATH_MISMATCH

@@ -12,7 +12,7 @@ with a ``CRT-xx`` code.
 
 from jura_trust.certificates.base45 import b45decode, b45encode
 from jura_trust.certificates.cose import CoseAlgorithm, CoseSign1, decode_sign1, sign1
-from jura_trust.certificates.dcc import DccCertificate, DccResult, decode_dcc, verify_dcc
+from jura_trust.certificates.dcc import DccCertificate, decode_dcc, verify_dcc
 from jura_trust.certificates.envelope import JT1_PREFIX, decode_envelope, encode_envelope
 from jura_trust.certificates.trustlist import (
     Issuer,
@@ -28,7 +28,6 @@ __all__ = [
     "CoseAlgorithm",
     "CoseSign1",
     "DccCertificate",
-    "DccResult",
     "Issuer",
     "IssuerKey",
     "RevocationList",

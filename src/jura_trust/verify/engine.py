@@ -232,7 +232,9 @@ class UnsafeNoOp(Generic[C]):
         return []
 
 
-def evaluate(node: Node[C], ctx: C) -> tuple[Outcome, ErrorCode | None, str, tuple[RuleResult, ...]]:
+def evaluate(
+    node: Node[C], ctx: C
+) -> tuple[Outcome, ErrorCode | None, str, tuple[RuleResult, ...]]:
     """Run ``node`` on ``ctx``: ``(outcome, code, message, trace)``.
 
     The code and message are the last rule's. A policy that ran no rule at
