@@ -18,6 +18,7 @@ from jura_trust.certificates.jt1 import (
     Batch,
     Document,
     Payload,
+    SealCache,
     SealRecord,
     decode_certificate,
     issue_batch,
@@ -25,9 +26,9 @@ from jura_trust.certificates.jt1 import (
 )
 from jura_trust.certificates.registry import MemorySealRegistry
 from jura_trust.certificates.trustlist import RevocationList
-from jura_trust.errors import CertificateError, ErrorCode, JuraError
+from jura_trust.errors import CertificateError, ErrorCode, JuraError, Outcome
 from jura_trust.verify.result import VerificationResult
-from tests.budget import scaled
+from tests.budget import LONG, scaled
 from tests.certificates import keys
 from tests.certificates.jt1_helpers import (
     DOC_TYPE,
@@ -379,6 +380,163 @@ def test_every_single_character_change_fails(batch: Batch) -> None:
         ErrorCode.CRT_BAD_STRUCTURE,
         ErrorCode.CRT_TOO_LARGE,
     }
+
+
+BASE45_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+
+
+def _substitutions_that_verify(text: str, batch: Batch, positions: range) -> list[tuple[int, str]]:
+    seals = registry(batch)
+    tl = trust_list()
+    pub = backend().trusted_publications_file()
+    cache = SealCache()
+    valid: list[tuple[int, str]] = []
+    for pos in positions:
+        for char in BASE45_ALPHABET:
+            if char == text[pos]:
+                continue
+            changed = text[:pos] + char + text[pos + 1 :]
+            try:
+                result = verify_certificate(
+                    changed,
+                    trust_list=tl,
+                    at=LATER,
+                    seals=seals,
+                    publications_file=pub,
+                    seal_cache=cache,
+                )
+            except CertificateError:
+                continue
+            if result.ok:
+                valid.append((pos, char))
+    return valid
+
+
+def _same_content_substitutions(text: str) -> int:
+    """How many one-character substitutions inflate to the very same envelope bytes."""
+    from jura_trust.certificates.base45 import b45decode
+    from jura_trust.certificates.envelope import decompress
+    from jura_trust.certificates.jt1 import ZDICT_V2
+
+    content = decompress(b45decode(text[4:]), zdict=ZDICT_V2)
+    same = 0
+    for pos in range(4, len(text)):
+        for char in BASE45_ALPHABET:
+            changed = text[4:pos] + char + text[pos + 1 :]
+            if char == text[pos]:
+                continue
+            try:
+                same += decompress(b45decode(changed), zdict=ZDICT_V2) == content
+            except CertificateError:
+                continue
+    return same
+
+
+def test_jt1_one_character_substitutions_never_verify(batch: Batch) -> None:
+    """Issue 8, item 3: every one-character change of a valid text must be refused.
+
+    Before, some substitutions of a compact text still verified: they flipped
+    unused padding bits of the last deflate byte, which Adler-32 (over the
+    inflated data) does not cover. Salts 0 and 6 give texts where this
+    happens (checked below, so the test keeps testing the attack). Every
+    position times every Base45 character; the self-contained texts too with
+    JURA_TRUST_LONG=1.
+    """
+    texts: list[tuple[str, Batch]] = [(batch.certificates[2].text(), batch)]
+    for seed in (0, 6):
+        single = issue(docs=[document()], random_bytes=lambda n, s=seed: bytes([s]) * n)
+        texts.append((single.certificates[0].text(), single))
+    assert sum(_same_content_substitutions(text) for text, _ in texts) > 0
+    for text, issued in texts:
+        assert verify(text, issued).ok
+        assert _substitutions_that_verify(text, issued, range(len(text))) == []
+        if LONG:
+            contained = issued.certificates[0].text(self_contained=True)
+            assert _substitutions_that_verify(contained, issued, range(len(contained))) == []
+
+
+def test_non_canonical_compression_is_refused(batch: Batch) -> None:
+    """Padding bits, another level in the header, another deflate encoding: all CRT-03."""
+    import zlib
+
+    from jura_trust.certificates.base45 import b45decode, b45encode
+    from jura_trust.certificates.envelope import decode_envelope
+    from jura_trust.certificates.jt1 import ZDICT_V2
+
+    text = batch.certificates[1].text()
+    stream = b45decode(text[4:])
+    content = decode_envelope(text, zdict=ZDICT_V2)
+    variants = [
+        stream[:-5] + bytes([stream[-5] ^ 0x80]) + stream[-4:],  # a padding bit (maybe)
+        zlib.compress(content, 1),
+        zlib.compress(content, 6),
+        bytes([0x78, 0x01]) + stream[2:],  # header: "fastest" level bits, same deflate data
+    ]
+    refused = 0
+    for data in variants:
+        if data == stream:
+            continue
+        try:
+            decompressed = decode_envelope("JT1:" + b45encode(data), zdict=ZDICT_V2)
+        except CertificateError:
+            continue  # not even a zlib stream of the same content
+        assert decompressed == content
+        with pytest.raises(CertificateError) as info:
+            decode_certificate("JT1:" + b45encode(data))
+        assert info.value.code is ErrorCode.CRT_BAD_COMPRESSION
+        refused += 1
+    assert refused >= 2
+
+
+def test_internal_ksi_policy_is_refused(batch: Batch) -> None:
+    """The internal KSI policy proves no time: a seal's key validity would rest on nothing."""
+    with pytest.raises(ValueError, match="internal"):
+        verify(batch.certificates[0].text(), batch, ksi_policy="internal")
+
+
+def test_no_module_level_seal_cache(batch: Batch) -> None:
+    """Issue 8: the caller (the trust module's Verifier) owns the cache; none is shared."""
+    from jura_trust.certificates import jt1
+
+    assert not hasattr(jt1, "DEFAULT_SEAL_CACHE")
+    cache = SealCache()
+    same = {"trust_list": trust_list(), "publications_file": backend().trusted_publications_file()}
+    for cert in batch.certificates:
+        assert verify(cert.text(), batch, seal_cache=cache, **same).ok
+    assert (cache.misses, cache.hits) == (1, len(batch) - 1)
+    assert verify(batch.certificates[0].text(), batch).ok  # a fresh cache per call
+
+
+def test_outcomes_fail_or_na(batch: Batch) -> None:
+    """FAIL where proven bad, NA where an input is missing or out of date; never OK."""
+    text = batch.certificates[0].text()
+    missing = verify(text)
+    assert (missing.outcome, missing.code) == (Outcome.NA, ErrorCode.CRT_SEAL_NOT_FOUND)
+    assert missing.message == "cannot check: seal registry needed (--seals)"
+    stale = verify(text, batch, at=NOW + timedelta(days=400))
+    assert (stale.outcome, stale.code) == (Outcome.NA, ErrorCode.CRT_TRUST_LIST_INVALID)
+    unproven = verify(text, batch, publications_file=None)
+    assert (unproven.outcome, unproven.code) == (Outcome.NA, ErrorCode.CRT_KSI_INVALID)
+    expired = verify(text, batch, at=NOW + timedelta(days=91))
+    assert (expired.outcome, expired.code) == (Outcome.FAIL, ErrorCode.CRT_EXPIRED)
+    for result in (missing, stale, unproven, expired):
+        assert result.facts == {}
+        assert result.anchor.kind == "none"
+        assert result.aggregation_time is None
+
+
+def test_every_rule_has_one_code_and_a_step() -> None:
+    from jura_trust.certificates.dcc import DCC_POLICY
+    from jura_trust.certificates.jt1 import JT1_POLICY
+
+    for policy in (JT1_POLICY, DCC_POLICY):
+        rules = policy.rules()
+        names = [rule.name for rule in rules]
+        assert len(names) == len(set(names))
+        for rule in rules:
+            assert isinstance(rule.code, ErrorCode)
+            assert rule.code.family == "CRT"
+            assert rule.step.isdigit()
 
 
 # -- properties ---------------------------------------------------------------------------------
