@@ -629,3 +629,22 @@ def test_label_is_well_formed_svg() -> None:
     dom = xml.dom.minidom.parseString(svg)
     assert dom.documentElement.tagName == "svg"
     assert "&lt;Müller &amp; Co&gt;" in svg
+
+
+def test_rule_tables_in_qr_md_match_the_policies() -> None:
+    """docs/qr.md lists every JT1 and DCC rule with its step, code and outcome."""
+    from pathlib import Path
+
+    from jura_trust.certificates.dcc import DCC_POLICY
+    from jura_trust.certificates.jt1 import JT1_POLICY
+
+    doc = (Path(__file__).parents[2] / "docs" / "qr.md").read_text(encoding="utf-8")
+    rows = {
+        tuple(cell.strip() for cell in line.strip("|").split("|")[:4])
+        for line in doc.splitlines()
+        if line.startswith("| `")
+    }
+    for policy in (JT1_POLICY, DCC_POLICY):
+        for rule in policy.rules():
+            row = (f"`{rule.name}`", rule.step, rule.code.value, rule.outcome.value)
+            assert row in rows, row
