@@ -394,7 +394,7 @@ def test_aztec_dcc_image_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[s
     """The IE vector ships its DCC as an Aztec image, which qr verify never tried."""
     from tests.vectors import dcc_path
 
-    case, pem, clock = _dcc_case(tmp_path, "IE/2DCode/Raw/1.json")
+    _case, pem, clock = _dcc_case(tmp_path, "IE/2DCode/Raw/1.json")
     image = dcc_path("IE/png/1_aztec.png")
     status, obj = run_json(
         capsys, "qr", "verify", str(image), "--dcc-signer-cert", str(pem), "--at", clock
