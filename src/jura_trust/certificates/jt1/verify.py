@@ -255,6 +255,7 @@ class _Jt1Context:
     cache: SealCache
     cache_key: tuple[Hashable, ...]
     cache_refs: tuple[object, ...]
+    leaf: Imprint = attrs.field(init=False)
     record_bytes: bytes = b""
     page_bytes: bytes | None = None
     record: SealRecord | None = None
@@ -265,6 +266,9 @@ class _Jt1Context:
     cose_error: CertificateError | None = None
     cose_checked: bool = False
     ksi_verdict: _KsiVerdict | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self.leaf = self.decoded.leaf  # hashed once
 
     @property
     def paged(self) -> bool:
@@ -340,14 +344,14 @@ def _page_record_matches(ctx: _Jt1Context) -> str | None:
     page = PageRecord.from_bytes(ctx.page_bytes)
     if page.seal_id != decoded.seal_id or page.page != decoded.page:
         return f"the page record is not the one of page {decoded.page} of this seal"
-    ctx.seal = path_root(path_root(decoded.leaf, decoded.path), page.path)
+    ctx.seal = path_root(path_root(ctx.leaf, decoded.path), page.path)
     return None
 
 
 def _path_leads_to_seal(ctx: _Jt1Context) -> str | None:
     decoded = ctx.decoded
     if ctx.seal is None:
-        ctx.seal = path_root(decoded.leaf, decoded.path)
+        ctx.seal = path_root(ctx.leaf, decoded.path)
     record = ctx.the_record()
     if record.seal != ctx.seal or record.seal_id != decoded.seal_id:
         return "the document's hash path does not lead to the seal"
@@ -493,7 +497,7 @@ def _revocations_current(ctx: _Jt1Context) -> str | None:
 
 def _not_revoked(ctx: _Jt1Context) -> str | None:
     assert ctx.revocations is not None
-    if ctx.revocations.is_revoked(ctx.decoded.leaf):
+    if ctx.revocations.is_revoked(ctx.leaf):
         return "the certificate is revoked"
     if ctx.revocations.is_revoked(ctx.the_record().seal):
         return "the certificate's whole batch (its seal) is revoked"
@@ -689,7 +693,7 @@ def _valid(ctx: _Jt1Context, steps: tuple[Any, ...]) -> VerificationResult:
         "valid_until": iso_time(payload.valid_until),
         "ksi_time": iso_time(ksi_time),
         "seal": str(record.seal),
-        "leaf": str(ctx.decoded.leaf),
+        "leaf": str(ctx.leaf),
         "page": ctx.decoded.page,
         "self_contained": ctx.decoded.self_contained,
     }
