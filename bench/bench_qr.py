@@ -364,7 +364,7 @@ def timings_report(repeat: int) -> dict[str, float]:
             publications_file=pub,
             seal_cache=cache,
         )
-        assert r.valid, r.reason
+        assert r.ok, r.message
 
     t["verify_compact_from_text_cold"] = median_ms(lambda: verify(text, None), repeat)
     t["verify_compact_from_text_warm_cache"] = median_ms(lambda: verify(text, warm), repeat)

@@ -106,9 +106,10 @@ def main() -> None:
     result = verify_certificate(
         scanned, trust_list=trust, at=at, seals=seals, publications_file=publications
     )
-    print(f"verify: valid={result.valid} issuer={result.issuer_name!r}")
-    print(f"  proven by KSI at {result.ksi_time}")
-    for name, value in result.fields.items():
+    print(f"verify: {result.outcome.value} issuer={result.facts['issuer']['name']!r}")
+    print(f"  rests on: {result.anchor.description}")
+    print(f"  proven by KSI at {result.facts['ksi_time']}")
+    for name, value in result.facts["fields"].items():
         print(f"  {name}: {value}")
 
     # Tamper: change the status field and re-wrap the envelope.
@@ -120,7 +121,8 @@ def main() -> None:
     bad = verify_certificate(
         tampered, trust_list=trust, at=at, seals=seals, publications_file=publications
     )
-    print(f"tampered: valid={bad.valid} code={bad.code.value if bad.code else None} ({bad.reason})")
+    code = bad.code.value if bad.code else None
+    print(f"tampered: {bad.outcome.value} code={code} ({bad.message})")
     late = verify_certificate(
         scanned,
         trust_list=trust,
@@ -128,7 +130,7 @@ def main() -> None:
         seals=seals,
         publications_file=publications,
     )
-    print(f"120 days later: valid={late.valid} code={late.code.value if late.code else None}")
+    print(f"120 days later: {late.outcome.value} code={late.code.value if late.code else None}")
 
 
 if __name__ == "__main__":

@@ -8,19 +8,27 @@
   them all in ``--seals DIR`` when given). KSI signatures come from the
   embedded backend in ``--home``.
 * ``qr verify TEXT|IMAGE``: verify a JT1 (or, with ``--dcc-signer-cert``,
-  an EU DCC ``HC1:``) certificate. Exit 0 valid, 1 invalid, 3 unreadable,
-  4 a service or configuration error (registry down, trust list unreadable).
+  an EU DCC ``HC1:``) certificate, from a text or a QR or Aztec image.
+  Exit 0 valid, 1 proven invalid, 3 unreadable input, 4 a trust, service
+  or configuration problem (registry down, trust list unreadable or out of
+  date, no seal registry for a compact text, a KSI signature that cannot
+  be proven with the trust configuration given), 70 an internal error.
 * ``trustlist keygen|build|inspect|revoke``: issuer and root keys, signed
   trust lists and revocation lists.
+
+Every ``qr`` and ``trustlist`` command exits 70 with a one-line message
+(one JSON object under ``--json``), never a traceback, when something
+unexpected goes wrong inside jura_trust.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,15 +38,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from jura_trust._timefmt import parse_time
+from jura_trust.certificates._json import json_safe
 from jura_trust.certificates.cose import PrivateKey, PublicKey, decode_sign1
 from jura_trust.certificates.jt1 import (
     PAGE_SIZE,
-    CertificateResult,
     Document,
     issue_batch,
     verify_certificate,
 )
 from jura_trust.certificates.registry import DirectorySealRegistry, open_registry
+from jura_trust.certificates.report import certificate_report
 from jura_trust.certificates.trustlist import (
     Issuer,
     IssuerKey,
@@ -48,18 +57,36 @@ from jura_trust.certificates.trustlist import (
     verify_revocation_list,
     verify_trust_list,
 )
-from jura_trust.errors import BackendError, CertificateError, ErrorCode, FormatError, JuraError
+from jura_trust.errors import (
+    BackendError,
+    CertificateError,
+    ErrorCode,
+    FormatError,
+    JuraError,
+    Outcome,
+)
+from jura_trust.verify.result import VerificationResult
 
-__all__ = ["EXIT_FORMAT", "EXIT_INVALID", "EXIT_SERVICE", "EXIT_VALID", "register"]
+__all__ = [
+    "EXIT_FORMAT",
+    "EXIT_INTERNAL",
+    "EXIT_INVALID",
+    "EXIT_SERVICE",
+    "EXIT_VALID",
+    "register",
+]
 
 #: Exit status of ``qr verify`` for a valid certificate.
 EXIT_VALID = 0
-#: Exit status of ``qr verify`` for an invalid certificate.
+#: Exit status of ``qr verify`` for a certificate proven invalid (FAIL).
 EXIT_INVALID = 1
 #: Exit status for input that cannot be read.
 EXIT_FORMAT = 3
-#: Exit status for a service, trust or configuration error.
+#: Exit status for a service, trust or configuration error, and for a
+#: certificate that cannot be verified with what was given (NA).
 EXIT_SERVICE = 4
+#: Exit status for an unexpected internal error (``EX_SOFTWARE``).
+EXIT_INTERNAL = 70
 
 _TEXT_PREFIXES = ("JT1:", "HC1:")
 #: Codes that mean "the input could not be read" (exit 3); the rest are
@@ -165,7 +192,8 @@ def _json_file(path: str) -> Any:
 
 
 def _print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False, sort_keys=True)
+    text = json.dumps(json_safe(obj), indent=2, ensure_ascii=False, sort_keys=True)
+    sys.stdout.write(text)
     sys.stdout.write("\n")
 
 
@@ -214,7 +242,10 @@ def _cmd_issue(args: argparse.Namespace) -> int:
 
     documents = _documents(_json_file(args.documents))
     key = _private_key(args.key)
-    kid = bytes.fromhex(args.kid) if args.kid else None
+    try:
+        kid = bytes.fromhex(args.kid) if args.kid else None
+    except ValueError:
+        raise FormatError(f"--kid {args.kid!r} is not hex", code=ErrorCode.FMT_STRUCTURE) from None
     issued_at = _time(args.issued_at) or datetime.now(UTC)
     out = Path(args.out)
     mask = None if args.mask == "auto" else int(args.mask)
@@ -309,12 +340,12 @@ def _input_text(value: str) -> str:
         return data.decode("ascii", errors="replace").rstrip("\r\n")
     from jura_trust import qr  # noqa: PLC0415
 
-    texts = qr.read_qr(data)
+    texts = qr.read_qr(data, aztec=True)
     for text in texts:
         if text.startswith(_TEXT_PREFIXES):
             return text
     raise CertificateError(
-        f"no JT1/HC1 QR code found in {value} ({len(texts)} code(s) read)",
+        f"no JT1/HC1 QR or Aztec code found in {value} ({len(texts)} code(s) read)",
         code=ErrorCode.CRT_BAD_PREFIX,
     )
 
@@ -368,27 +399,34 @@ def _verify_dcc(args: argparse.Namespace, text: str, at: datetime) -> int:
     for path in args.dcc_signer_cert:
         certs.extend(pki.load_certificates(_read(path, "DCC signer certificate")))
     result = verify_dcc(text, certs, at=at)
-    obj = {
-        "valid": result.valid,
-        "code": result.code.value if result.code else None,
-        "reason": result.reason,
-        "issuer": {"id": result.issuer, "name": None},
-        "issued_at": result.issued_at.isoformat() if result.issued_at else None,
-        "fields": dict(result.certificate.hcert) if result.certificate else None,
-        "profile": "dcc",
-    }
+    obj = certificate_report(result, at=at)
+    obj["profile"] = "dcc"
     _report(args, obj)
-    return EXIT_VALID if result.valid else EXIT_INVALID
+    return _status(result)
+
+
+def _status(result: VerificationResult) -> int:
+    """0 for OK, 1 for FAIL (proven bad), 4 for NA (cannot tell with what was given)."""
+    if result.outcome is Outcome.OK:
+        return EXIT_VALID
+    if result.outcome is Outcome.FAIL:
+        return EXIT_INVALID
+    return EXIT_SERVICE
 
 
 def _report(args: argparse.Namespace, obj: dict[str, Any]) -> None:
     if args.json:
         _print_json(obj)
         return
-    if obj["valid"]:
-        print("VALID")
-    else:
-        print(f"INVALID [{obj['code']}]: {obj['reason']}")
+    if not obj["valid"]:
+        # Nothing the certificate claims is shown: only why it is not valid.
+        verdict = "INVALID" if obj.get("outcome") == "FAIL" else "NOT VERIFIED"
+        print(f"{verdict} [{obj['code']}]: {obj['reason']}")
+        if obj.get("rule"):
+            print(f"  rule        {obj['rule']} (step {obj.get('step')})")
+        print("  no field of this certificate is shown: none is proven")
+        return
+    print("VALID")
     issuer = obj.get("issuer") or {}
     name = f" ({issuer.get('name')})" if issuer.get("name") else ""
     print(f"  issuer      {issuer.get('id')}{name}")
@@ -396,10 +434,14 @@ def _report(args: argparse.Namespace, obj: dict[str, Any]) -> None:
         ("document", "document_type"),
         ("issued at", "issued_at"),
         ("valid until", "valid_until"),
+        ("expires at", "expires_at"),
         ("KSI time", "ksi_time"),
     ):
         if obj.get(key):
             print(f"  {label:<11} {obj[key]}")
+    anchor = obj.get("anchor") or {}
+    if anchor.get("description"):
+        print(f"  rests on    {anchor['description']}")
     fields = obj.get("fields") or {}
     for name_, value in fields.items():
         print(f"    {name_}: {value}")
@@ -411,6 +453,7 @@ def _unreadable(args: argparse.Namespace, exc: JuraError) -> int:
         _print_json(
             {
                 "valid": False,
+                "outcome": None,
                 "code": exc.code.value,
                 "reason": exc.message,
                 "issuer": None,
@@ -444,7 +487,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             )
         seals = open_registry(args.seals) if args.seals else None
         publications = _publications(args, at)
-        result: CertificateResult = verify_certificate(
+        result = verify_certificate(
             text,
             trust_list=trust_list,
             at=at,
@@ -455,8 +498,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         )
     except JuraError as exc:
         return _unreadable(args, exc)
-    _report(args, result.as_dict())
-    return EXIT_VALID if result.valid else EXIT_INVALID
+    _report(args, certificate_report(result, at=at))
+    return _status(result)
 
 
 # -- trustlist --------------------------------------------------------------------------------
@@ -594,6 +637,40 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- internal errors -------------------------------------------------------------------------
+
+
+def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Run ``command``; an unexpected exception exits 70 with a message, never a traceback.
+
+    jura_trust's own errors (:class:`~jura_trust.errors.JuraError`, with a
+    code) go on to the caller, which maps them to 3 or 4.
+    """
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except JuraError:
+            raise
+        except Exception as exc:
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            if getattr(args, "json", False):
+                _print_json(
+                    {
+                        "valid": None,
+                        "outcome": None,
+                        "code": None,
+                        "reason": message,
+                        "error": {"internal": True, "type": type(exc).__name__},
+                    }
+                )
+            print(f"jura-trust: {message}", file=sys.stderr)
+            return EXIT_INTERNAL
+
+    return run
+
+
 # -- registration ---------------------------------------------------------------------------
 
 
@@ -633,10 +710,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--issued-at", metavar="TIME", help="issuance time (default now)")
     p.add_argument("--home", help="state directory of the embedded KSI backend")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_issue)
+    p.set_defaults(func=_guarded(_cmd_issue))
 
     p = qr_sub.add_parser(
-        "verify", help="verify a QR text or image (exit 0 valid, 1 invalid, 3 unreadable)"
+        "verify",
+        help="verify a QR/Aztec text or image (exit 0 valid, 1 invalid, 3 unreadable, "
+        "4 trust or configuration, 70 internal error)",
     )
     p.add_argument("input", metavar="TEXT|IMAGE", help="JT1:/HC1: text, an image, a file, or -")
     p.add_argument("--trust-list", metavar="FILE", help="signed trust list")
@@ -658,7 +737,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--at", metavar="TIME", help="validation time (default now)")
     p.add_argument("--home", help="state directory of the embedded KSI backend")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_verify)
+    p.set_defaults(func=_guarded(_cmd_verify))
 
     tl = subparsers.add_parser("trustlist", help="issuer keys, trust lists, revocation lists")
     tl_sub = tl.add_subparsers(dest="trustlist_command", required=True)
@@ -667,14 +746,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", "-o", required=True, metavar="KEY.pem")
     p.add_argument("--alg", default="es256", choices=["es256", "eddsa"])
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_keygen)
+    p.set_defaults(func=_guarded(_cmd_keygen))
 
     p = tl_sub.add_parser("build", help="build and sign a trust list from a JSON spec")
     p.add_argument("spec", metavar="SPEC.json")
     p.add_argument("--root-key", required=True, metavar="PEM")
     p.add_argument("--out", "-o", required=True, metavar="FILE")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_build)
+    p.set_defaults(func=_guarded(_cmd_build))
 
     p = tl_sub.add_parser("revoke", help="build and sign a revocation list")
     p.add_argument("--leaf", action="append", default=[], metavar="IMPRINT")
@@ -684,14 +763,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--next-update", metavar="TIME")
     p.add_argument("--days", type=int, default=7, help="validity when --next-update is absent")
     p.add_argument("--sequence", type=int, default=0)
-    p.set_defaults(func=_cmd_revoke)
+    p.set_defaults(func=_guarded(_cmd_revoke))
 
     p = tl_sub.add_parser("inspect", help="show a signed trust list (verified with --root)")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--root", action="append", default=[], metavar="PEM")
     p.add_argument("--at", metavar="TIME")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_inspect)
+    p.set_defaults(func=_guarded(_cmd_inspect))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

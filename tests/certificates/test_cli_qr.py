@@ -169,13 +169,18 @@ def test_verify_invalid(setup: dict[str, Path], capsys: pytest.CaptureFixture[st
     status, obj = run_json(capsys, *args)
     assert status == 4  # the trust list itself is out of date then
     assert obj["code"] == "CRT-17"
-    # No seal registry: a coded invalid result.
+    # No seal registry for a compact text: cannot tell (NA), a configuration
+    # problem (4), never "proven invalid" (1) and never valid.
     args = verify_args(base, str(base / "out" / "cert-0000.txt"))
     i = args.index("--seals")
     del args[i : i + 2]
     status, obj = run_json(capsys, *args)
-    assert status == 1
+    assert status == 4
+    assert obj["valid"] is False
+    assert obj["outcome"] == "NA"
     assert obj["code"] == "CRT-14"
+    assert obj["reason"] == "cannot check: seal registry needed (--seals)"
+    assert obj["rule"] == "seal_registry_given"
 
 
 def test_verify_unreadable(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -345,3 +350,145 @@ def test_issue_without_seals_writes_the_registry_beside_the_certificates(
     status, obj = run_json(capsys, *args)
     assert status == 0, obj
     assert obj["valid"] is True
+
+
+# -- issue 8: DCC output, Aztec, internal errors, no forged facts ---------------------------
+
+
+def _dcc_case(tmp_path: Path, relative: str) -> tuple[dict[str, Any], Path, str]:
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests.vectors import dcc_path
+
+    case = json.loads(dcc_path(relative).read_text(encoding="utf-8"))
+    der = base64.b64decode(case["TESTCTX"]["CERTIFICATE"])
+    pem = tmp_path / "dsc.pem"
+    pem.write_bytes(x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM))
+    clock = case["TESTCTX"]["VALIDATIONCLOCK"]
+    return case, pem, clock
+
+
+def test_qr_verify_json_dcc_with_dates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The SE/2 vector's payload holds dates: --json printed a traceback, now one object."""
+    case, pem, clock = _dcc_case(tmp_path, "SE/2DCode/raw/2.json")
+    args = ["qr", "verify", case["PREFIX"], "--dcc-signer-cert", str(pem), "--at", clock]
+    status, obj = run_json(capsys, *args)
+    assert status == 0, obj
+    assert obj["valid"] is True
+    assert obj["profile"] == "dcc"
+    assert obj["policy"] == "dcc"
+    assert obj["anchor"]["kind"] == "issuer-key"
+    assert obj["issuer"]["id"] == "SE"
+    assert obj["issued_at"].endswith("Z")
+    assert obj["fields"]["t"][0]["sc"] == "2021-06-15T09:24:02Z"  # a CBOR datetime, as text
+    assert [r["rule"] for r in obj["rules"]][-1] == "key_usage"
+    status, out = run(capsys, *args)
+    assert status == 0
+    assert out.startswith("VALID")
+
+
+def test_aztec_dcc_image_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The IE vector ships its DCC as an Aztec image, which qr verify never tried."""
+    from tests.vectors import dcc_path
+
+    _case, pem, clock = _dcc_case(tmp_path, "IE/2DCode/Raw/1.json")
+    image = dcc_path("IE/png/1_aztec.png")
+    status, obj = run_json(
+        capsys, "qr", "verify", str(image), "--dcc-signer-cert", str(pem), "--at", clock
+    )
+    assert status == 0, obj
+    assert obj["valid"] is True
+    assert obj["issuer"]["id"] == "IE"
+
+
+def test_qr_verify_internal_error_exits_70(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception is exit 70 with a message: never 1 (proven bad), no traceback."""
+    base = setup["base"]
+
+    def broken(*_args: Any, **_kw: Any) -> Any:
+        raise RuntimeError("something nobody expected")
+
+    monkeypatch.setattr(cli_qr, "verify_certificate", broken)
+    args = verify_args(base, str(base / "out" / "cert-0000.txt"))
+    status, obj = run_json(capsys, *args)
+    assert status == cli_qr.EXIT_INTERNAL == 70
+    assert obj["valid"] is None
+    assert obj["code"] is None
+    assert "internal error: RuntimeError: something nobody expected" in obj["reason"]
+    capsys.readouterr()
+    assert cli_qr.main(args) == 70
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert "internal error" in captured.err
+    # The trustlist commands are guarded too.
+    monkeypatch.setattr(cli_qr, "verify_trust_list", broken)
+    status, obj = run_json(
+        capsys, "trustlist", "inspect", str(base / "tl.cose"), "--root", str(base / "root.pub.pem")
+    )
+    assert status == 70
+    assert obj["outcome"] is None
+
+
+def _forged_text(base: Path) -> str:
+    """cert-0000 with 'poursuites' changed to 7: its path no longer leads to the seal."""
+    import attrs
+
+    from jura_trust.certificates.jt1 import Payload
+    from tests.certificates.jt1_helpers import envelope_item, rebuild
+
+    item = envelope_item((base / "out" / "cert-0000.txt").read_text().strip())
+    payload = Payload.from_cbor(item[1])
+    forged = attrs.evolve(payload, fields={**payload.fields, "poursuites": 7, "nom": "Forged"})
+    item[1] = forged.to_cbor()
+    return rebuild(item)
+
+
+def test_invalid_certificate_shows_no_fields(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An INVALID result listed the forged fields ('poursuites: 7') like a valid one."""
+    base = setup["base"]
+    args = verify_args(base, _forged_text(base))
+    status, out = run(capsys, *args)
+    assert status == 1
+    assert out.startswith("INVALID [CRT-08]")
+    assert "Forged" not in out
+    assert "poursuites" not in out
+    assert "CH-JU-OP" not in out  # not even the claimed issuer
+    status, obj = run_json(capsys, *args)
+    assert status == 1
+    assert obj["valid"] is False
+    assert obj["outcome"] == "FAIL"
+    assert obj["rule"] == "path_leads_to_seal"
+    assert obj["step"] == 3
+    for key in ("fields", "issuer", "document_type", "issued_at", "valid_until", "leaf"):
+        assert obj[key] is None, key
+    assert "Forged" not in json.dumps(obj)
+    assert obj["anchor"]["kind"] == "none"
+    # A valid one still shows everything.
+    status, obj = run_json(capsys, *verify_args(base, str(base / "out" / "cert-0000.txt")))
+    assert status == 0
+    assert obj["fields"]["poursuites"] == 0
+
+
+def test_verify_json_lists_rule_names(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jura_trust.certificates.jt1 import JT1_POLICY
+
+    base = setup["base"]
+    status, obj = run_json(capsys, *verify_args(base, str(base / "out" / "cert-0001.txt")))
+    assert status == 0
+    names = [r["rule"] for r in obj["rules"]]
+    known = [rule.name for rule in JT1_POLICY.rules()]
+    skipped = {"page_record_found", "page_record_matches", "revocation_list_current", "not_revoked"}
+    assert names == [n for n in known if n not in skipped]
+    assert {r["outcome"] for r in obj["rules"]} == {"OK"}
+    assert obj["anchor"]["kind"] == "issuer-key"
+    assert obj["anchor"]["issuer"]["id"] == "CH-JU-OP"
+    assert obj["policy"] == "jt1"

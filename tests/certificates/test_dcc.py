@@ -226,15 +226,17 @@ def test_verify_dcc_end_to_end_agrees(relative: str) -> None:
     result = verify_dcc(case["PREFIX"], _certificates(case), at=clock)
     stated = [flags[f] for f in HANDLED if f in flags and f != "PICTUREDECODE"]
     if not all(stated):
-        assert not result.valid
+        assert not result.ok
         assert result.code is not None
     elif "VERIFY" in flags and "EXPIRATIONCHECK" in flags:
-        assert result.valid, result.reason
+        assert result.ok, result.message
         assert result.code is None
-        assert result.issuer
-        assert result.issued_at
-        assert result.expires_at
-        assert result.hcert is not None
+        assert result.facts["issuer"]["id"]
+        assert result.facts["issued_at"]
+        assert result.facts["expires_at"]
+        assert result.facts["fields"] is not None
+        assert result.anchor.kind == "issuer-key"
+        json.dumps(dict(result.facts))  # JSON-friendly, dates included
 
 
 @pytest.mark.parametrize(
@@ -257,7 +259,7 @@ def test_failure_codes(relative: str, code: ErrorCode) -> None:
     result = verify_dcc(
         case["PREFIX"], _certificates(case), at=_clock(case["TESTCTX"]["VALIDATIONCLOCK"])
     )
-    assert result.code is code, result.reason
+    assert result.code is code, result.message
 
 
 def test_dsc_kid_matches_vector() -> None:
@@ -299,13 +301,15 @@ def test_synthetic_valid() -> None:
     dsc = _dsc()
     cose = sign1(_claims(), p256(), kid=dcc_kid(dsc)).encode()
     result = verify_dcc(_hc1(cose), [dsc], at=T0 + timedelta(days=1))
-    assert result.valid
-    assert result.signer == dsc
-    assert result.issuer == "CH"
-    assert result.issued_at == T0
-    assert result.expires_at == T0 + timedelta(days=30)
-    assert result.hcert is not None
-    assert "v" in result.hcert
+    assert result.ok
+    assert result.policy == "dcc"
+    assert result.facts["signer"]["kid"] == dcc_kid(dsc).hex()
+    assert result.anchor.details["kid"] == dcc_kid(dsc).hex()
+    assert result.facts["issuer"] == {"id": "CH", "name": None}
+    assert result.facts["issued_at"] == T0.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert result.facts["expires_at"] == (T0 + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert result.facts["type"] == "v"
+    assert "v" in result.facts["fields"]
     assert verify_dcc(_hc1(cose), [dsc], at=T0 + timedelta(days=31)).code is ErrorCode.CRT_EXPIRED
 
 
@@ -367,7 +371,7 @@ def test_kid_unprotected_and_alg_unprotected_accepted_for_dcc() -> None:
             r.to_bytes(32, "big") + s.to_bytes(32, "big"),
         ]
     )
-    assert verify_dcc(_hc1(cose), [dsc], at=T0).valid
+    assert verify_dcc(_hc1(cose), [dsc], at=T0).ok
 
 
 def test_validity_window_and_key_usage() -> None:
@@ -380,10 +384,10 @@ def test_validity_window_and_key_usage() -> None:
     text = _hc1(sign1(_claims("v"), p256(), kid=dcc_kid(dsc)).encode())
     assert verify_dcc(text, [dsc], at=T0).code is ErrorCode.CRT_KEY_USAGE
     text = _hc1(sign1(_claims("t"), p256(), kid=dcc_kid(dsc)).encode())
-    assert verify_dcc(text, [dsc], at=T0).valid
+    assert verify_dcc(text, [dsc], at=T0).ok
     typo = _dsc(eku=["1.3.6.1.4.1.0.1847.2021.1.2"])
     text = _hc1(sign1(_claims("v"), p256(), kid=dcc_kid(typo)).encode())
-    assert verify_dcc(text, [typo], at=T0).valid
+    assert verify_dcc(text, [typo], at=T0).ok
 
 
 def test_naive_clock_is_misuse() -> None:
@@ -399,5 +403,5 @@ def test_garbage_never_raises() -> None:
         "HC1:" + b45encode(b"\x00" * 10),
     ):
         result = verify_dcc(text, [], at=T0)
-        assert not result.valid
+        assert not result.ok
         assert result.code is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -15,9 +16,9 @@ from jura_trust.certificates._cbor import dumps_canonical
 from jura_trust.certificates.jt1 import (
     SALT_LENGTH,
     Batch,
-    CertificateResult,
     Document,
     Payload,
+    SealCache,
     SealRecord,
     decode_certificate,
     issue_batch,
@@ -25,8 +26,9 @@ from jura_trust.certificates.jt1 import (
 )
 from jura_trust.certificates.registry import MemorySealRegistry
 from jura_trust.certificates.trustlist import RevocationList
-from jura_trust.errors import CertificateError, ErrorCode, JuraError
-from tests.budget import scaled
+from jura_trust.errors import CertificateError, ErrorCode, JuraError, Outcome
+from jura_trust.verify.result import VerificationResult
+from tests.budget import LONG, scaled
 from tests.certificates import keys
 from tests.certificates.jt1_helpers import (
     DOC_TYPE,
@@ -57,7 +59,7 @@ def registry(*batches: Batch) -> MemorySealRegistry:
     return reg
 
 
-def verify(text: str, batch: Batch | None = None, **kw: Any) -> CertificateResult:
+def verify(text: str, batch: Batch | None = None, **kw: Any) -> VerificationResult:
     kw.setdefault("trust_list", trust_list())
     kw.setdefault("at", LATER)
     kw.setdefault("publications_file", backend().trusted_publications_file())
@@ -77,27 +79,34 @@ def batch() -> Batch:
 def test_compact_round_trip(batch: Batch) -> None:
     cert = batch.certificates[3]
     result = verify(cert.text(), batch)
-    assert result.valid, result.reason
+    assert result.ok, result.message
     assert result.code is None
-    assert result.issuer_id == ISSUER
-    assert result.issuer_name == "Office des poursuites du Jura"
-    assert result.fields["extrait"] == "2024-000003"
-    assert result.ksi_time is not None
-    assert result.ksi_time >= NOW
-    assert result.seal == batch.seal.seal
-    assert result.as_dict()["valid"] is True
+    assert result.policy == "jt1"
+    facts = result.facts
+    assert facts["issuer"] == {"id": ISSUER, "name": "Office des poursuites du Jura"}
+    assert facts["fields"]["extrait"] == "2024-000003"
+    assert facts["ksi_time"] is not None
+    assert result.aggregation_time is not None
+    assert result.aggregation_time >= int(NOW.timestamp())
+    assert facts["seal"] == str(batch.seal.seal)
+    assert facts["leaf"] == str(cert.leaf)
+    assert result.anchor.kind == "issuer-key"
+    assert result.anchor.details["issuer"]["id"] == ISSUER
+    assert result.anchor.details["ksi"] is not None
+    assert result.as_dict()["outcome"] == "OK"
+    json.dumps(dict(facts))  # JSON-friendly
 
 
 def test_self_contained_needs_no_registry(batch: Batch) -> None:
     result = verify(batch.certificates[0].text(self_contained=True))
-    assert result.valid, result.reason
-    assert result.self_contained
+    assert result.ok, result.message
+    assert result.facts["self_contained"] is True
 
 
 @pytest.mark.parametrize("key", [keys.p256, keys.ed, keys.rsa2048], ids=["ES256", "EdDSA", "PS256"])
 def test_algorithms(key: Any) -> None:
     b = issue(3, key=key())
-    assert verify(b.certificates[2].text(), b).valid
+    assert verify(b.certificates[2].text(), b).ok
 
 
 def test_single_document_batch_has_empty_path() -> None:
@@ -105,7 +114,7 @@ def test_single_document_batch_has_empty_path() -> None:
     cert = b.certificates[0]
     assert cert.path == ()
     assert b.seal.seal == cert.leaf
-    assert verify(cert.text(), b).valid
+    assert verify(cert.text(), b).ok
 
 
 def test_decode_exposes_parts(batch: Batch) -> None:
@@ -150,7 +159,7 @@ def _with_payload(text: str, **changes: Any) -> str:
 def test_changed_payload_is_path_mismatch(batch: Batch, changes: dict[str, Any]) -> None:
     text = _with_payload(batch.certificates[2].text(), **changes)
     result = verify(text, batch)
-    assert not result.valid
+    assert not result.ok
     assert result.code is ErrorCode.CRT_PATH_MISMATCH
 
 
@@ -187,7 +196,7 @@ def test_changed_ksi_signature(batch: Batch) -> None:
 
 def test_ksi_without_trusted_publications_is_never_valid(batch: Batch) -> None:
     result = verify(batch.certificates[0].text(), batch, publications_file=None)
-    assert not result.valid
+    assert not result.ok
     assert result.code is ErrorCode.CRT_KSI_INVALID
 
 
@@ -217,7 +226,7 @@ def test_expired_and_not_yet_valid(batch: Batch) -> None:
     assert verify(text, batch, at=NOW + timedelta(days=91)).code is ErrorCode.CRT_EXPIRED
     b = issue(docs=[document(valid_from=NOW + timedelta(days=10))])
     assert verify(b.certificates[0].text(), b).code is ErrorCode.CRT_NOT_YET_VALID
-    assert verify(b.certificates[0].text(), b, at=NOW + timedelta(days=11)).valid
+    assert verify(b.certificates[0].text(), b, at=NOW + timedelta(days=11)).ok
 
 
 def test_revoked(batch: Batch) -> None:
@@ -226,7 +235,7 @@ def test_revoked(batch: Batch) -> None:
         issued_at=NOW, next_update=NOW + timedelta(days=7), revoked=[cert.leaf.value]
     )
     assert verify(cert.text(), batch, revocations=revs).code is ErrorCode.CRT_REVOKED
-    assert verify(batch.certificates[3].text(), batch, revocations=revs).valid
+    assert verify(batch.certificates[3].text(), batch, revocations=revs).ok
     whole = RevocationList(
         issued_at=NOW, next_update=NOW + timedelta(days=7), revoked=[batch.seal.seal]
     )
@@ -262,7 +271,7 @@ def test_issuer_mismatch_code() -> None:
     genuine = issue_batch(
         [document()], issuer_id="OTHER", private_key=keys.p256_other(), ksi=backend(), issued_at=NOW
     )
-    assert verify(genuine.certificates[0].text(self_contained=True)).valid
+    assert verify(genuine.certificates[0].text(self_contained=True)).ok
     forged_payload = attrs.evolve(genuine.certificates[0].payload, issuer_id=ISSUER)
     forged_batch = issue_batch(
         [document()], issuer_id="OTHER", private_key=keys.p256_other(), ksi=backend(), issued_at=NOW
@@ -361,7 +370,7 @@ def test_every_single_character_change_fails(batch: Batch) -> None:
             except CertificateError as exc:
                 rejected.add(exc.code)
             else:
-                assert not result.valid, (pos, replacement)
+                assert not result.ok, (pos, replacement)
             checked += 1
     assert checked >= len(text)
     assert rejected <= {
@@ -371,6 +380,163 @@ def test_every_single_character_change_fails(batch: Batch) -> None:
         ErrorCode.CRT_BAD_STRUCTURE,
         ErrorCode.CRT_TOO_LARGE,
     }
+
+
+BASE45_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+
+
+def _substitutions_that_verify(text: str, batch: Batch, positions: range) -> list[tuple[int, str]]:
+    seals = registry(batch)
+    tl = trust_list()
+    pub = backend().trusted_publications_file()
+    cache = SealCache()
+    valid: list[tuple[int, str]] = []
+    for pos in positions:
+        for char in BASE45_ALPHABET:
+            if char == text[pos]:
+                continue
+            changed = text[:pos] + char + text[pos + 1 :]
+            try:
+                result = verify_certificate(
+                    changed,
+                    trust_list=tl,
+                    at=LATER,
+                    seals=seals,
+                    publications_file=pub,
+                    seal_cache=cache,
+                )
+            except CertificateError:
+                continue
+            if result.ok:
+                valid.append((pos, char))
+    return valid
+
+
+def _same_content_substitutions(text: str) -> int:
+    """How many one-character substitutions inflate to the very same envelope bytes."""
+    from jura_trust.certificates.base45 import b45decode
+    from jura_trust.certificates.envelope import decompress
+    from jura_trust.certificates.jt1 import ZDICT_V2
+
+    content = decompress(b45decode(text[4:]), zdict=ZDICT_V2)
+    same = 0
+    for pos in range(4, len(text)):
+        for char in BASE45_ALPHABET:
+            changed = text[4:pos] + char + text[pos + 1 :]
+            if char == text[pos]:
+                continue
+            try:
+                same += decompress(b45decode(changed), zdict=ZDICT_V2) == content
+            except CertificateError:
+                continue
+    return same
+
+
+def test_jt1_one_character_substitutions_never_verify(batch: Batch) -> None:
+    """Issue 8, item 3: every one-character change of a valid text must be refused.
+
+    Before, some substitutions of a compact text still verified: they flipped
+    unused padding bits of the last deflate byte, which Adler-32 (over the
+    inflated data) does not cover. Salts 0 and 6 give texts where this
+    happens (checked below, so the test keeps testing the attack). Every
+    position times every Base45 character; the self-contained texts too with
+    JURA_TRUST_LONG=1.
+    """
+    texts: list[tuple[str, Batch]] = [(batch.certificates[2].text(), batch)]
+    for seed in (0, 6):
+        single = issue(docs=[document()], random_bytes=lambda n, s=seed: bytes([s]) * n)
+        texts.append((single.certificates[0].text(), single))
+    assert sum(_same_content_substitutions(text) for text, _ in texts) > 0
+    for text, issued in texts:
+        assert verify(text, issued).ok
+        assert _substitutions_that_verify(text, issued, range(len(text))) == []
+        if LONG:
+            contained = issued.certificates[0].text(self_contained=True)
+            assert _substitutions_that_verify(contained, issued, range(len(contained))) == []
+
+
+def test_non_canonical_compression_is_refused(batch: Batch) -> None:
+    """Padding bits, another level in the header, another deflate encoding: all CRT-03."""
+    import zlib
+
+    from jura_trust.certificates.base45 import b45decode, b45encode
+    from jura_trust.certificates.envelope import decode_envelope
+    from jura_trust.certificates.jt1 import ZDICT_V2
+
+    text = batch.certificates[1].text()
+    stream = b45decode(text[4:])
+    content = decode_envelope(text, zdict=ZDICT_V2)
+    variants = [
+        stream[:-5] + bytes([stream[-5] ^ 0x80]) + stream[-4:],  # a padding bit (maybe)
+        zlib.compress(content, 1),
+        zlib.compress(content, 6),
+        bytes([0x78, 0x01]) + stream[2:],  # header: "fastest" level bits, same deflate data
+    ]
+    refused = 0
+    for data in variants:
+        if data == stream:
+            continue
+        try:
+            decompressed = decode_envelope("JT1:" + b45encode(data), zdict=ZDICT_V2)
+        except CertificateError:
+            continue  # not even a zlib stream of the same content
+        assert decompressed == content
+        with pytest.raises(CertificateError) as info:
+            decode_certificate("JT1:" + b45encode(data))
+        assert info.value.code is ErrorCode.CRT_BAD_COMPRESSION
+        refused += 1
+    assert refused >= 2
+
+
+def test_internal_ksi_policy_is_refused(batch: Batch) -> None:
+    """The internal KSI policy proves no time: a seal's key validity would rest on nothing."""
+    with pytest.raises(ValueError, match="internal"):
+        verify(batch.certificates[0].text(), batch, ksi_policy="internal")
+
+
+def test_no_module_level_seal_cache(batch: Batch) -> None:
+    """Issue 8: the caller (the trust module's Verifier) owns the cache; none is shared."""
+    from jura_trust.certificates import jt1
+
+    assert not hasattr(jt1, "DEFAULT_SEAL_CACHE")
+    cache = SealCache()
+    same = {"trust_list": trust_list(), "publications_file": backend().trusted_publications_file()}
+    for cert in batch.certificates:
+        assert verify(cert.text(), batch, seal_cache=cache, **same).ok
+    assert (cache.misses, cache.hits) == (1, len(batch) - 1)
+    assert verify(batch.certificates[0].text(), batch).ok  # a fresh cache per call
+
+
+def test_outcomes_fail_or_na(batch: Batch) -> None:
+    """FAIL where proven bad, NA where an input is missing or out of date; never OK."""
+    text = batch.certificates[0].text()
+    missing = verify(text)
+    assert (missing.outcome, missing.code) == (Outcome.NA, ErrorCode.CRT_SEAL_NOT_FOUND)
+    assert missing.message == "cannot check: seal registry needed (--seals)"
+    stale = verify(text, batch, at=NOW + timedelta(days=400))
+    assert (stale.outcome, stale.code) == (Outcome.NA, ErrorCode.CRT_TRUST_LIST_INVALID)
+    unproven = verify(text, batch, publications_file=None)
+    assert (unproven.outcome, unproven.code) == (Outcome.NA, ErrorCode.CRT_KSI_INVALID)
+    expired = verify(text, batch, at=NOW + timedelta(days=91))
+    assert (expired.outcome, expired.code) == (Outcome.FAIL, ErrorCode.CRT_EXPIRED)
+    for result in (missing, stale, unproven, expired):
+        assert result.facts == {}
+        assert result.anchor.kind == "none"
+        assert result.aggregation_time is None
+
+
+def test_every_rule_has_one_code_and_a_step() -> None:
+    from jura_trust.certificates.dcc import DCC_POLICY
+    from jura_trust.certificates.jt1 import JT1_POLICY
+
+    for policy in (JT1_POLICY, DCC_POLICY):
+        rules = policy.rules()
+        names = [rule.name for rule in rules]
+        assert len(names) == len(set(names))
+        for rule in rules:
+            assert isinstance(rule.code, ErrorCode)
+            assert rule.code.family == "CRT"
+            assert rule.step.isdigit()
 
 
 # -- properties ---------------------------------------------------------------------------------
@@ -398,8 +564,8 @@ def test_random_payloads_verify(docs: list[Document], data: st.DataObject) -> No
     b = issue(docs=docs)
     i = data.draw(st.integers(0, len(docs) - 1))
     result = verify(b.certificates[i].text(), b)
-    assert result.valid, result.reason
-    assert dict(result.fields) == dict(docs[i].fields)
+    assert result.ok, result.message
+    assert result.facts["fields"] == dict(docs[i].fields)
 
 
 @settings(max_examples=scaled(6))
@@ -413,7 +579,7 @@ def test_random_batch_sizes_verify(n: int, data: st.DataObject) -> None:
         result = verify_certificate(
             b.certificates[i].text(), trust_list=tl, at=LATER, seals=seals, publications_file=pub
         )
-        assert result.valid, (n, i, result.reason)
+        assert result.ok, (n, i, result.message)
 
 
 @settings(max_examples=scaled(300))
@@ -434,7 +600,7 @@ def test_fuzzed_envelopes_raise_only_jura_errors(data: bytes) -> None:
         result = verify(encode_envelope(data))
     except JuraError:
         return
-    assert not result.valid
+    assert not result.ok
 
 
 # -- real images ------------------------------------------------------------------------------------
@@ -447,7 +613,7 @@ def test_png_round_trip_through_zxing(batch: Batch) -> None:
     png = qr.render_png(cert.text())
     texts = qr.read_qr(png)
     assert texts == [cert.text()]
-    assert verify(texts[0], batch).valid
+    assert verify(texts[0], batch).ok
     tampered = _with_payload(texts[0], fields={**dict(cert.payload.fields), "nom": "Autre"})
     read_back = qr.read_qr(qr.render_png(tampered))
     assert verify(read_back[0], batch).code is ErrorCode.CRT_PATH_MISMATCH
@@ -463,3 +629,22 @@ def test_label_is_well_formed_svg() -> None:
     dom = xml.dom.minidom.parseString(svg)
     assert dom.documentElement.tagName == "svg"
     assert "&lt;Müller &amp; Co&gt;" in svg
+
+
+def test_rule_tables_in_qr_md_match_the_policies() -> None:
+    """docs/qr.md lists every JT1 and DCC rule with its step, code and outcome."""
+    from pathlib import Path
+
+    from jura_trust.certificates.dcc import DCC_POLICY
+    from jura_trust.certificates.jt1 import JT1_POLICY
+
+    doc = (Path(__file__).parents[2] / "docs" / "qr.md").read_text(encoding="utf-8")
+    rows = {
+        tuple(cell.strip() for cell in line.strip("|").split("|")[:4])
+        for line in doc.splitlines()
+        if line.startswith("| `")
+    }
+    for policy in (JT1_POLICY, DCC_POLICY):
+        for rule in policy.rules():
+            row = (f"`{rule.name}`", rule.step, rule.code.value, rule.outcome.value)
+            assert row in rows, row

@@ -29,7 +29,6 @@ from jura_trust.certificates.jt1 import (
     ZDICT_V2_ID,
     ZDICT_V2_SHA256,
     Batch,
-    CertificateResult,
     PageRecord,
     SealCache,
     decode_certificate,
@@ -41,6 +40,7 @@ from jura_trust.certificates.registry import MemorySealRegistry
 from jura_trust.core.calendar import filler_root
 from jura_trust.core.signature import Signature
 from jura_trust.errors import CertificateError, ErrorCode
+from jura_trust.verify.result import VerificationResult
 from tests.budget import scaled
 from tests.certificates import keys
 from tests.certificates.jt1_helpers import (
@@ -78,7 +78,7 @@ def registry(*batches: Batch, skip: set[bytes] | None = None) -> MemorySealRegis
     return reg
 
 
-def verify(text: str, seals: MemorySealRegistry | None = None, **kw: Any) -> CertificateResult:
+def verify(text: str, seals: MemorySealRegistry | None = None, **kw: Any) -> VerificationResult:
     kw.setdefault("trust_list", trust_list())
     kw.setdefault("at", LATER)
     kw.setdefault("publications_file", backend().trusted_publications_file())
@@ -118,12 +118,12 @@ def test_every_certificate_verifies(paged: Batch) -> None:
     seals = registry(paged)
     for cert in paged.certificates:
         result = verify(cert.text(), seals)
-        assert result.valid, result.reason
-        assert result.page == cert.page
-        assert result.seal == paged.seal.seal
+        assert result.ok, result.message
+        assert result.facts["page"] == cert.page
+        assert result.facts["seal"] == str(paged.seal.seal)
         contained = verify(cert.text(self_contained=True))
-        assert contained.valid, contained.reason
-        assert contained.self_contained
+        assert contained.ok, contained.message
+        assert contained.facts["self_contained"] is True
 
 
 def test_small_batch_has_no_page_level() -> None:
@@ -132,7 +132,7 @@ def test_small_batch_has_no_page_level() -> None:
     assert all(c.page is None and c.page_path == () for c in b.certificates)
     item = envelope_item(b.certificates[1].text(self_contained=True))
     assert set(item) == {0, 1, 2, 4}
-    assert verify(b.certificates[1].text(), registry(b)).valid
+    assert verify(b.certificates[1].text(), registry(b)).ok
 
 
 def test_default_page_size_keeps_compact_texts_small() -> None:
@@ -140,7 +140,7 @@ def test_default_page_size_keeps_compact_texts_small() -> None:
     assert len(b.pages) == 2
     assert len(b.certificates[0].path) == 5
     assert b.certificates[-1].path == ()  # a page of one: the page root is the leaf
-    assert verify(b.certificates[-1].text(), registry(b)).valid
+    assert verify(b.certificates[-1].text(), registry(b)).ok
 
 
 def test_page_record_round_trip(paged: Batch) -> None:
@@ -167,8 +167,8 @@ def test_page_record_missing(paged: Batch) -> None:
     seals = registry(paged, skip={page_record_id(paged.seal.seal_id, 1)})
     result = verify(cert.text(), seals)
     assert result.code is ErrorCode.CRT_SEAL_NOT_FOUND
-    assert result.seal is None
-    assert verify(paged.certificates[0].text(), seals).valid  # page 0 is there
+    assert result.facts == {}
+    assert verify(paged.certificates[0].text(), seals).ok  # page 0 is there
 
 
 def _with_page_record(
@@ -188,7 +188,7 @@ def test_tampered_page_path(paged: Batch) -> None:
         changed[pos] ^= 0x01
         seals = _with_page_record(paged, 1, bytes(changed))
         result = verify(cert.text(), seals)
-        assert not result.valid
+        assert not result.ok
         assert result.code is ErrorCode.CRT_PATH_MISMATCH, pos
 
 
@@ -209,7 +209,7 @@ def test_wrong_page_record(paged: Batch) -> None:
     seals = _with_page_record(paged, 1, paged.pages[2].encode())
     result = verify(cert.text(), seals)
     assert result.code is ErrorCode.CRT_PATH_MISMATCH
-    assert "page" in result.reason
+    assert "page" in result.message
     # ... or page 2's path relabelled as page 1.
     relabelled = attrs.evolve(paged.pages[2], page=1)
     seals = _with_page_record(paged, 1, relabelled.encode())
@@ -326,7 +326,7 @@ def test_every_single_character_change_of_a_paged_text_fails(paged: Batch) -> No
             )
         except CertificateError:
             continue
-        assert not result.valid, pos
+        assert not result.ok, pos
 
 
 @settings(max_examples=scaled(8), deadline=None)
@@ -340,7 +340,7 @@ def test_random_batch_and_page_sizes_verify(n: int, page_size: int, data: st.Dat
         cert = b.certificates[i]
         for text in (cert.text(), cert.text(self_contained=True)):
             result = verify(text, seals, seal_cache=cache)
-            assert result.valid, (n, page_size, i, result.reason)
+            assert result.ok, (n, page_size, i, result.message)
 
 
 def test_page_size_argument() -> None:
@@ -360,10 +360,10 @@ def test_version_1_texts_still_verify() -> None:
     v1 = rebuild(item, zdict=None)
     decoded = decode_certificate(v1)
     assert decoded.version == 1
-    assert verify(v1, registry(b)).valid
+    assert verify(v1, registry(b)).ok
     contained = envelope_item(b.certificates[1].text(self_contained=True))
     del contained[0]
-    assert verify(rebuild(contained, zdict=None)).valid
+    assert verify(rebuild(contained, zdict=None)).ok
 
 
 def test_version_1_texts_cannot_use_the_dictionary() -> None:
@@ -473,15 +473,15 @@ def test_bad_dictionary_argument() -> None:
 # -- the seal cache ----------------------------------------------------------------------------
 
 
-def _outcome(result: CertificateResult) -> tuple[Any, ...]:
+def _outcome(result: VerificationResult) -> tuple[Any, ...]:
     return (
-        result.valid,
+        result.outcome,
         result.code,
-        result.step,
-        result.reason,
-        result.ksi_time,
-        result.issuer_name,
-        result.seal,
+        result.message,
+        result.steps,
+        result.aggregation_time,
+        dict(result.facts),
+        result.anchor,
     )
 
 
@@ -492,7 +492,7 @@ def test_cache_makes_a_batch_cheap(paged: Batch) -> None:
     pub = backend().trusted_publications_file()
     for cert in paged.certificates:
         result = verify(cert.text(), seals, trust_list=tl, publications_file=pub, seal_cache=cache)
-        assert result.valid
+        assert result.ok
     assert (cache.misses, cache.hits, len(cache)) == (1, len(paged) - 1, 1)
     cache.clear()
     assert (cache.misses, cache.hits, len(cache)) == (0, 0, 0)
@@ -537,7 +537,7 @@ def test_cache_never_turns_a_failure_into_success(paged: Batch, other: Batch) ->
     pub = backend().trusted_publications_file()
     text = paged.certificates[0].text()
 
-    def run(**kw: Any) -> CertificateResult:
+    def run(**kw: Any) -> VerificationResult:
         kw = {"trust_list": tl, "publications_file": pub, "seal_cache": cache, **kw}
         return verify(text, kw.pop("seals", seals), **kw)
 
@@ -545,15 +545,15 @@ def test_cache_never_turns_a_failure_into_success(paged: Batch, other: Batch) ->
     assert run(publications_file=None).code is ErrorCode.CRT_KSI_INVALID
     assert run(publications_file=None).code is ErrorCode.CRT_KSI_INVALID
     assert len(cache) == 0
-    assert run().valid
+    assert run().ok
     assert len(cache) == 1
     # After a success, any other input is a miss and decides afresh.
     assert run(publications_file=None).code is ErrorCode.CRT_KSI_INVALID
     stale = trust_list(issuer_key(keys.p256(), days_before=-5, days_after=700))
     assert run(trust_list=stale).code is ErrorCode.CRT_KEY_NOT_VALID
     assert run(ksi_check=lambda sig, seal: (False, "refused")).code is ErrorCode.CRT_KSI_INVALID
-    assert run(ksi_check=lambda sig, seal: (True, "accepted")).valid
-    assert run(clock_skew=timedelta(0)).valid
+    assert run(ksi_check=lambda sig, seal: (True, "accepted")).ok
+    assert run(clock_skew=timedelta(0)).ok
     # A different seal record (same seal id, other bytes) is checked in full.
     bad_cose = attrs.evolve(paged.seal.cose, signature=paged.seal.cose.signature[:-1] + b"\x00")
     bad = attrs.evolve(paged.seal, cose=bad_cose)
@@ -567,7 +567,7 @@ def test_cache_never_turns_a_failure_into_success(paged: Batch, other: Batch) ->
     # The validation time and per-certificate checks still apply on a hit.
     assert run(at=NOW + timedelta(days=400)).code is ErrorCode.CRT_TRUST_LIST_INVALID
     assert run(at=NOW + timedelta(days=91)).code is ErrorCode.CRT_EXPIRED
-    assert run().valid
+    assert run().ok
 
 
 def test_cache_is_bounded() -> None:
@@ -577,9 +577,7 @@ def test_cache_is_bounded() -> None:
     batches = [issue(2) for _ in range(3)]
     for b in batches:
         text = b.certificates[0].text()
-        assert verify(
-            text, registry(b), trust_list=tl, publications_file=pub, seal_cache=cache
-        ).valid
+        assert verify(text, registry(b), trust_list=tl, publications_file=pub, seal_cache=cache).ok
     assert len(cache) == 2
     assert cache.hits == 0
     with pytest.raises(ValueError, match="maxsize"):

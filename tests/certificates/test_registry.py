@@ -179,4 +179,4 @@ def test_verify_through_http_registry(server: str) -> None:
         seals=HttpSealRegistry(server + "/jt1", timeout=2),
         publications_file=backend().trusted_publications_file(),
     )
-    assert result.valid, result.reason
+    assert result.ok, result.message

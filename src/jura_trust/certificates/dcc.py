@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,9 +42,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
 
 from jura_trust.certificates._cbor import loads_strict
+from jura_trust.certificates._json import json_safe
+from jura_trust.certificates.base45 import b45decode
 from jura_trust.certificates.cose import CoseSign1, decode_sign1
-from jura_trust.certificates.envelope import decode_envelope
-from jura_trust.errors import CertificateError, ErrorCode
+from jura_trust.certificates.envelope import MAX_TEXT_LENGTH, decode_envelope, decompress
+from jura_trust.errors import CertificateError, ErrorCode, Outcome
+from jura_trust.verify.engine import AllOf, Node, Rule, evaluate
+from jura_trust.verify.result import Anchor, VerificationResult
 
 __all__ = [
     "CLAIM_EXP",
@@ -52,13 +56,15 @@ __all__ = [
     "CLAIM_IAT",
     "CLAIM_ISS",
     "DCC_KID_LENGTH",
+    "DCC_POLICY",
+    "DCC_POLICY_NAME",
     "DCC_PREFIX",
     "MAX_DCC_SIZE",
     "DccCertificate",
-    "DccResult",
     "certificate_type",
     "check_key_usage",
     "check_validity",
+    "dcc_claims",
     "dcc_kid",
     "decode_dcc",
     "decode_dcc_message",
@@ -66,6 +72,8 @@ __all__ = [
     "verify_dcc",
 ]
 
+#: The ``policy`` of every DCC :class:`~jura_trust.verify.result.VerificationResult`.
+DCC_POLICY_NAME = "dcc"
 #: The context prefix of EU DCC version 1.
 DCC_PREFIX = "HC1:"
 #: CWT claim keys (RFC 8392) and the hcert claim of the DCC.
@@ -107,45 +115,6 @@ class DccCertificate:
     hcert: Mapping[Any, Any]
 
 
-@attrs.frozen(slots=True)
-class DccResult:
-    """The outcome of :func:`verify_dcc`.
-
-    Attributes:
-        valid: ``True`` only if every step passed.
-        code: the error code of the first failed step, ``None`` when valid.
-        reason: a one-line explanation (``"valid"`` when valid).
-        certificate: the decoded DCC when decoding got that far.
-        signer: the DSC that verified the signature, when found.
-    """
-
-    valid: bool
-    code: ErrorCode | None
-    reason: str
-    certificate: DccCertificate | None = None
-    signer: x509.Certificate | None = None
-
-    @property
-    def issuer(self) -> str | None:
-        """Claim iss, when decoded."""
-        return self.certificate.issuer if self.certificate else None
-
-    @property
-    def issued_at(self) -> datetime | None:
-        """Claim iat, when decoded."""
-        return self.certificate.issued_at if self.certificate else None
-
-    @property
-    def expires_at(self) -> datetime | None:
-        """Claim exp, when decoded."""
-        return self.certificate.expires_at if self.certificate else None
-
-    @property
-    def hcert(self) -> Mapping[Any, Any] | None:
-        """The EU DCC v1 content, when decoded."""
-        return self.certificate.hcert if self.certificate else None
-
-
 def _numeric_date(claims: Mapping[Any, Any], key: int, name: str) -> datetime | None:
     value = claims.get(key)
     if value is None:
@@ -172,7 +141,15 @@ def decode_dcc_message(cose: bytes) -> DccCertificate:
     Raises:
         CertificateError: ``CRT-04`` if the message or its claims are malformed.
     """
-    message = decode_sign1(cose)
+    return dcc_claims(decode_sign1(cose))
+
+
+def dcc_claims(message: CoseSign1) -> DccCertificate:
+    """Read the CWT claims of a decoded COSE_Sign1 (step 3).
+
+    Raises:
+        CertificateError: ``CRT-04`` if the claims are malformed.
+    """
     claims = loads_strict(message.payload, "CWT claims")
     if not isinstance(claims, Mapping):
         raise CertificateError("CWT claims are not a map", code=ErrorCode.CRT_BAD_STRUCTURE)
@@ -235,6 +212,16 @@ def find_signer(message: CoseSign1, certificates: Iterable[x509.Certificate]) ->
             code=ErrorCode.CRT_UNKNOWN_ISSUER,
             kid=kid,
         )
+    signer = _try_candidates(message, candidates)
+    if isinstance(signer, CertificateError):
+        raise signer
+    return signer
+
+
+def _try_candidates(
+    message: CoseSign1, candidates: Sequence[x509.Certificate]
+) -> x509.Certificate | CertificateError:
+    """The first candidate whose key verifies ``message``, else the first error."""
     first_error: CertificateError | None = None
     for candidate in candidates:
         try:
@@ -248,9 +235,11 @@ def find_signer(message: CoseSign1, certificates: Iterable[x509.Certificate]) ->
             continue
         return candidate
     if first_error is not None:
-        raise first_error
-    raise CertificateError(
-        "no candidate certificate has a usable key", code=ErrorCode.CRT_BAD_SIGNATURE, kid=kid
+        return first_error
+    return CertificateError(
+        "no candidate certificate has a usable key",
+        code=ErrorCode.CRT_BAD_SIGNATURE,
+        kid=message.kid,
     )
 
 
@@ -334,24 +323,237 @@ def check_key_usage(dcc: DccCertificate, signer: x509.Certificate) -> None:
         )
 
 
-def verify_dcc(text: str, certificates: Sequence[x509.Certificate], *, at: datetime) -> DccResult:
-    """Decode and verify an ``HC1:`` text at time ``at`` (steps 1 to 6).
+@attrs.define(slots=True, eq=False)
+class _DccContext:
+    """Internal: the inputs of the DCC rules and what earlier rules established."""
 
-    Never raises on bad input: the result carries the first failure's code.
+    text: str
+    certificates: Sequence[x509.Certificate]
+    at: datetime
+    compressed: bytes = b""
+    cose: bytes = b""
+    message: CoseSign1 | None = None
+    dcc: DccCertificate | None = None
+    candidates: list[x509.Certificate] = attrs.field(factory=list)
+    signer: x509.Certificate | None = None
+    signer_error: CertificateError | None = None
+    tried: bool = False
+
+    def the_message(self) -> CoseSign1:
+        assert self.message is not None, "rules run in order"
+        return self.message
+
+    def the_dcc(self) -> DccCertificate:
+        assert self.dcc is not None, "rules run in order"
+        return self.dcc
+
+    def the_signer(self) -> x509.Certificate:
+        assert self.signer is not None, "rules run in order"
+        return self.signer
+
+
+def _text_length(ctx: _DccContext) -> str | None:
+    if len(ctx.text) > MAX_TEXT_LENGTH:
+        return f"text of {len(ctx.text)} characters exceeds {MAX_TEXT_LENGTH}"
+    return None
+
+
+def _prefix(ctx: _DccContext) -> str | None:
+    if not ctx.text.startswith(DCC_PREFIX):
+        return f"text does not start with the prefix {DCC_PREFIX!r}"
+    return None
+
+
+def _raises(step: Callable[[_DccContext], None]) -> Callable[[_DccContext], str | None]:
+    """A check from a step that raises :class:`CertificateError` on a problem."""
+
+    def check(ctx: _DccContext) -> str | None:
+        try:
+            step(ctx)
+        except CertificateError as exc:
+            return exc.message
+        return None
+
+    return check
+
+
+def _base45(ctx: _DccContext) -> None:
+    ctx.compressed = b45decode(ctx.text[len(DCC_PREFIX) :])
+
+
+def _zlib(ctx: _DccContext) -> None:
+    ctx.cose = decompress(ctx.compressed, max_size=MAX_DCC_SIZE)
+
+
+def _cose(ctx: _DccContext) -> None:
+    ctx.message = decode_sign1(ctx.cose)
+
+
+def _claims(ctx: _DccContext) -> None:
+    ctx.dcc = dcc_claims(ctx.the_message())
+
+
+def _kid(ctx: _DccContext) -> str | None:
+    kid = ctx.the_message().kid
+    if kid is None:
+        return "DCC has no key id"
+    if len(kid) != DCC_KID_LENGTH:
+        return f"DCC key id has {len(kid)} bytes, not {DCC_KID_LENGTH}"
+    return None
+
+
+def _signer_known(ctx: _DccContext) -> str | None:
+    kid = ctx.the_message().kid
+    ctx.candidates = [c for c in ctx.certificates if dcc_kid(c) == kid]
+    if not ctx.candidates:
+        return "no document signer certificate has this key id"
+    return None
+
+
+def _algorithm(ctx: _DccContext) -> None:
+    ctx.the_message().algorithm(allow_unprotected_alg=True)
+
+
+def _signer_error(ctx: _DccContext) -> CertificateError | None:
+    if not ctx.tried:
+        ctx.tried = True
+        found = _try_candidates(ctx.the_message(), ctx.candidates)
+        if isinstance(found, CertificateError):
+            ctx.signer_error = found
+        else:
+            ctx.signer = found
+    return ctx.signer_error
+
+
+def _key_fits(ctx: _DccContext) -> str | None:
+    error = _signer_error(ctx)
+    if error is not None and error.code is ErrorCode.CRT_ALGORITHM_MISMATCH:
+        return error.message
+    return None
+
+
+def _signature(ctx: _DccContext) -> str | None:
+    error = _signer_error(ctx)
+    return None if error is None else error.message
+
+
+def _has_times(ctx: _DccContext) -> str | None:
+    dcc = ctx.the_dcc()
+    if dcc.issued_at is None or dcc.expires_at is None:
+        return "DCC lacks iat or exp"
+    return None
+
+
+def _issued_not_in_future(ctx: _DccContext) -> str | None:
+    issued = ctx.the_dcc().issued_at
+    assert issued is not None
+    if ctx.at < issued:
+        return f"DCC is issued in the future ({issued.isoformat()})"
+    return None
+
+
+def _not_expired(ctx: _DccContext) -> str | None:
+    expires = ctx.the_dcc().expires_at
+    assert expires is not None
+    if ctx.at > expires:
+        return f"DCC expired at {expires.isoformat()}"
+    return None
+
+
+def _within_signer_validity(ctx: _DccContext) -> str | None:
+    dcc, signer = ctx.the_dcc(), ctx.the_signer()
+    assert dcc.issued_at is not None
+    assert dcc.expires_at is not None
+    if dcc.issued_at < signer.not_valid_before_utc or dcc.expires_at > signer.not_valid_after_utc:
+        return "DCC validity falls outside its signer certificate's validity"
+    return None
+
+
+def _one_type(ctx: _DccContext) -> None:
+    certificate_type(ctx.the_dcc())
+
+
+def _key_usage(ctx: _DccContext) -> None:
+    check_key_usage(ctx.the_dcc(), ctx.the_signer())
+
+
+def _dcc_all_of(*members: Node[_DccContext]) -> AllOf[_DccContext]:
+    return AllOf(members)
+
+
+_D = Rule[_DccContext]
+
+#: The DCC verification policy: steps 1 to 6 of the module docstring as rules.
+DCC_POLICY: Node[_DccContext] = _dcc_all_of(
+    _D("text_length", "1", ErrorCode.CRT_TOO_LARGE, _text_length),
+    _D("prefix", "1", ErrorCode.CRT_BAD_PREFIX, _prefix),
+    _D("base45", "1", ErrorCode.CRT_BAD_ENCODING, _raises(_base45)),
+    _D("zlib", "1", ErrorCode.CRT_BAD_COMPRESSION, _raises(_zlib)),
+    _D("cose_structure", "2", ErrorCode.CRT_BAD_STRUCTURE, _raises(_cose)),
+    _D("cwt_claims", "3", ErrorCode.CRT_BAD_STRUCTURE, _raises(_claims)),
+    _D("key_id", "4", ErrorCode.CRT_BAD_STRUCTURE, _kid),
+    _D("signer_known", "4", ErrorCode.CRT_UNKNOWN_ISSUER, _signer_known),
+    _D("signature_algorithm", "4", ErrorCode.CRT_UNSUPPORTED_ALGORITHM, _raises(_algorithm)),
+    _D("signature_key_fits", "4", ErrorCode.CRT_ALGORITHM_MISMATCH, _key_fits),
+    _D("signature", "4", ErrorCode.CRT_BAD_SIGNATURE, _signature),
+    _D("validity_times_present", "5", ErrorCode.CRT_BAD_STRUCTURE, _has_times),
+    _D("issued_not_in_future", "5", ErrorCode.CRT_NOT_YET_VALID, _issued_not_in_future),
+    _D("not_expired", "5", ErrorCode.CRT_EXPIRED, _not_expired),
+    _D("within_signer_validity", "5", ErrorCode.CRT_KEY_NOT_VALID, _within_signer_validity),
+    _D("one_certificate_type", "6", ErrorCode.CRT_BAD_STRUCTURE, _raises(_one_type)),
+    _D("key_usage", "6", ErrorCode.CRT_KEY_USAGE, _raises(_key_usage)),
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def verify_dcc(
+    text: str, certificates: Sequence[x509.Certificate], *, at: datetime
+) -> VerificationResult:
+    """Decode and verify an ``HC1:`` text at time ``at`` (the rules of :data:`DCC_POLICY`).
+
+    Never raises on bad input: every step, decoding included, is a rule
+    with one code, and the result (policy ``"dcc"``) is OK only when all
+    held. Only an OK result has facts: ``issuer`` (``{"id": iss, "name":
+    None}``), ``issued_at`` and ``expires_at`` (ISO 8601 UTC), ``type``
+    (``"v"``, ``"t"`` or ``"r"``), ``fields`` (the hcert content, made
+    JSON-friendly: dates as ISO strings, bytes as hex) and ``signer``; its
+    anchor (kind ``"issuer-key"``) names the document signer certificate.
 
     Raises:
         ValueError: if ``at`` is naive (API misuse).
+        TypeError: if ``text`` is not a ``str``.
     """
     _require_aware(at)
-    dcc: DccCertificate | None = None
-    signer: x509.Certificate | None = None
-    try:
-        dcc = decode_dcc(text)
-        signer = find_signer(dcc.message, certificates)
-        check_validity(dcc, signer, at=at)
-        check_key_usage(dcc, signer)
-    except CertificateError as exc:
-        return DccResult(
-            valid=False, code=exc.code, reason=exc.message, certificate=dcc, signer=signer
-        )
-    return DccResult(valid=True, code=None, reason="valid", certificate=dcc, signer=signer)
+    if not isinstance(text, str):
+        raise TypeError(f"a DCC text is a str, not {type(text).__name__}")
+    ctx = _DccContext(text=text, certificates=list(certificates), at=at)
+    outcome, code, message, steps = evaluate(DCC_POLICY, ctx)
+    if outcome is not Outcome.OK:
+        return VerificationResult(DCC_POLICY_NAME, outcome, code, message, steps)
+    dcc, signer = ctx.the_dcc(), ctx.the_signer()
+    kid = dcc_kid(signer).hex()
+    signer_facts = {
+        "subject": signer.subject.rfc4514_string(),
+        "kid": kid,
+        "not_before": _iso(signer.not_valid_before_utc),
+        "not_after": _iso(signer.not_valid_after_utc),
+    }
+    facts = {
+        "issuer": {"id": dcc.issuer, "name": None},
+        "issued_at": _iso(dcc.issued_at),
+        "expires_at": _iso(dcc.expires_at),
+        "type": certificate_type(dcc),
+        "fields": json_safe(dcc.hcert),
+        "signer": signer_facts,
+    }
+    anchor = Anchor(
+        "issuer-key",
+        f"document signer certificate {signer_facts['subject']} (kid {kid})",
+        {"issuer": {"id": dcc.issuer, "name": None}, **signer_facts},
+    )
+    return VerificationResult(
+        DCC_POLICY_NAME, Outcome.OK, None, "valid", steps, anchor=anchor, facts=facts
+    )

@@ -219,10 +219,14 @@ class Unwrapped:
     Attributes:
         payload: the inflated payload bytes.
         dictionary: whether the zlib stream used the preset dictionary.
+        compressed: the zlib stream exactly as the text carried it (a
+            format that accepts only the canonical compression of its
+            content compares it with :func:`compress`).
     """
 
     payload: bytes = attrs.field(repr=False)
     dictionary: bool
+    compressed: bytes = attrs.field(default=b"", repr=False)
 
 
 def unwrap_envelope(
@@ -239,7 +243,7 @@ def unwrap_envelope(
     """
     data = b45decode(strip_prefix(text, prefix))
     payload = decompress(data, max_size=max_size, zdict=zdict)
-    return Unwrapped(payload=payload, dictionary=uses_dictionary(data))
+    return Unwrapped(payload=payload, dictionary=uses_dictionary(data), compressed=data)
 
 
 def decode_envelope(
