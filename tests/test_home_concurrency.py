@@ -77,9 +77,7 @@ def _check_every_signature(home: Path, docs: list[Path]) -> set[int]:
     calendar_cert = pki.load_certificate((home / "calendar-cert.pem").read_bytes())
     pubfile = PublicationsFile.parse((home / "publications.bin").read_bytes())
     # one calendar key, ever: the file carries exactly the home's certificate
-    assert [r.certificate_id for r in pubfile.certificates] == [
-        pki.certificate_id(calendar_cert)
-    ]
+    assert [r.certificate_id for r in pubfile.certificates] == [pki.certificate_id(calendar_cert)]
     with EmbeddedBackend(home, create=False) as backend:
         trusted = backend.trusted_publications_file()
     seconds = set()

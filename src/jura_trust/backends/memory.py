@@ -616,7 +616,14 @@ class EmbeddedBackend:
 
     def _auth_record(self, chain: CalendarChain) -> CalendarAuthRecord:
         data = PublicationData.build(chain.publication_time, chain.root(), forward=True)
-        sig_type, value = self._calendar_signer.sign(data.raw)
+        try:
+            sig_type, value = self._calendar_signer.sign(data.raw)
+        except Exception as exc:  # a key store or HSM failure: no signature leaves the round
+            raise BackendError(
+                f"signing the calendar head at {_iso(chain.publication_time)} failed: {exc}; "
+                "the round is not answered",
+                code=ErrorCode.SVC_STORE,
+            ) from exc
         return CalendarAuthRecord(
             published_data=data,
             signature_data=SignatureData(
