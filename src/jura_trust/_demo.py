@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jura_trust._files import write_atomic
 from jura_trust._timefmt import format_time
 from jura_trust.api import hash_file, load_signature, save_signature, verify
 from jura_trust.backends.memory import EmbeddedBackend
@@ -28,7 +29,7 @@ def run(home: Path) -> int:
     workdir = home / "demo"
     workdir.mkdir(parents=True, exist_ok=True)
     doc = workdir / "extrait-poursuites.txt"
-    doc.write_text(SAMPLE, encoding="utf-8")
+    write_atomic(doc, SAMPLE.encode("utf-8"))
     results: list[bool] = []
     print(f"jura_trust demo (state in {home})")
     with EmbeddedBackend(home) as backend:

@@ -9,15 +9,16 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from jura_trust import _files
 from jura_trust.backends.base import SigningService
 from jura_trust.core.hashing import DEFAULT_ALGORITHM, DataHasher, HashAlgorithm, Imprint
 from jura_trust.core.publication import PublicationData, decode_publication_string
 from jura_trust.core.signature import Signature
+from jura_trust.core.tlv import MAX_INPUT_SIZE
 from jura_trust.errors import ErrorCode, FormatError
 from jura_trust.publications import VerifiedPublicationsFile
 from jura_trust.trust import TrustConfig, Verifier
@@ -40,13 +41,15 @@ def hash_file(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> Imprint:
-    """The imprint of a file's content, read in bounded memory.
+    """The imprint of a regular file's content, read in bounded memory.
 
-    I/O errors are reported as :class:`FormatError` (FMT-19).
+    I/O errors are reported as :class:`FormatError` (FMT-19); a FIFO, a
+    device or a directory is refused at once (FMT-20): hash a stream with
+    :meth:`~jura_trust.core.hashing.DataHasher.update_stream` instead.
     """
     hasher = DataHasher(algorithm)
     try:
-        with open(path, "rb") as f:
+        with _files.open_regular(path) as f:
             hasher.update_stream(f, progress=progress)
     except OSError as exc:
         raise FormatError(
@@ -62,23 +65,21 @@ def load_signature(source: str | os.PathLike[str] | bytes) -> Signature:
     """
     if isinstance(source, bytes):
         return Signature.from_bytes(source)
-    try:
-        data = Path(source).read_bytes()
-    except OSError as exc:
-        raise FormatError(f"cannot read {source}: {exc.strerror}", code=ErrorCode.FMT_IO) from None
-    return Signature.from_bytes(data)
+    return Signature.from_bytes(_files.read_regular(source, limit=MAX_INPUT_SIZE))
 
 
 def save_signature(signature: Signature, path: str | os.PathLike[str]) -> Path:
-    """Write ``signature`` to ``path`` (atomically) and return the path."""
+    """Write ``signature`` to ``path`` and return the path.
+
+    Atomic and durable: a private temporary file in the same directory,
+    ``fsync``, then a rename over ``path`` (a planted ``path.tmp`` or a
+    symlink is never written through). Unwritable targets raise
+    :class:`FormatError` (FMT-19).
+    """
     target = Path(path)
-    tmp = target.with_name(target.name + ".tmp")
     try:
-        tmp.write_bytes(signature.encode())
-        os.replace(tmp, target)
+        _files.write_atomic(target, signature.encode())
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise FormatError(
             f"cannot write {target}: {exc.strerror or exc}", code=ErrorCode.FMT_IO
         ) from None

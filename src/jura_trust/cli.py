@@ -26,13 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from jura_trust import cli_qr, pki
+from jura_trust import _files, cli_qr, pki
 from jura_trust._timefmt import format_time, parse_time
 from jura_trust.api import hash_file, load_signature, save_signature
 from jura_trust.backends.ksi_http import KsiHttpBackend
 from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.core.chains import AggregationChain, AggregationLink
-from jura_trust.core.hashing import HashAlgorithm, Imprint
+from jura_trust.core.hashing import DataHasher, HashAlgorithm, Imprint
 from jura_trust.core.publication import (
     encode_publication_string,
 )
@@ -145,7 +145,23 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+#: The file name that means standard input.
+STDIN = "-"
+
+
+def _hash_stdin(algorithm: HashAlgorithm) -> Imprint:
+    hasher = DataHasher(algorithm)
+    try:
+        hasher.update_stream(sys.stdin.buffer)
+    except OSError as exc:
+        raise FormatError(
+            f"cannot read standard input: {exc.strerror or exc}", code=ErrorCode.FMT_IO
+        ) from None
+    return hasher.imprint()
+
+
 def _hash_with_progress(path: Path, algorithm: HashAlgorithm) -> Imprint:
+    """The imprint of a regular file (FMT-20 for a FIFO, a device, a directory)."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -160,10 +176,28 @@ def _hash_with_progress(path: Path, algorithm: HashAlgorithm) -> Imprint:
 # -- commands ---------------------------------------------------------------------------
 
 
+def _sign_targets(args: argparse.Namespace) -> list[Path]:
+    """Where each signature goes: ``FILE.ksig`` beside each file, or ``--output``."""
+    files: list[str] = args.files
+    if files.count(STDIN) > 1:
+        raise ValueError("standard input (-) can be signed once per command")
+    if args.output is not None:
+        if len(files) != 1:
+            raise ValueError("--output needs exactly one FILE")
+        return [Path(args.output)]
+    if STDIN in files:
+        raise ValueError("signing standard input (-) needs --output PATH")
+    return [Path(p).with_name(Path(p).name + ".ksig") for p in files]
+
+
 def _cmd_sign(args: argparse.Namespace) -> int:
     algorithm = HashAlgorithm.from_name(args.hash)
+    targets = _sign_targets(args)
     paths = [Path(p) for p in args.files]
-    imprints = [_hash_with_progress(p, algorithm) for p in paths]
+    imprints = [
+        _hash_stdin(algorithm) if p == STDIN else _hash_with_progress(Path(p), algorithm)
+        for p in args.files
+    ]
     if args.aggregator:
         with _http_backend(args) as remote:
             signatures = remote.sign_many(imprints)
@@ -171,8 +205,10 @@ def _cmd_sign(args: argparse.Namespace) -> int:
         with _backend(args) as backend:
             signatures = backend.sign_many(imprints)
     results = []
-    for path, sig in zip(paths, signatures, strict=True):
-        target = save_signature(sig, path.with_name(path.name + ".ksig"))
+    # Written only now: the calendar leaf, the keys and the publications
+    # file every signature depends on are durable once signing returned.
+    for path, sig, dest in zip(paths, signatures, targets, strict=True):
+        target = save_signature(sig, dest)
         results.append(
             {
                 "file": str(path),
@@ -190,20 +226,14 @@ def _cmd_sign(args: argparse.Namespace) -> int:
 
 
 def _read_file(path: str) -> bytes:
-    """A file's bytes; an unreadable file is FMT-19 (exit status 3)."""
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise FormatError(f"cannot read {path}: {exc.strerror}", code=ErrorCode.FMT_IO) from None
+    """A regular file's bytes; FMT-19 unreadable, FMT-20 not a regular file (exit 3)."""
+    return _files.read_regular(path)
 
 
 def _load_trust_anchors(paths: Sequence[str]) -> list[Any]:
     anchors: list[Any] = []
     for p in paths:
-        try:
-            anchors.extend(pki.load_certificates(Path(p).read_bytes()))
-        except OSError as exc:
-            raise FormatError(f"cannot read {p}: {exc.strerror}", code=ErrorCode.FMT_IO) from None
+        anchors.extend(pki.load_certificates(_read_file(p)))
     return anchors
 
 
@@ -229,6 +259,8 @@ def _document_hash(args: argparse.Namespace, sig: Signature) -> tuple[Imprint | 
     """
     if args.document and args.document_hash:
         raise UsageError("give --document or --document-hash, not both")
+    if args.document == STDIN:
+        return _hash_stdin(sig.document_hash.algorithm), "standard input"
     if args.document:
         return _hash_with_progress(Path(args.document), sig.document_hash.algorithm), args.document
     if args.document_hash:
@@ -407,7 +439,7 @@ def _cmd_extend(args: argparse.Namespace) -> int:
         with _http_backend(args) as remote:
             extended = remote.extend(sig, t)
     else:
-        with _backend(args) as backend:
+        with _backend(args, create=False) as backend:  # extending only reads the home
             extended = backend.extend(sig, t)
     target = Path(args.output) if args.output else Path(args.signature)
     save_signature(extended, target)
@@ -646,7 +678,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("sign", help="sign files; writes FILE.ksig beside each (one round)")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="regular files (a FIFO or a device is refused, FMT-20); - reads standard input",
+    )
+    p.add_argument(
+        "--output", "-o", metavar="PATH", help="where the signature goes (one FILE; needed for -)"
+    )
     p.add_argument("--hash", default="SHA-256", help="hash algorithm (default SHA-256)")
     p.add_argument("--json", action="store_true")
     _add_home(p)
@@ -656,7 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="verify a signature (exit 0 OK, 1 FAIL, 2 NA, 3 unreadable)")
     p.add_argument("signature", metavar="SIG")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--document", metavar="FILE")
+    g.add_argument("--document", metavar="FILE", help="the signed file (- for standard input)")
     g.add_argument("--document-hash", metavar="ALG:HEX")
     p.add_argument("--input-level", type=int, default=0, metavar="N")
     p.add_argument("--policy", choices=[x.value for x in Policy], default=Policy.GENERAL.value)

@@ -37,6 +37,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from jura_trust import _files
 from jura_trust._timefmt import parse_time
 from jura_trust.certificates._json import json_safe
 from jura_trust.certificates.cose import PrivateKey, PublicKey, decode_sign1
@@ -109,7 +110,7 @@ _MAX_INPUT_FILE = 64 * 1024 * 1024
 
 def _read(path: str | os.PathLike[str], what: str) -> bytes:
     try:
-        with open(path, "rb") as handle:
+        with _files.open_regular(path) as handle:  # FMT-20 for a FIFO or a device
             data = handle.read(_MAX_INPUT_FILE + 1)
     except OSError as exc:
         raise FormatError(
@@ -120,12 +121,9 @@ def _read(path: str | os.PathLike[str], what: str) -> bytes:
     return data
 
 
-def _write(path: Path, data: bytes | str) -> None:
+def _write(path: Path, data: bytes | str, mode: int = _files.PUBLIC_MODE) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, str):
-        path.write_text(data, encoding="utf-8")
-    else:
-        path.write_bytes(data)
+    _files.write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data, mode)
 
 
 def _time(text: str | None) -> datetime | None:
@@ -517,15 +515,12 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+    _write(out, pem, _files.PRIVATE_MODE)
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     pub_path = out.with_name(out.stem + ".pub.pem")
-    pub_path.write_bytes(public)
+    _write(pub_path, public)
     kid = key_id(key.public_key()).hex()
     if args.json:
         _print_json({"key": str(out), "public_key": str(pub_path), "kid": kid, "alg": args.alg})

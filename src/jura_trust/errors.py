@@ -68,6 +68,7 @@ class ErrorCode(enum.Enum):
     FMT_BAD_TIME = "FMT-17"
     FMT_BAD_CERTIFICATE = "FMT-18"
     FMT_IO = "FMT-19"
+    FMT_NOT_REGULAR = "FMT-20"
 
     # -- KSI verification (spec/ksi-format.md section 10.1) ----------------
     GEN_01 = "GEN-01"
@@ -149,6 +150,7 @@ class ErrorCode(enum.Enum):
     SVC_CONFIG = "SVC-08"
     SVC_NO_PUBLICATION = "SVC-09"
     SVC_REQUEST_ID_MISMATCH = "SVC-10"
+    SVC_HOME_LOCKED = "SVC-11"
 
     @property
     def family(self) -> str:

@@ -9,4 +9,6 @@
   for a remote KSI service (jura_trust's own ``jura-trust serve`` or Guardtime's
   gateways), standard library only.
 * :mod:`jura_trust.backends.stores`: calendar stores (memory, SQLite).
+* :mod:`jura_trust.backends.home`: the locks that let processes share a home
+  (a running service holds it; writers queue for its state).
 """

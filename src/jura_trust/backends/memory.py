@@ -29,17 +29,19 @@ authentication record). :meth:`EmbeddedBackend.aggregate` does both at once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import itertools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import attrs
 
-from jura_trust import pki
+from jura_trust import _files, pki
 from jura_trust.backends.base import Clock, SystemClock
+from jura_trust.backends.home import HomeLock, StateLock, lock_for_writer
 from jura_trust.backends.stores import CalendarStore, MemoryCalendarStore, SQLiteCalendarStore
 from jura_trust.core import calendar as cal
 from jura_trust.core import tlv
@@ -70,7 +72,12 @@ __all__ = [
     "PendingRound",
     "RoundReceipt",
     "RoundRequest",
+    "WriteFile",
 ]
+
+#: How the backend writes a file of its home: ``(path, data, mode)``, atomic
+#: and durable before it returns (default :func:`jura_trust._files.write_atomic`).
+WriteFile = Callable[[Path, bytes, int], object]
 
 #: The login recorded as issuer when none is given.
 DEFAULT_CLIENT_ID = "jura-trust"
@@ -238,23 +245,6 @@ class AggregationRound:
         return out
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class EmbeddedBackend:
     """An in-process KSI signing service.
 
@@ -276,8 +266,22 @@ class EmbeddedBackend:
             ``home``, saved) on first use when not given.
         store: the calendar store; by default SQLite in ``home``, or memory.
         create: with ``False``, refuse (SVC-08) a ``home`` that holds no
-            state yet instead of creating keys there: for read-only uses
-            such as verification.
+            state yet instead of creating keys there, and never write to
+            the home: for read-only uses such as verification.
+        home_lock: the home's ``service.lock`` held exclusively by the
+            caller (a service); without it a backend that writes a home
+            holds that lock shared for its lifetime, so it is refused
+            (SVC-11) while a service runs on the home
+            (:mod:`jura_trust.backends.home`).
+        write_file: how files of the home are written (keys, certificates,
+            ``publications.bin``): atomically and durably; the default is
+            :func:`jura_trust._files.write_atomic`. A hook for fault
+            injection in tests.
+
+    Several processes may write one home: key creation on first use,
+    every round and every publication run under the home's ``state.lock``,
+    so the keys are created once and concurrent rounds take consecutive
+    seconds.
 
     >>> from jura_trust.backends.base import ManualClock
     >>> backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
@@ -299,6 +303,8 @@ class EmbeddedBackend:
         publisher: pki.CalendarSigner | None = None,
         store: CalendarStore | None = None,
         create: bool = True,
+        home_lock: HomeLock | None = None,
+        write_file: WriteFile | None = None,
     ) -> None:
         if not algorithm.trusted:
             raise ValueError(f"{algorithm} is not allowed for new signatures")
@@ -314,6 +320,14 @@ class EmbeddedBackend:
         self._sequence = itertools.count(1)
         self._pending: list[tuple[Imprint, int, _Slot]] = []
         self._leader_active = False
+        self._writable = create or self.home is None
+        self._write_file: WriteFile = write_file or _files.write_atomic
+        self._home_lock: HomeLock | None = None
+        self._state_lock: StateLock | None = None
+        self._publications: list[PublicationRecord] = []
+        self._certificates: dict[bytes, pki.Certificate] = {}
+        self._pubfile_bytes: bytes | None = None
+        self._pubfile_stamp: tuple[int, int, int] | None = None
         if self.home is not None:
             if not create and not (self.home / _PUB_CERT).is_file():
                 raise BackendError(
@@ -322,6 +336,24 @@ class EmbeddedBackend:
                     home=str(self.home),
                 )
             self.home.mkdir(parents=True, exist_ok=True)
+            if self._writable:
+                self._home_lock = home_lock if home_lock is not None else lock_for_writer(self.home)
+                self._state_lock = StateLock(self.home)
+        try:
+            with self._state():
+                self._open_state(store, calendar_signer, publisher)
+        except BaseException:
+            self._release_home()
+            raise
+
+    def _open_state(
+        self,
+        store: CalendarStore | None,
+        calendar_signer: pki.CalendarSigner | None,
+        publisher: pki.CalendarSigner | None,
+    ) -> None:
+        # Under the state lock: a first use of a home creates the keys and the
+        # publications file exactly once, whatever other processes do.
         if store is not None:
             self._store: CalendarStore = store
         elif self.home is not None:
@@ -332,14 +364,43 @@ class EmbeddedBackend:
             _CAL_KEY, _CAL_CERT, {"O": "jura_trust", "CN": "calendar"}
         )
         self._publisher = publisher or self._load_or_create_signer(
-            _PUB_KEY, _PUB_CERT, {"O": "jura_trust", "CN": "publisher", "E": publisher_email}
+            _PUB_KEY, _PUB_CERT, {"O": "jura_trust", "CN": "publisher", "E": self.publisher_email}
         )
-        self._publications: list[PublicationRecord] = []
-        self._certificates: dict[bytes, pki.Certificate] = {}
-        self._pubfile_bytes: bytes | None = None
         self._load_publications()
+        if self._calendar_signer.certificate_id not in self._certificates:
+            # a new home, or a new calendar key: publish its certificate
+            # beside the old ones
+            self._commit_publications(self._publications)
+
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[None]:
+        """Hold the thread lock and, for a home, its ``state.lock``."""
+        with self._lock:
+            if self._state_lock is None:
+                yield
+            else:
+                with self._state_lock.held():
+                    yield
+
+    def _release_home(self) -> None:
+        if self._state_lock is not None:
+            self._state_lock.close()
+            self._state_lock = None
+        if self._home_lock is not None:
+            self._home_lock.release()
+            self._home_lock = None
 
     # -- keys and files ------------------------------------------------------------
+
+    def _save(self, name: str, data: bytes, mode: int = _files.PUBLIC_MODE) -> None:
+        assert self.home is not None
+        try:
+            self._write_file(self.home / name, data, mode)
+        except OSError as exc:
+            raise BackendError(
+                f"cannot write {self.home / name}: {exc.strerror or exc}",
+                code=ErrorCode.SVC_STORE,
+            ) from None
 
     def _load_or_create_signer(
         self, key_name: str, cert_name: str, subject: dict[str, str]
@@ -358,39 +419,58 @@ class EmbeddedBackend:
             ca=False,
         )
         signer = pki.CalendarSigner(key, cert)
-        if self.home is not None:
-            _write_private(self.home / key_name, signer.private_key_pem())
-            _write_atomic(self.home / cert_name, signer.certificate_pem())
+        if self.home is not None and self._writable:
+            # The key first: a certificate on disk always has its key. A crash
+            # between the two leaves a key without a certificate, which the
+            # next first use replaces (nothing was signed with it yet).
+            self._save(key_name, signer.private_key_pem(), _files.PRIVATE_MODE)
+            self._save(cert_name, signer.certificate_pem())
         return signer
 
+    def _stamp(self) -> tuple[int, int, int] | None:
+        assert self.home is not None
+        try:
+            st = (self.home / _PUBFILE).stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
     def _load_publications(self) -> None:
-        if self.home is None or not (self.home / _PUBFILE).exists():
-            self._write_publications()
+        """Read ``publications.bin`` from the home if it changed since the last read."""
+        if self.home is None:
+            return
+        stamp = self._stamp()
+        if stamp is None or stamp == self._pubfile_stamp:
             return
         data = (self.home / _PUBFILE).read_bytes()
         parsed = PublicationsFile.parse(data)
         self._publications = list(parsed.publications)
         self._certificates = {r.certificate_id: r.certificate for r in parsed.certificates}
         self._pubfile_bytes = data
-        if self._calendar_signer.certificate_id not in self._certificates:
-            # a new calendar key: publish its certificate beside the old ones
-            self._write_publications()
+        self._pubfile_stamp = stamp
 
-    def _write_publications(self) -> None:
-        # Certificates of earlier calendar keys stay in the file, so
-        # signatures they signed keep verifying with the key-based policy.
+    def _commit_publications(self, publications: Sequence[PublicationRecord]) -> None:
+        """Sign and write the publications file; only then adopt it in memory.
+
+        Certificates of earlier calendar keys stay in the file, so
+        signatures they signed keep verifying with the key-based policy. A
+        failed write leaves the backend serving the previous file.
+        """
         certs = dict(self._certificates)
         certs[self._calendar_signer.certificate_id] = self._calendar_signer.certificate
-        self._certificates = certs
+        ordered = sorted(publications, key=lambda p: p.publication_time)
         pubfile = PublicationsFile.build(
             creation_time=int(self.clock.now()),
             certificates=certs,
-            publications=self._publications,
+            publications=ordered,
         )
         data = pubfile.sign(self._publisher.private_key, self._publisher.certificate)
+        if self.home is not None and self._writable:
+            self._save(_PUBFILE, data)
+            self._pubfile_stamp = self._stamp()
+        self._certificates = certs
+        self._publications = list(ordered)
         self._pubfile_bytes = data
-        if self.home is not None:
-            _write_atomic(self.home / _PUBFILE, data)
 
     # -- trust material --------------------------------------------------------------
 
@@ -481,7 +561,8 @@ class EmbeddedBackend:
         """
         if not isinstance(pending, PendingRound) or pending._backend is not self:
             raise ValueError("the round belongs to another backend")
-        with self._lock:
+        self._check_writable()
+        with self._state():
             if second is None:
                 second = self._next_second()
             elif second > int(self.clock.now()):
@@ -536,7 +617,14 @@ class EmbeddedBackend:
 
     def _auth_record(self, chain: CalendarChain) -> CalendarAuthRecord:
         data = PublicationData.build(chain.publication_time, chain.root(), forward=True)
-        sig_type, value = self._calendar_signer.sign(data.raw)
+        try:
+            sig_type, value = self._calendar_signer.sign(data.raw)
+        except Exception as exc:  # a key store or HSM failure: no signature leaves the round
+            raise BackendError(
+                f"signing the calendar head at {_iso(chain.publication_time)} failed: {exc}; "
+                "the round is not answered",
+                code=ErrorCode.SVC_STORE,
+            ) from exc
         return CalendarAuthRecord(
             published_data=data,
             signature_data=SignatureData(
@@ -604,6 +692,8 @@ class EmbeddedBackend:
         not a publication extends to that calendar second and records the
         calendar root there (verifiable with a publication string for it).
         """
+        with self._lock:
+            self._load_publications()  # another process may have published
         if publication_time is None:
             target = self.nearest_publication(signature.aggregation_time)
             if target is None:
@@ -638,7 +728,9 @@ class EmbeddedBackend:
         publication or before the calendar's first round); publishing an
         existing publication's second returns it.
         """
-        with self._lock:
+        self._check_writable()
+        with self._state():
+            self._load_publications()  # another process may have published
             head = self._store.head()
             if head is None:
                 raise BackendError(
@@ -671,9 +763,7 @@ class EmbeddedBackend:
                 references=(f"jura_trust publication {_iso(t)}",),
                 tlv_type=0x703,
             )
-            self._publications.append(record)
-            self._publications.sort(key=lambda p: p.publication_time)
-            self._write_publications()
+            self._commit_publications([*self._publications, record])
             return record
 
     def publication_string(self, record: PublicationRecord | None = None) -> str:
@@ -684,8 +774,18 @@ class EmbeddedBackend:
         return encode_publication_string(rec.published_data)
 
     def close(self) -> None:
-        """Release the calendar store."""
-        self._store.close()
+        """Release the calendar store and the home's locks."""
+        try:
+            self._store.close()
+        finally:
+            self._release_home()
+
+    def _check_writable(self) -> None:
+        if not self._writable:
+            raise BackendError(
+                f"{self.home} was opened read-only (create=False): cannot sign or publish",
+                code=ErrorCode.SVC_REFUSED,
+            )
 
     def __enter__(self) -> EmbeddedBackend:
         return self

@@ -22,6 +22,7 @@ Implementations: :class:`MemoryCalendarStore` (tests, embedded use) and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -195,16 +196,29 @@ class SQLiteCalendarStore:
     (idx + 1) * 2**height)`` for heights >= :data:`SQLITE_MIN_STORED_HEIGHT`
     that hold at least one leaf. Each append is one transaction, committed
     (and synced) before :meth:`append` returns. The object is safe to share
-    between threads; one process should write a calendar at a time.
+    between threads. Several processes may append (each append re-reads
+    the head inside its write transaction, and :meth:`head` reads the
+    file), but only one root per second is ever stored.
+
+    ``factory`` is the :class:`sqlite3.Connection` class to connect with
+    (:func:`sqlite3.connect`'s ``factory``): a hook for tests that inject
+    faults around the store's statements.
     """
 
     __slots__ = ("_conn", "_first", "_head", "_lock", "_path")
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        factory: type[sqlite3.Connection] = sqlite3.Connection,
+    ) -> None:
         self._path = os.fspath(path)
         self._lock = threading.RLock()
         try:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, factory=factory
+            )
         except sqlite3.Error as exc:
             raise self._error("cannot open", exc) from exc
         self._conn: sqlite3.Connection | None = conn
@@ -246,20 +260,35 @@ class SQLiteCalendarStore:
         return self._conn
 
     def _read_bounds(self) -> tuple[int | None, int | None]:
-        row = self._db().execute("SELECT max(second), min(second) FROM leaf").fetchone()
+        # Two sub-queries: SQLite answers a lone max() or min() on the key
+        # from the index, but scans the table for both in one SELECT.
+        row = (
+            self._db()
+            .execute("SELECT (SELECT max(second) FROM leaf), (SELECT min(second) FROM leaf)")
+            .fetchone()
+        )
         return (row[0], row[1]) if row is not None else (None, None)
+
+    def _refresh(self) -> None:
+        # Another process may have appended since this one last looked.
+        try:
+            self._head, self._first = self._read_bounds()
+        except sqlite3.Error as exc:
+            raise self._error("read failed", exc) from exc
 
     # -- reads ------------------------------------------------------------
 
     def head(self) -> int | None:
-        """The last stored second, or ``None`` when empty."""
-        self._db()
-        return self._head
+        """The last stored second, or ``None`` when empty (read from the file)."""
+        with self._lock:
+            self._refresh()
+            return self._head
 
     def first(self) -> int | None:
-        """The first stored second, or ``None`` when empty."""
-        self._db()
-        return self._first
+        """The first stored second, or ``None`` when empty (read from the file)."""
+        with self._lock:
+            self._refresh()
+            return self._first
 
     def _leaf(self, second: int) -> bytes:
         first = self._first
@@ -337,9 +366,14 @@ class SQLiteCalendarStore:
                     self._append_in_transaction(conn, second, imprint.value)
                 conn.execute("COMMIT")
             except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                self._head, self._first = self._read_bounds()
+                # Whatever failed, the file is the truth: roll back what is
+                # open and read the bounds again (a failed COMMIT may or may
+                # not have stored the second; the next append sees which).
+                with contextlib.suppress(sqlite3.Error):
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    self._head, self._first = self._read_bounds()
                 if isinstance(exc, sqlite3.Error):
                     raise self._error("write failed", exc) from exc
                 raise

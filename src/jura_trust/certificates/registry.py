@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from jura_trust._files import write_atomic
 from jura_trust.certificates._cbor import dumps_canonical, loads_strict
 from jura_trust.errors import BackendError, CertificateError, ErrorCode, FormatError
 
@@ -158,10 +159,7 @@ class DirectorySealRegistry:
         path = self._file(seal_id)
         _check_record_size(bytes(record), "caller")
         self.path.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".cbor.tmp")
-        tmp.write_bytes(bytes(record))
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, bytes(record))
 
 
 class FileSealRegistry:
@@ -189,10 +187,7 @@ class FileSealRegistry:
     @classmethod
     def write(cls, path: str | os.PathLike[str], records: Mapping[bytes, bytes]) -> None:
         """Write a registry file holding ``records`` (atomically)."""
-        target = Path(path)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_bytes(cls.encode(records))
-        os.replace(tmp, target)
+        write_atomic(path, cls.encode(records))
 
     @staticmethod
     def decode(data: bytes) -> dict[bytes, bytes]:

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +39,7 @@ import attrs
 from aiohttp import web
 
 from jura_trust import pki
+from jura_trust.backends.home import HomeLock, lock_for_service
 from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
 from jura_trust.backends.stores import SQLiteCalendarStore
 from jura_trust.core import tlv
@@ -88,7 +87,6 @@ __all__ = [
 
 #: Content type of PDU answers (as KSI gateways send).
 RESPONSE_CONTENT_TYPE: Final = "application/ksi-response"
-_LOCK_FILE: Final = "service.lock"
 _log = logging.getLogger("jura_trust.service")
 
 
@@ -107,23 +105,12 @@ def _read_signer(key: Path, cert: Path, what: str) -> pki.CalendarSigner:
         ) from None
 
 
-def _lock_home(home: Path) -> int:
-    """Hold an exclusive lock on ``home`` so one service at a time writes its calendar."""
-    home.mkdir(parents=True, exist_ok=True)
-    fd = os.open(home / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise BackendError(
-            f"another service is running on {home} (its {_LOCK_FILE} is locked)",
-            code=ErrorCode.SVC_CONFIG,
-        ) from None
-    return fd
+def open_backend(config: ServiceConfig, *, home_lock: HomeLock | None = None) -> EmbeddedBackend:
+    """The embedded backend the service runs on: keys, calendar store, publications.
 
-
-def open_backend(config: ServiceConfig) -> EmbeddedBackend:
-    """The embedded backend the service runs on: keys, calendar store, publications."""
+    ``home_lock`` is the home's lock the service holds exclusively
+    (:func:`~jura_trust.backends.home.lock_for_service`).
+    """
     calendar_signer = publisher = None
     if config.calendar_key is not None and config.calendar_certificate is not None:
         calendar_signer = _read_signer(config.calendar_key, config.calendar_certificate, "calendar")
@@ -146,6 +133,7 @@ def open_backend(config: ServiceConfig) -> EmbeddedBackend:
             publisher=publisher,
             publisher_email=config.publisher_email,
             store=store,
+            home_lock=home_lock,
         )
     except BaseException:
         store.close()
@@ -246,13 +234,13 @@ class Service:
     ) -> None:
         config.check_ready()
         self.config = config
-        self._lock_fd: int | None = None
+        self._home_lock: HomeLock | None = None
         if backend is None:
-            self._lock_fd = _lock_home(config.home)
+            self._home_lock = lock_for_service(config.home)
             try:
-                backend = open_backend(config)
+                backend = open_backend(config, home_lock=self._home_lock)
             except BaseException:
-                os.close(self._lock_fd)
+                self._home_lock.release()
                 raise
         self.backend = backend
         self.metrics = Metrics()
@@ -297,9 +285,9 @@ class Service:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self.backend.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._home_lock is not None:
+            self._home_lock.release()
+            self._home_lock = None
 
     def app(self) -> web.Application:
         """The aiohttp application."""
