@@ -25,6 +25,7 @@ LAYERS = {
     "certificates": 8,
     "qr": 8,
     "_qrmask": 8,
+    "_qrencode": 8,
     "backends": 9,
     "backends.ksi_http": 9,
     "service": 10,
