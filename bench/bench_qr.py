@@ -18,9 +18,16 @@ Reports, for a 10-field debt-register extract:
   (``auto``, same mask and matrix) and with a fixed mask;
 * verify from text, with a cold and a warm seal cache (target <= 2 ms).
 
-Timings are medians in milliseconds and ratios against a floor measured
+Timings are medians in milliseconds and ratios against floors measured
 in the same run: one SHA-256 + one ES256 verify (the least any verifier of
-a signed hash must do).
+a signed hash must do), and for rendering, ``zlib.compress`` at level 9 of
+the raw (filtered) image of the batch-1000 certificate's PNG (the least a
+PNG writer with segno's compression must do). ``*_segno_path`` is the
+render as jura_trust did it before ``jura_trust._qrencode`` (segno encodes
+with mask 0 and writes the PNG), for before/after in one run; the new PNG
+is asserted byte-identical to it. ``issue_and_render_whole_batch_1000``
+issues 1,000 certificates and renders every one (target: at most 8 ms per
+certificate).
 
 ``--robustness N`` also renders N certificates with the automatic mask and
 with fixed masks and counts zxing-cpp reads after blur, rotation, scaling
@@ -48,7 +55,7 @@ import segno
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from jura_trust import qr
+from jura_trust import _qrmask, qr
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.certificates.base45 import b45encode
@@ -128,6 +135,29 @@ def png_of(code: Any) -> bytes:
     out = io.BytesIO()
     code.save(out, kind="png", scale=qr.DEFAULT_SCALE, border=qr.DEFAULT_BORDER)
     return out.getvalue()
+
+
+def segno_path_png(text: str) -> bytes:
+    """The render as jura_trust.qr did it before jura_trust._qrencode (for before/after).
+
+    segno encodes with mask 0, jura_trust._qrmask chooses and applies the
+    mask, segno writes the PNG.
+    """
+    code = segno.make(
+        text, error="q", mode=qr.qr_mode(text), micro=False, boost_error=False, mask=0
+    )
+    best = _qrmask.best_mask(code.matrix, code.version, code.error.upper())
+    if best:
+        code.mask = best
+        _qrmask.remask(code.matrix, code.version, code.error.upper(), best)
+    return png_of(code)
+
+
+def raw_image(png: bytes) -> bytes:
+    """The filtered scanlines of a PNG written by jura_trust.qr (its one IDAT chunk)."""
+    length = int.from_bytes(png[33:37], "big")
+    assert png[37:41] == b"IDAT"
+    return zlib.decompress(png[41 : 41 + length])
 
 
 def mask_choice_timings(repeat: int) -> dict[str, float]:
@@ -315,6 +345,11 @@ def timings_report(repeat: int) -> dict[str, float]:
     text = cert.text()
     t["text_per_document"] = median_ms(cert.text, repeat)
     t["render_png_auto_mask"] = median_ms(lambda: qr.render_png(text), repeat)
+    png = qr.render_png(text)
+    assert png == segno_path_png(text), "not the PNG segno wrote"
+    raw = raw_image(png)
+    t["floor_zlib9_raw_image"] = median_ms(lambda: zlib.compress(raw, 9), repeat)
+    t["render_png_auto_mask_segno_path"] = median_ms(lambda: segno_path_png(text), repeat // 2)
     t["render_png_fixed_mask"] = median_ms(lambda: qr.render_png(text, mask=FIXED_MASK), repeat)
     per_doc_issue = t["issue_batch_1000"] / 1000 + t["text_per_document"]
     t["issue_and_render_per_document_auto_mask_batch_1000"] = (
@@ -337,6 +372,16 @@ def timings_report(repeat: int) -> dict[str, float]:
             qr.render_png(c.text(), mask=mask)
 
     t["issue_and_render_whole_batch_64_auto_mask"] = median_ms(lambda: whole_batch(None), 2)
+    batch_1000 = docs(1000)
+
+    def whole_batch_1000() -> None:
+        b = issuing.issue(batch_1000)
+        for c in b.certificates:
+            qr.render_png(c.text())
+
+    t["issue_and_render_whole_batch_1000_per_certificate"] = (
+        median_ms(whole_batch_1000, 1 if repeat < 100 else 3) / 1000
+    )
     t["issue_and_render_whole_batch_64_fixed_mask"] = median_ms(lambda: whole_batch(FIXED_MASK), 2)
     single = docs(1)
 
@@ -454,10 +499,17 @@ def main() -> None:
     timings = timings_report(repeat)
     floor_ms = timings["floor_sha256_es256_verify"]
     ratios = {k: v / floor_ms for k, v in timings.items() if not k.startswith("floor")}
+    zlib_floor = timings["floor_zlib9_raw_image"]
+    render_ratios = {
+        k: v / zlib_floor
+        for k, v in timings.items()
+        if ("render" in k and "computed" not in k) or k.startswith("encode")
+    }
     report: dict[str, Any] = {
         "sizes": sizes,
         "timings_ms": timings,
         "ratios_x_floor": ratios,
+        "render_ratios_x_zlib_floor": render_ratios,
         "repeat": repeat,
         "cpu_count": os.cpu_count(),
     }
@@ -480,9 +532,12 @@ def main() -> None:
             f"  {name}: {s['chars']} chars ({s['chars_without_dictionary']} without the"
             f" dictionary), version {s['version']} at ECC {s['error_level']}"
         )
+    print("timings (x floor: SHA-256 + ES256 verify; x zlib: zlib level 9 of the raw v19 image)")
     for name, value in timings.items():
         ratio = ratios.get(name)
         extra = f"  ({ratio:9.1f}x floor)" if ratio is not None else ""
+        zratio = render_ratios.get(name)
+        extra += f"  ({zratio:7.1f}x zlib)" if zratio is not None else ""
         print(f"{name:<58} {value:10.3f} ms{extra}")
     if args.robustness:
         rob = report["robustness"]

@@ -27,6 +27,7 @@ LAYERS = {
     "trust": 8,
     "_qrmask": 8,
     "_files": 8,
+    "_qrencode": 8,
     "backends": 9,
     "backends.ksi_http": 9,
     "backends.home": 9,

@@ -1,4 +1,4 @@
-"""Render QR codes (segno) and read them from images (zxing-cpp, optional).
+"""Render QR codes and read them from images (zxing-cpp, optional).
 
 Layer 8. Rendering uses ECC level Q by default (about 25 % of the code may be
 damaged), never boosts the level (so a text's version is predictable), and
@@ -12,15 +12,17 @@ say which level was used. Pass ``fallback=()`` to fail with ``CRT-15``
 instead.
 
 Mask: ISO/IEC 18004 has the encoder try all eight data masks and keep the
-one with the lowest penalty score (``mask=None``, the default). segno's own
-evaluation is pure Python module by module (about 80 % of its encoding
-time for a version 19 code), so the automatic choice is made here instead:
-segno encodes the symbol once with mask 0 and :mod:`jura_trust._qrmask`
-scores the eight masks on packed integers and re-masks the symbol. The
-choice and the resulting matrix are the ones segno would produce (tested
-against segno's automatic mask); if segno's objects are not as expected
-(a future segno), segno's own evaluation is used. A fixed ``mask=0..7``
-skips the evaluation. See ``docs/qr.md`` for the measurements.
+one with the lowest penalty score (``mask=None``, the default); a fixed
+``mask=0..7`` skips the evaluation.
+
+Encoding and PNG: :mod:`jura_trust._qrencode` encodes the symbol and writes
+the PNG on whole byte strings and integers (segno does both module by
+module, about 8 ms for a version 19 code); :mod:`jura_trust._qrmask` makes
+the mask choice. The symbols, the mask choice and the PNG bytes are the ones
+segno produces with the same options (the tests compare with segno for many
+texts). SVG and terminal output are drawn by segno from the same symbol
+(same version, level and mask). See ``docs/qr.md`` and
+``docs/performance.md`` for the measurements.
 
 Reading needs the optional extra: ``pip install jura-trust[qr-read]``
 (zxing-cpp and pillow), imported only when :func:`read_qr` is called. Only
@@ -38,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 import segno
 
-from jura_trust import _qrmask
+from jura_trust import _qrencode
 from jura_trust.errors import CertificateError, ErrorCode, FormatError, JuraError
 
 if TYPE_CHECKING:
@@ -103,65 +105,55 @@ def _check_mask(mask: object) -> int | None:
     return mask
 
 
-def _make(
-    text: str,
-    error: ErrorLevel,
-    fallback: Sequence[ErrorLevel] = (),
-    mask: int | None = DEFAULT_MASK,
-) -> Any:
-    if not isinstance(text, str):
-        raise TypeError(f"QR text must be str, not {type(text).__name__}")
+def _levels(error: ErrorLevel, fallback: Sequence[ErrorLevel]) -> list[str]:
     if isinstance(fallback, str):
         raise TypeError("fallback must be a sequence of levels, such as ('m', 'l')")
-    levels = [_level(error), *(_level(level) for level in fallback)]
-    mask = _check_mask(mask)
-    mode = qr_mode(text)
-    for level in levels:
-        try:
-            code = segno.make(
-                text, error=level, mode=mode, micro=False, boost_error=False, mask=mask or 0
-            )
-        except segno.DataOverflowError:
-            continue
-        if mask is None and not _choose_mask(code):
-            # segno's objects are not what _qrmask expects: let segno choose.
-            code = segno.make(
-                text, error=level, mode=mode, micro=False, boost_error=False, mask=None
-            )
-        return code
+    return [_level(error), *(_level(level) for level in fallback)]
+
+
+def _too_large(text: str, levels: list[str]) -> CertificateError:
     tried = "/".join(level.upper() for level in levels)
-    raise CertificateError(
+    return CertificateError(
         f"{len(text)} characters do not fit any QR version at level {tried}",
         code=ErrorCode.CRT_TOO_LARGE,
         length=len(text),
     )
 
 
-def _choose_mask(code: Any) -> bool:
-    """Re-mask a mask-0 segno code with the ISO/IEC 18004 choice, in place.
+def _check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"QR text must be str, not {type(text).__name__}")
+    return text
 
-    Returns False, leaving ``code`` untouched, if it does not look like the
-    segno code :mod:`jura_trust._qrmask` understands (a matrix of
-    ``bytearray`` rows, an int version, a level letter, a writable mask 0).
-    """
-    matrix = getattr(code, "matrix", None)
-    version = getattr(code, "version", None)
-    error = getattr(code, "error", None)
-    if not (
-        isinstance(matrix, (tuple, list))
-        and isinstance(version, int)
-        and isinstance(error, str)
-        and getattr(code, "mask", None) == 0
-    ):
-        return False
-    try:
-        best = _qrmask.best_mask(matrix, version, error)
-        if best:
-            code.mask = best
-            _qrmask.remask(matrix, version, error, best)
-    except (_qrmask.LayoutError, AttributeError):
-        return False
-    return True
+
+def _make(
+    text: str,
+    error: ErrorLevel,
+    fallback: Sequence[ErrorLevel] = (),
+    mask: int | None = DEFAULT_MASK,
+) -> _qrencode.Symbol:
+    text = _check_text(text)
+    levels = _levels(error, fallback)
+    mask = _check_mask(mask)
+    mode = qr_mode(text)
+    for level in levels:
+        try:
+            return _qrencode.encode(text, level.upper(), mode, mask)
+        except _qrencode.DataOverflowError:
+            continue
+    raise _too_large(text, levels)
+
+
+def _fit(text: str, error: ErrorLevel, fallback: Sequence[ErrorLevel]) -> QrFit:
+    text = _check_text(text)
+    levels = _levels(error, fallback)
+    mode = qr_mode(text)
+    for level in levels:
+        try:
+            return QrFit(level.upper(), _qrencode.version_for(text, level.upper(), mode))
+        except _qrencode.DataOverflowError:
+            continue
+    raise _too_large(text, levels)
 
 
 @attrs.frozen(slots=True)
@@ -195,24 +187,43 @@ class QrSymbol:
     version: int
     error: str
     mask: int
-    _code: Any = attrs.field(repr=False, eq=False, alias="code")
+    _code: _qrencode.Symbol = attrs.field(repr=False, eq=False, alias="code")
+
+    @property
+    def matrix(self) -> tuple[bytes, ...]:
+        """The modules row by row, one byte each (1 = dark), quiet zone excluded."""
+        return self._code.matrix
 
     def png(self, *, scale: int = DEFAULT_SCALE, border: int = DEFAULT_BORDER) -> bytes:
-        """The code as a black-on-white PNG image."""
-        out = io.BytesIO()
-        self._code.save(out, kind="png", scale=scale, border=border)
-        return out.getvalue()
+        """The code as a black-on-white PNG image (greyscale, 1 bit per pixel).
+
+        Raises:
+            ValueError: for a scale below 1 or a negative border.
+        """
+        return _qrencode.png(self._code.matrix, scale, border)
+
+    def _segno(self) -> Any:
+        """The same symbol as a segno code (same version, level and mask)."""
+        return segno.make(
+            self.text,
+            error=self.error.lower(),
+            version=self.version,
+            mode=qr_mode(self.text),
+            mask=self.mask,
+            micro=False,
+            boost_error=False,
+        )
 
     def svg(self, *, scale: int = DEFAULT_SCALE, border: int = DEFAULT_BORDER) -> str:
         """The code as a standalone SVG document."""
         out = io.BytesIO()
-        self._code.save(out, kind="svg", scale=scale, border=border, xmldecl=False)
+        self._segno().save(out, kind="svg", scale=scale, border=border, xmldecl=False)
         return out.getvalue().decode("utf-8")
 
     def terminal(self, *, border: int = DEFAULT_BORDER) -> str:
         """The code as terminal text (ANSI colours, two characters per module)."""
         out = io.StringIO()
-        self._code.terminal(out=out, border=border)
+        self._segno().terminal(out=out, border=border)
         return out.getvalue()
 
 
@@ -238,13 +249,7 @@ def encode_qr(
         ValueError: for an unknown level or a mask outside 0 to 7.
     """
     code = _make(text, error, fallback, mask)
-    return QrSymbol(
-        text=text,
-        version=int(code.version),
-        error=str(code.error).upper(),
-        mask=int(code.mask),
-        code=code,
-    )
+    return QrSymbol(text=text, version=code.version, error=code.error, mask=code.mask, code=code)
 
 
 def qr_fit(
@@ -253,13 +258,12 @@ def qr_fit(
     error: ErrorLevel = DEFAULT_ERROR,
     fallback: Sequence[ErrorLevel] = DEFAULT_FALLBACK,
 ) -> QrFit:
-    """The level and version :func:`encode_qr` would use (no mask evaluation).
+    """The level and version :func:`encode_qr` would use (counted, nothing encoded).
 
     Raises:
         CertificateError: ``CRT-15`` if no level tried can hold the text.
     """
-    code = _make(text, error, fallback, 0)
-    return QrFit(error=str(code.error).upper(), version=int(code.version))
+    return _fit(text, error, fallback)
 
 
 def qr_version(text: str, error: ErrorLevel = DEFAULT_ERROR) -> int:
@@ -268,7 +272,7 @@ def qr_version(text: str, error: ErrorLevel = DEFAULT_ERROR) -> int:
     Raises:
         CertificateError: ``CRT-15`` if no version can hold it.
     """
-    return int(_make(text, error, (), 0).version)
+    return _fit(text, error, ()).version
 
 
 def render_png(

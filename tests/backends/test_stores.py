@@ -197,7 +197,7 @@ def test_sqlite_is_wal_full_sync_and_stores_no_filler(tmp_path):
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT count(*) FROM leaf").fetchone()[0] == 2
         heights = [r[0] for r in conn.execute("SELECT height FROM node")]
-        assert min(heights) >= 2
+        assert all(h >= 2 for h in heights)  # height-1 roots are recomputed
     finally:
         conn.close()
 

@@ -15,8 +15,10 @@ from jura_trust.core.calendar import (
     calendar_root,
     completed_subtrees,
     filler_root,
+    lift_root,
     node_hash,
     right_links_consistent,
+    sparse_subtree_root,
 )
 from jura_trust.core.chains import CalendarChain, CalendarLink, Direction
 from jura_trust.core.hashing import HashAlgorithm, Imprint
@@ -211,3 +213,47 @@ def test_misuse():
     assert cal.leaf(1) == FILLER_LEAF
     assert cal.head == 3
     assert cal.first == 3
+
+
+# -- recomputing roots from few leaves (what the SQLite store does not keep) ------------
+
+
+@settings(max_examples=scaled(40))
+@given(
+    height=st.integers(0, 7),
+    block=st.integers(0, 5),
+    picks=st.sets(st.integers(0, 127), max_size=6),
+    mixed=st.booleans(),
+)
+def test_sparse_subtree_root_matches_the_naive_oracle(height, block, picks, mixed):
+    size = 1 << height
+    start = block * size
+    seconds = sorted({start + p % size for p in picks})
+    alg = HashAlgorithm.SHA2_512 if mixed else HashAlgorithm.SHA2_256
+    stored = {t: imp(t, alg if t % 2 else HashAlgorithm.SHA2_256).value for t in seconds}
+    leaves = naive_leaves(stored, start + size - 1)
+    expected = naive_complete(leaves, start, size)
+    assert sparse_subtree_root(start, height, sorted(stored.items())) == expected
+    if len(seconds) == 1:
+        t = seconds[0]
+        assert lift_root(stored[t], t, 0, height) == expected
+    # A stored lower root lifted over filler gives the same root.
+    if seconds and height > 0:
+        low_height = (seconds[0] ^ seconds[-1]).bit_length()
+        low = seconds[0] >> low_height << low_height
+        low_root = naive_complete(leaves, low, 1 << low_height)
+        assert lift_root(low_root, low, low_height, height) == expected
+
+
+def test_sparse_subtree_root_misuse():
+    with pytest.raises(ValueError, match="aligned"):
+        sparse_subtree_root(3, 2, [])
+    with pytest.raises(ValueError, match="increasing"):
+        sparse_subtree_root(0, 2, [(2, FILLER_LEAF), (1, FILLER_LEAF)])
+    with pytest.raises(ValueError, match="increasing"):
+        sparse_subtree_root(0, 2, [(4, FILLER_LEAF)])
+    with pytest.raises(ValueError, match="heights"):
+        lift_root(FILLER_LEAF, 0, 3, 2)
+    with pytest.raises(ValueError, match="aligned"):
+        lift_root(FILLER_LEAF, 1, 1, 2)
+    assert sparse_subtree_root(8, 3, []) == filler_root(3)

@@ -12,9 +12,10 @@ Rules every implementation keeps:
   skipped backwards or rewritten: appending at or before the head raises
   :class:`~jura_trust.errors.BackendError` with code SVC-07.
 * Filler seconds (before the first leaf and between leaves) are not stored.
-* Besides the leaves, the store keeps the roots of complete aligned subtrees
-  that hold at least one leaf, as they complete, so any chain costs
-  ``O(log n)`` reads.
+* Besides the leaves, the store keeps roots of complete aligned subtrees as
+  they complete, so any chain costs ``O(log n)`` reads. The memory store
+  keeps every such root that holds a leaf; the SQLite store only those it
+  cannot recompute in a few hashes (see :class:`SQLiteCalendarStore`).
 
 Implementations: :class:`MemoryCalendarStore` (tests, embedded use) and
 :class:`SQLiteCalendarStore` (stdlib :mod:`sqlite3`, WAL, ``synchronous=FULL``).
@@ -36,26 +37,42 @@ from jura_trust.core.calendar import (
     MemoryCalendar,
     completed_subtrees,
     filler_root,
-    node_hash,
+    lift_root,
+    sparse_subtree_root,
 )
 from jura_trust.core.hashing import Imprint
 from jura_trust.errors import BackendError, ErrorCode
 
 __all__ = [
     "SQLITE_FORMAT",
+    "SQLITE_FORMATS_READ",
     "SQLITE_MIN_STORED_HEIGHT",
+    "SQLITE_RECOMPUTED_LEAVES",
     "CalendarStore",
     "MemoryCalendarStore",
     "SQLiteCalendarStore",
 ]
 
-#: The schema identifier written into a new SQLite calendar.
-SQLITE_FORMAT: Final = "jura_trust.calendar.v1"
+#: The schema identifier written into a new SQLite calendar. Version 2
+#: stores fewer subtree roots than version 1 (see :class:`SQLiteCalendarStore`);
+#: a reader of version 1 would take a missing root for filler, so version 1
+#: code refuses a version 2 file.
+SQLITE_FORMAT: Final = "jura_trust.calendar.v2"
 
-#: The lowest subtree height whose roots the SQLite store keeps. Height-1
-#: roots are recomputed from their two leaves (one hash), which keeps the
-#: store near 2x the leaves' size instead of near 3x.
+#: The schema identifiers this code opens. A version 1 file holds every root
+#: version 2 needs (and more); opening it for use marks it version 2, as the
+#: roots appended from then on follow the version 2 rule.
+SQLITE_FORMATS_READ: Final = ("jura_trust.calendar.v1", SQLITE_FORMAT)
+
+#: The lowest subtree height whose roots the SQLite store keeps (a subtree
+#: of more than :data:`SQLITE_RECOMPUTED_LEAVES` leaves has height >= 2).
 SQLITE_MIN_STORED_HEIGHT: Final = 2
+
+#: A complete subtree holding at most this many leaves is recomputed from
+#: its leaves (one range read, about ``height`` hashes per leaf) rather than
+#: stored. Together with "both halves hold a leaf" this bounds the stored
+#: roots to ``2 / (3 + 1)`` of the leaves at any round density.
+SQLITE_RECOMPUTED_LEAVES: Final = 3
 
 
 @runtime_checkable
@@ -193,12 +210,20 @@ class SQLiteCalendarStore:
 
     Tables: ``leaf(second, imprint)`` holds the stored seconds; ``node(height,
     idx, imprint)`` the root of the complete subtree ``[idx * 2**height,
-    (idx + 1) * 2**height)`` for heights >= :data:`SQLITE_MIN_STORED_HEIGHT`
-    that hold at least one leaf. Each append is one transaction, committed
-    (and synced) before :meth:`append` returns. The object is safe to share
-    between threads. Several processes may append (each append re-reads
-    the head inside its write transaction, and :meth:`head` reads the
-    file), but only one root per second is ever stored.
+    (idx + 1) * 2**height)`` when both of its halves hold a leaf and it holds
+    more than :data:`SQLITE_RECOMPUTED_LEAVES` leaves (format version 2).
+    Other roots are recomputed on read: a subtree of a few leaves from those
+    leaves, and a subtree whose leaves all lie in one half from the lowest
+    subtree holding them all (stored), lifted over the filler. Stored roots
+    are then at most half as many as the leaves whatever the round density,
+    where version 1 stored every root of height >= 2 holding a leaf (about
+    ``log2(gap)`` roots per round for rounds ``gap`` seconds apart).
+
+    Each append is one transaction, committed (and synced) before
+    :meth:`append` returns. The object is safe to share between threads.
+    Several processes may append (each append re-reads the head inside its
+    write transaction, and :meth:`head` reads the file), but only one root
+    per second is ever stored.
 
     ``factory`` is the :class:`sqlite3.Connection` class to connect with
     (:func:`sqlite3.connect`'s ``factory``): a hook for tests that inject
@@ -238,11 +263,17 @@ class SQLiteCalendarStore:
                 conn.execute(
                     "INSERT INTO calendar_meta (key, value) VALUES ('format', ?)", (SQLITE_FORMAT,)
                 )
-            elif row[0] != SQLITE_FORMAT:
+            elif row[0] not in SQLITE_FORMATS_READ:
                 conn.execute("ROLLBACK")
                 raise BackendError(
                     f"calendar store {self._path} has format {row[0]!r}, not {SQLITE_FORMAT!r}",
                     code=ErrorCode.SVC_STORE,
+                )
+            elif row[0] != SQLITE_FORMAT:
+                # Version 1 holds every root version 2 reads; from now on the
+                # store follows version 2, which version 1 code cannot read.
+                conn.execute(
+                    "UPDATE calendar_meta SET value = ? WHERE key = 'format'", (SQLITE_FORMAT,)
                 )
             conn.execute("COMMIT")
             self._head, self._first = self._read_bounds()
@@ -319,24 +350,53 @@ class SQLiteCalendarStore:
             first = self._first
             if first is None or start + (1 << height) - 1 < first:
                 return filler_root(height)
-            if height < SQLITE_MIN_STORED_HEIGHT:
-                half = 1 << (height - 1)
-                return node_hash(
-                    self.subtree_root(start, height - 1),
-                    self.subtree_root(start + half, height - 1),
-                )
             try:
-                row = (
-                    self._db()
-                    .execute(
-                        "SELECT imprint FROM node WHERE height = ? AND idx = ?",
-                        (height, start >> height),
-                    )
-                    .fetchone()
-                )
+                return self._subtree_root(start, height)
             except sqlite3.Error as exc:
                 raise self._error("read failed", exc) from exc
-            return filler_root(height) if row is None else bytes(row[0])
+
+    def _node(self, start: int, height: int) -> bytes | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT imprint FROM node WHERE height = ? AND idx = ?", (height, start >> height)
+            )
+            .fetchone()
+        )
+        return None if row is None else bytes(row[0])
+
+    def _subtree_root(self, start: int, height: int) -> bytes:
+        if height >= SQLITE_MIN_STORED_HEIGHT:
+            stored = self._node(start, height)
+            if stored is not None:
+                return stored
+        end = start + (1 << height) - 1
+        db = self._db()
+        leaves = [
+            (int(second), bytes(imprint))
+            for second, imprint in db.execute(
+                "SELECT second, imprint FROM leaf WHERE second BETWEEN ? AND ?"
+                " ORDER BY second LIMIT ?",
+                (start, end, SQLITE_RECOMPUTED_LEAVES + 1),
+            )
+        ]
+        if len(leaves) <= SQLITE_RECOMPUTED_LEAVES:
+            return sparse_subtree_root(start, height, leaves)
+        # All leaves lie in the lowest subtree holding the first and the last:
+        # both its halves hold a leaf, so its root is stored.
+        row = db.execute(
+            "SELECT second FROM leaf WHERE second BETWEEN ? AND ? ORDER BY second DESC LIMIT 1",
+            (start, end),
+        ).fetchone()
+        low_height = (leaves[0][0] ^ int(row[0])).bit_length()
+        low = (leaves[0][0] >> low_height) << low_height
+        stored = self._node(low, low_height) if low_height < height else None
+        if stored is None:
+            raise BackendError(
+                f"calendar store {self._path}: the root of [{low}, +2**{low_height}) is missing",
+                code=ErrorCode.SVC_STORE,
+            )
+        return lift_root(stored, low, low_height, height)
 
     # -- writes -----------------------------------------------------------
 
@@ -348,11 +408,39 @@ class SQLiteCalendarStore:
         conn.execute("INSERT INTO leaf (second, imprint) VALUES (?, ?)", (second, value))
         conn.executemany(
             "INSERT INTO node (height, idx, imprint) VALUES (?, ?, ?)",
-            [(h, start >> h, root) for h, start, root in nodes if h >= SQLITE_MIN_STORED_HEIGHT],
+            [(h, start >> h, root) for h, start, root in nodes if self._keeps(conn, start, h)],
         )
         self._head = second
         if self._first is None:
             self._first = second
+
+    @staticmethod
+    def _keeps(conn: sqlite3.Connection, start: int, height: int) -> bool:
+        """Whether the store keeps the root of a subtree just completed (leaf written).
+
+        Kept: both halves hold a leaf and it holds more than
+        :data:`SQLITE_RECOMPUTED_LEAVES` leaves.
+        """
+        if height < SQLITE_MIN_STORED_HEIGHT:
+            return False
+        end = start + (1 << height) - 1
+        seconds = [
+            int(r[0])
+            for r in conn.execute(
+                "SELECT second FROM leaf WHERE second BETWEEN ? AND ? ORDER BY second LIMIT ?",
+                (start, end, SQLITE_RECOMPUTED_LEAVES + 1),
+            )
+        ]
+        if len(seconds) <= SQLITE_RECOMPUTED_LEAVES:
+            return False
+        middle = start + (1 << (height - 1))
+        if seconds[0] >= middle:
+            return False
+        row = conn.execute(
+            "SELECT second FROM leaf WHERE second BETWEEN ? AND ? ORDER BY second DESC LIMIT 1",
+            (start, end),
+        ).fetchone()
+        return int(row[0]) >= middle
 
     def _write(self, items: Iterable[tuple[int, Imprint]]) -> None:
         with self._lock:

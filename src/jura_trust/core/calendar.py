@@ -30,6 +30,7 @@ provides the leaves and the roots of complete subtrees. A chain needs
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Final, Protocol
 
 import attrs
@@ -46,8 +47,10 @@ __all__ = [
     "calendar_root",
     "completed_subtrees",
     "filler_root",
+    "lift_root",
     "node_hash",
     "right_links_consistent",
+    "sparse_subtree_root",
 ]
 
 #: The leaf of a second without a round: the all-zero SHA-256 imprint.
@@ -107,6 +110,60 @@ class NodeSource(Protocol):
         ``start`` is a multiple of ``2**height``. Height 0 is a leaf.
         """
         ...
+
+
+def lift_root(root: bytes, start: int, height: int, to_height: int) -> bytes:
+    """The root of the aligned subtree of ``2**to_height`` seconds around another, filler elsewhere.
+
+    ``root`` is the root of the complete subtree ``[start, start + 2**height)``;
+    every other second of the enclosing aligned subtree of height
+    ``to_height`` is filler. One node hash per height in between.
+    """
+    if not 0 <= height <= to_height <= MAX_HEIGHT:
+        raise ValueError(f"heights must satisfy 0 <= {height} <= {to_height} <= {MAX_HEIGHT}")
+    if start < 0 or start & ((1 << height) - 1):
+        raise ValueError(f"subtree start {start} is not aligned to 2**{height}")
+    x = root
+    for h in range(height, to_height):
+        filler = _FILLER_ROOTS[h]
+        x = node_hash(filler, x) if start >> h & 1 else node_hash(x, filler)  # right or left child
+    return x
+
+
+def sparse_subtree_root(start: int, height: int, leaves: Sequence[tuple[int, bytes]]) -> bytes:
+    """The root of the complete subtree ``[start, start + 2**height)`` from its few leaves.
+
+    ``leaves`` holds ``(second, imprint)`` for every non-filler second of the
+    subtree, in increasing seconds; all others are filler. Costs about
+    ``height`` node hashes per leaf: what a store recomputes instead of
+    storing the nodes that mix a few leaves with filler.
+    """
+    if not 0 <= height <= MAX_HEIGHT or start < 0 or start & ((1 << height) - 1):
+        raise ValueError(f"not an aligned subtree: [{start}, +2**{height})")
+    end = start + (1 << height)
+    seconds = [second for second, _ in leaves]
+    if any(not start <= t < end for t in seconds) or seconds != sorted(set(seconds)):
+        raise ValueError("leaves must be distinct seconds of the subtree, in increasing order")
+    return _sparse(start, height, leaves, 0, len(leaves))
+
+
+def _sparse(start: int, height: int, leaves: Sequence[tuple[int, bytes]], i: int, j: int) -> bytes:
+    """The root of ``[start, +2**height)`` whose only leaves are ``leaves[i:j]``."""
+    if i == j:
+        return _FILLER_ROOTS[height]
+    first = leaves[i][0]
+    if j - i == 1:
+        return lift_root(leaves[i][1], first, 0, height)
+    # The lowest subtree holding them all splits them at its middle.
+    split = (first ^ leaves[j - 1][0]).bit_length()
+    low = (first >> split) << split
+    mid = low + (1 << (split - 1))
+    k = i
+    while leaves[k][0] < mid:
+        k += 1
+    left = _sparse(low, split - 1, leaves, i, k)
+    right = _sparse(mid, split - 1, leaves, k, j)
+    return lift_root(node_hash(left, right), low, split, height)
 
 
 def _check_second(value: int, what: str) -> None:
