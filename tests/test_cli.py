@@ -822,3 +822,85 @@ def test_client_key_from_a_file(run, tmp_path):
         key,
     )
     assert r.rc == 64 and "--key-file" in r.err
+
+
+# -- issue 8: a bare OK without a document; typed failures; what a result rests on ------
+
+
+def test_bare_ok_without_document_checks_the_file_beside_sig(run, home, doc):
+    """``verify report.pdf.ksig`` compares report.pdf when it exists (as ``ots verify``)."""
+    assert run("sign", doc, "--home", home).rc == 0
+    ksig = f"{doc}.ksig"
+    r = run("verify", ksig, "--home", home, "--json")
+    assert (r.rc, r.json["outcome"], r.json["document_checked"]) == (0, "OK", True)
+    assert r.json["document"] == str(doc)
+    doc.write_bytes(DOC + b"altered")
+    r = run("verify", ksig, "--home", home, "--json")
+    assert (r.rc, r.json["outcome"], r.json["code"]) == (1, "FAIL", "GEN-01")
+    assert r.json["document_checked"] is True
+    human = run("verify", ksig, "--home", home)
+    assert human.rc == 1
+    assert "not proven" in human.out
+
+
+def test_bare_ok_without_document_says_none_was_compared(run, home, doc, tmp_path):
+    assert run("sign", doc, "--home", home).rc == 0
+    lonely = tmp_path / "receipt.ksig"
+    lonely.write_bytes(Path(f"{doc}.ksig").read_bytes())
+    r = run("verify", lonely, "--home", home, "--json")
+    assert (r.rc, r.json["outcome"], r.json["document_checked"]) == (0, "OK", False)
+    assert r.json["document"] is None
+    human = run("verify", lonely, "--home", home)
+    assert "NOT COMPARED" in human.out
+
+
+def test_verify_says_what_the_result_rests_on(run, home, doc):
+    assert run("sign", doc, "--home", home).rc == 0
+    ksig = f"{doc}.ksig"
+    r = run("verify", ksig, "--home", home, "--json")
+    assert r.json["anchor"]["kind"] == "calendar-key"
+    assert r.json["proven_aggregation_time"] == "2023-11-14T22:13:20Z"
+    human = run("verify", ksig, "--home", home)
+    assert "rests on    calendar key" in human.out
+    internal = run("verify", ksig, "--home", home, "--policy", "internal")
+    assert "consistency only" in internal.out
+    r = run("verify", ksig, "--home", home, "--policy", "internal", "--json")
+    assert r.json["anchor"]["kind"] == "none"
+
+
+def test_huge_times_in_a_calendar_chain_are_a_coded_result(run, home, doc, tmp_path):
+    """Very large times used to crash the CLI's time formatting (exit 64, plain text)."""
+    assert run("sign", doc, "--home", home).rc == 0
+    sig = load_signature(f"{doc}.ksig")
+    cal = attrs.evolve(sig.calendar_chain, publication_time=1 << 62, aggregation_time_field=1 << 62)
+    forged = tmp_path / "huge.ksig"
+    chains = tuple(attrs.evolve(c, aggregation_time=1 << 62) for c in sig.aggregation_chains)
+    forged.write_bytes(
+        attrs.evolve(
+            sig, aggregation_chains=chains, calendar_chain=cal, calendar_auth_record=None
+        ).encode()
+    )
+    r = run("verify", forged, "--home", home, "--json")
+    assert r.rc == 1
+    assert r.json["outcome"] == "FAIL"
+    assert r.json["code"].startswith("INT-")
+    human = run("verify", forged, "--home", home)
+    assert human.rc == 1
+    assert "out of range" in human.out
+
+
+def test_an_internal_error_exits_70_never_1(run, home, doc, monkeypatch):
+    assert run("sign", doc, "--home", home).rc == 0
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cli.Verifier, "verify", broken)
+    r = run("verify", f"{doc}.ksig", "--home", home, "--json")
+    assert r.rc == cli.EXIT_INTERNAL == 70
+    assert r.json["outcome"] is None
+    assert r.json["error"]["code"] == "INTERNAL"
+    assert "Traceback" not in r.err
+    r = run("verify", f"{doc}.ksig", "--home", home)
+    assert r.rc == 70
+    assert "internal error" in r.err

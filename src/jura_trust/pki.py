@@ -89,6 +89,7 @@ __all__ = [
     "check_certificate_valid_at",
     "check_subject_constraints",
     "cms_sign_detached",
+    "display_name",
     "generate_ec_key",
     "generate_rsa_key",
     "issue_certificate",
@@ -358,6 +359,11 @@ def certificate_id(cert: Certificate | bytes) -> bytes:
     """
     der = cert if isinstance(cert, bytes) else certificate_der(cert)
     return hashlib.sha256(der).digest()[:CERTIFICATE_ID_LENGTH]
+
+
+def display_name(name: x509.Name) -> str:
+    """A certificate name as people read it (RFC 4514, ``E=`` for the e-mail address)."""
+    return name.rfc4514_string({x509.NameOID.EMAIL_ADDRESS: "E"})
 
 
 def certificate_valid_at(cert: Certificate, when: int) -> bool:

@@ -648,7 +648,7 @@ def calendar_auth_signature(ctx: VerificationContext) -> str | None:
         )
     except JuraError as exc:
         return exc.message
-    subject = cert.subject.rfc4514_string()
+    subject = pki.display_name(cert.subject)
     ctx.anchor = Anchor(
         "calendar-key",
         f"calendar key {auth.signature_data.certificate_id.hex()} ({subject})",
@@ -686,7 +686,7 @@ def _publication_anchor(
         if isinstance(verification, str):
             signer = f"not checked: {verification}"
         else:
-            signer = verification.signer.subject.rfc4514_string()
+            signer = pki.display_name(verification.signer.subject)
         source = f"publications file signed by {signer}"
         details["source"] = "publications-file"
         details["publications_file_signer"] = signer
@@ -740,6 +740,7 @@ def publication_in_file(ctx: VerificationContext) -> str | None:
     "suitable_publication",
     "P3",
     _GEN_02,
+    "SignaturePublicationRecordMissing",
     "PublicationsFileDoesNotContainSignaturePublication",
     "PublicationsFileContainsSuitablePublication",
     outcome=_NA,
@@ -816,6 +817,7 @@ def _signature_publication_anchor(*, user: bool) -> Callable[[VerificationContex
     """Record the anchor of a signature that already holds its publication."""
 
     def check(ctx: VerificationContext) -> str | None:
+        """No calendar algorithm deprecated at publication time; anchors on the publication."""
         problem = calendar_algorithms_not_deprecated.check(ctx)
         if problem is not None:
             return problem
@@ -970,22 +972,21 @@ def _extended_input(ctx: VerificationContext, *, user: bool) -> str | None:
     return None
 
 
-#: The extended chain's input is the aggregation root (publications file).
-file_extended_input: Rule[VerificationContext] = Rule(
-    "file_extended_input",
-    "E7",
-    ErrorCode.PUB_03,
-    lambda ctx: _extended_input(ctx, user=False),
-    libksi=("PublicationsFileExtendedSignatureInputHash",),
-)
-#: The extended chain's input is the aggregation root (user publication).
-user_extended_input: Rule[VerificationContext] = Rule(
+@_rule("file_extended_input", "E7", ErrorCode.PUB_03, "PublicationsFileExtendedSignatureInputHash")
+def file_extended_input(ctx: VerificationContext) -> str | None:
+    """The extended chain's input is the aggregation root; anchors on the file's publication."""
+    return _extended_input(ctx, user=False)
+
+
+@_rule(
     "user_extended_input",
     "E7",
     ErrorCode.PUB_03,
-    lambda ctx: _extended_input(ctx, user=True),
-    libksi=("UserProvidedPublicationExtendedSignatureInputHash",),
+    "UserProvidedPublicationExtendedSignatureInputHash",
 )
+def user_extended_input(ctx: VerificationContext) -> str | None:
+    """The extended chain's input is the aggregation root; anchors on the user's publication."""
+    return _extended_input(ctx, user=True)
 
 
 # -- calendar-based policy -----------------------------------------------------------
