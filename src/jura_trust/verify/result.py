@@ -8,7 +8,7 @@ result rests on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -39,26 +39,83 @@ def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
 
-def _check_kind(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
-    if value not in ANCHOR_KINDS:
-        raise ValueError(f"unknown anchor kind {value!r}")
+_Built = tuple[str, Mapping[str, Any]]
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=False, init=False)
 class Anchor:
     """What a verification result rests on.
 
     Attributes:
         kind: one of :data:`ANCHOR_KINDS`.
-        description: one sentence for people, e.g. "publication of
-            2026-11-15 in the publications file signed by E=...".
+        description: one sentence for people, e.g. "publication AAAA-...
+            (publications file signed by E=...)".
         details: JSON-friendly facts (publication time and string,
             certificate id and subject, signer of the publications file...).
+
+    The description and details may be given, or made on first use by
+    ``build`` (a verifier runs many times; people read few results).
+    Anchors compare by kind and details.
     """
 
-    kind: str = attrs.field(validator=_check_kind)
-    description: str
-    details: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, eq=False)
+    kind: str
+    _description: str | None
+    _details: Mapping[str, Any] | None
+    _build: Callable[[], _Built] | None
+
+    def __init__(
+        self,
+        kind: str,
+        description: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        *,
+        build: Callable[[], _Built] | None = None,
+    ) -> None:
+        if kind not in ANCHOR_KINDS:
+            raise ValueError(f"unknown anchor kind {kind!r}")
+        if (description is None) == (build is None):
+            raise ValueError("give an anchor a description or a build function, not both")
+        self.kind = kind
+        self._description = description
+        self._details = None if details is None else _frozen_mapping(details)
+        if build is None and self._details is None:
+            self._details = _frozen_mapping({})
+        self._build = build
+
+    def _made(self) -> tuple[str, Mapping[str, Any]]:
+        if self._description is None or self._details is None:
+            assert self._build is not None
+            description, details = self._build()
+            self._description = description
+            self._details = _frozen_mapping(details)
+            self._build = None
+        return self._description, self._details
+
+    @property
+    def description(self) -> str:
+        """One sentence for people."""
+        return self._made()[0]
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        """JSON-friendly facts."""
+        return self._made()[1]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "kind" and hasattr(self, "kind"):
+            raise attrs.exceptions.FrozenInstanceError
+        object.__setattr__(self, name, value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Anchor):
+            return NotImplemented
+        return self.kind == other.kind and dict(self.details) == dict(other.details)
+
+    def __hash__(self) -> int:
+        return hash(self.kind)
+
+    def __repr__(self) -> str:
+        return f"Anchor({self.kind!r}, {self.description!r})"
 
     @classmethod
     def none(cls, description: str = "consistent, not anchored") -> Anchor:

@@ -648,17 +648,18 @@ def calendar_auth_signature(ctx: VerificationContext) -> str | None:
         )
     except JuraError as exc:
         return exc.message
-    subject = pki.display_name(cert.subject)
-    ctx.anchor = Anchor(
-        "calendar-key",
-        f"calendar key {auth.signature_data.certificate_id.hex()} ({subject})",
-        {
-            "certificate_id": auth.signature_data.certificate_id.hex(),
+    cert_id = auth.signature_data.certificate_id.hex()
+
+    def build() -> tuple[str, dict[str, Any]]:
+        subject = pki.display_name(cert.subject)
+        return f"calendar key {cert_id} ({subject})", {
+            "certificate_id": cert_id,
             "subject": subject,
             "not_before": format_time(int(cert.not_valid_before_utc.timestamp())),
             "not_after": format_time(int(cert.not_valid_after_utc.timestamp())),
-        },
-    )
+        }
+
+    ctx.anchor = Anchor("calendar-key", build=build)
     ctx.proven_time = cal.time_from_shape()
     return None
 
@@ -669,29 +670,32 @@ def calendar_auth_signature(ctx: VerificationContext) -> str | None:
 def _publication_anchor(
     ctx: VerificationContext, data: PublicationData, *, user: bool, extended: bool
 ) -> None:
-    details: dict[str, Any] = {
-        "publication_time": data.publication_time,
-        "published_hash": str(data.published_hash),
-        "publication_date": format_time(data.publication_time),
-        "publication_string": encode_publication_string(data),
-        "extended": extended,
-    }
-    if user:
-        source = "publication string given by the user"
-        details["source"] = "user"
-    else:
-        pubfile = ctx.publications_file
-        assert pubfile is not None
-        verification = pubfile.verification
-        if isinstance(verification, str):
-            signer = f"not checked: {verification}"
+    pubfile = ctx.publications_file
+
+    def build() -> tuple[str, dict[str, Any]]:
+        details: dict[str, Any] = {
+            "publication_time": data.publication_time,
+            "publication_date": format_time(data.publication_time),
+            "published_hash": str(data.published_hash),
+            "publication_string": encode_publication_string(data),
+            "extended": extended,
+        }
+        if user:
+            source = "publication string given by the user"
+            details["source"] = "user"
         else:
-            signer = pki.display_name(verification.signer.subject)
-        source = f"publications file signed by {signer}"
-        details["source"] = "publications-file"
-        details["publications_file_signer"] = signer
-    text = f"publication {details['publication_string']} ({source})"
-    ctx.anchor = Anchor("publication", text, details)
+            assert pubfile is not None
+            verification = pubfile.verification
+            if isinstance(verification, str):
+                signer = f"not checked: {verification}"
+            else:
+                signer = pki.display_name(verification.signer.subject)
+            source = f"publications file signed by {signer}"
+            details["source"] = "publications-file"
+            details["publications_file_signer"] = signer
+        return f"publication {details['publication_string']} ({source})", details
+
+    ctx.anchor = Anchor("publication", build=build)
 
 
 @_rule(
@@ -1066,9 +1070,12 @@ def calendar_extended_time(ctx: VerificationContext) -> str | None:
     if field is not None and field != shape:
         return "the extended chain's time field differs from the time its shape proves"
     ctx.proven_time = shape
+    name, published = ctx.extender_name, chain.publication_time
     ctx.anchor = Anchor(
         "extender",
-        f"the calendar of {ctx.extender_name}, consulted online",
-        {"extender": ctx.extender_name, "calendar_publication_time": chain.publication_time},
+        build=lambda: (
+            f"the calendar of {name}, consulted online",
+            {"extender": name, "calendar_publication_time": published},
+        ),
     )
     return None
