@@ -79,6 +79,7 @@ class Trace:
 
 
 _OK_RESULTS: dict[str, RuleResult] = {}
+_OK = Outcome.OK
 
 
 def _ok(name: str) -> RuleResult:
@@ -120,17 +121,27 @@ class Rule(Generic[C]):
     outcome: Outcome = attrs.field(default=Outcome.FAIL, validator=_check_outcome)
     libksi: tuple[str, ...] = ()
     stricter: bool = False
+    #: The shared OK result (results are immutable).
+    ok_result: RuleResult = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "ok_result", _ok(self.name))
 
     def __call__(self, ctx: C) -> RuleResult:
         """Run the check alone and return its result."""
         problem = self.check(ctx)
         if problem is None:
-            return _ok(self.name)
+            return self.ok_result
         return RuleResult(self.name, self.outcome, self.code, problem)
 
     def run(self, ctx: C, trace: Trace) -> Outcome:
         """Run the check and record it."""
-        return trace.record(self(ctx))
+        problem = self.check(ctx)
+        if problem is None:
+            trace.steps.append(self.ok_result)
+            return _OK
+        trace.steps.append(RuleResult(self.name, self.outcome, self.code, problem))
+        return self.outcome
 
     def rules(self) -> list[Rule[C]]:
         """This rule."""
@@ -152,9 +163,9 @@ class AllOf(Generic[C]):
         """Run members in order until one is not OK."""
         for member in self.members:
             outcome = member.run(ctx, trace)
-            if outcome is not Outcome.OK:
+            if outcome is not _OK:
                 return outcome
-        return Outcome.OK
+        return _OK
 
     def rules(self) -> list[Rule[C]]:
         """Every rule of every member, in order."""

@@ -16,7 +16,7 @@ import attrs
 
 from jura_trust.errors import ErrorCode, Outcome, VerificationError
 
-__all__ = ["ANCHOR_KINDS", "Anchor", "RuleResult", "VerificationResult"]
+__all__ = ["ANCHOR_KINDS", "NO_ANCHOR", "Anchor", "RuleResult", "VerificationResult"]
 
 #: The kinds of anchor a result can rest on.
 ANCHOR_KINDS = frozenset(
@@ -127,6 +127,10 @@ class Anchor:
         return {"kind": self.kind, "description": self.description, **self.details}
 
 
+#: The anchor of every result that is not OK.
+NO_ANCHOR = Anchor.none()
+
+
 @attrs.frozen(slots=True)
 class RuleResult:
     """The result of one verification rule.
@@ -174,7 +178,7 @@ class VerificationResult:
     code: ErrorCode | None
     message: str
     steps: tuple[RuleResult, ...] = ()
-    anchor: Anchor = attrs.field(factory=Anchor.none)
+    anchor: Anchor = NO_ANCHOR
     aggregation_time: int | None = None
     document_checked: bool = False
     facts: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, eq=False)

@@ -31,7 +31,7 @@ from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, JuraError, Outcome
 from jura_trust.publications import VerifiedPublicationsFile
 from jura_trust.verify.engine import Rule
-from jura_trust.verify.result import Anchor
+from jura_trust.verify.result import NO_ANCHOR, Anchor
 
 __all__ = ["Extender", "VerificationContext", "check_extended_chain"]
 
@@ -54,7 +54,7 @@ def _is_verified(_inst: object, _attr: attrs.Attribute[Any], value: object) -> N
         )
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, on_setattr=attrs.setters.NO_OP)
 class VerificationContext:
     """Everything a policy may use, plus values the rules compute on the way.
 
@@ -89,9 +89,11 @@ class VerificationContext:
     #: Computed by the rules: the extended calendar chain of a path.
     extended: CalendarChain | None = attrs.field(default=None, init=False)
     #: Computed by the rules: what an OK rests on.
-    anchor: Anchor = attrs.field(factory=Anchor.none, init=False)
+    anchor: Anchor = attrs.field(default=NO_ANCHOR, init=False)
     #: Computed by the rules: the time the anchored chain proves.
     proven_time: int | None = attrs.field(default=None, init=False)
+    #: Computed by rule 11c: the time the signature's calendar chain's shape proves.
+    calendar_time: int | None = attrs.field(default=None, init=False)
     _extended_cache: dict[int | None, CalendarChain | JuraError] = attrs.field(
         factory=dict, init=False
     )
@@ -442,6 +444,7 @@ def calendar_shape(ctx: VerificationContext) -> str | None:
         return "the calendar chain's shape encodes no time"
     if t != cal.aggregation_time:
         return "calendar chain shape does not reproduce its aggregation time"
+    ctx.calendar_time = t
     return None
 
 
@@ -660,7 +663,7 @@ def calendar_auth_signature(ctx: VerificationContext) -> str | None:
         }
 
     ctx.anchor = Anchor("calendar-key", build=build)
-    ctx.proven_time = cal.time_from_shape()
+    ctx.proven_time = ctx.calendar_time
     return None
 
 
@@ -830,7 +833,7 @@ def _signature_publication_anchor(*, user: bool) -> Callable[[VerificationContex
         assert cal is not None
         assert rec is not None
         _publication_anchor(ctx, rec.published_data, user=user, extended=False)
-        ctx.proven_time = cal.time_from_shape()
+        ctx.proven_time = ctx.calendar_time
         return None
 
     return check
@@ -962,6 +965,7 @@ def extended_signing_time(ctx: VerificationContext) -> str | None:
     field = chain.aggregation_time_field
     if field is not None and field != shape:
         return "the extended chain's time field differs from the time its shape proves"
+    ctx.proven_time = shape
     return None
 
 
@@ -972,7 +976,6 @@ def _extended_input(ctx: VerificationContext, *, user: bool) -> str | None:
     target = ctx.target
     assert target is not None
     _publication_anchor(ctx, target, user=user, extended=True)
-    ctx.proven_time = chain.time_from_shape()
     return None
 
 
