@@ -25,12 +25,17 @@ verdicts); there is no module-level mutable cache anywhere in verification.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
 
 from jura_trust import pki
+from jura_trust.certificates.dcc import verify_dcc
+from jura_trust.certificates.jt1 import SealCache, verify_certificate
+from jura_trust.certificates.registry import SealRegistry
+from jura_trust.certificates.trustlist import RevocationList, TrustList
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData, decode_publication_string
 from jura_trust.core.signature import Signature
@@ -71,7 +76,10 @@ class TrustConfig:
         extender_name: how results name the extender (e.g. its URL).
         extending_allowed: whether the policies may extend.
         at: when certificates must be valid (Unix seconds; ``None``: now).
-        trust_list: a verified JT1 trust list (``certificates.trustlist``).
+        trust_list: a verified JT1 trust list (its root keys checked).
+        revocations: a verified JT1 revocation list.
+        seals: where compact JT1 certificates' seal records are found.
+        dcc_signers: document signer certificates trusted for EU DCCs.
         sources: what was configured, in words, for messages and reports.
     """
 
@@ -84,7 +92,10 @@ class TrustConfig:
     extender_name: str = "the extender"
     extending_allowed: bool = False
     at: int | None = None
-    trust_list: object | None = attrs.field(default=None, eq=False)
+    trust_list: TrustList | None = attrs.field(default=None, eq=False)
+    revocations: RevocationList | None = attrs.field(default=None, eq=False)
+    seals: SealRegistry | None = attrs.field(default=None, eq=False)
+    dcc_signers: tuple[pki.Certificate, ...] = attrs.field(default=(), eq=False)
     sources: tuple[str, ...] = ()
 
     # -- builders -------------------------------------------------------------------------
@@ -233,3 +244,40 @@ class Verifier:
     ) -> list[VerificationResult]:
         """Verify several signatures (each with its document hash or ``None``)."""
         return [self.verify(sig, document_hash=h, policy=policy) for sig, h in items]
+
+    def _at(self, at: datetime.datetime | None) -> datetime.datetime:
+        if at is not None:
+            return at
+        if self.trust.at is not None:
+            return datetime.datetime.fromtimestamp(self.trust.at, datetime.UTC)
+        return datetime.datetime.now(datetime.UTC)
+
+    def verify_certificate(
+        self, text: str, *, at: datetime.datetime | None = None
+    ) -> VerificationResult:
+        """Verify a JT1 certificate under this trust (its trust list, seals, KSI trust).
+
+        Seal checks that passed are cached in this verifier. Without a
+        trust list nothing can be checked: :class:`ValueError` names the
+        setting that is missing.
+        """
+        t = self.trust
+        if t.trust_list is None:
+            raise ValueError(
+                "JT1 verification needs a verified trust list: give --trust-list FILE "
+                "and --trust-root PEM (TrustConfig.trust_list)"
+            )
+        return verify_certificate(
+            text,
+            trust_list=t.trust_list,
+            at=self._at(at),
+            seals=t.seals,
+            revocations=t.revocations,
+            publications_file=t.publications_file,
+            extender=t.extender if t.extending_allowed else None,
+            seal_cache=self.cache("jt1-seals", SealCache),
+        )
+
+    def verify_dcc(self, text: str, *, at: datetime.datetime | None = None) -> VerificationResult:
+        """Verify an EU DCC (``HC1:``) against this trust's document signer certificates."""
+        return verify_dcc(text, self.trust.dcc_signers, at=self._at(at))

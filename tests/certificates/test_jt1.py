@@ -648,3 +648,26 @@ def test_rule_tables_in_qr_md_match_the_policies() -> None:
         for rule in policy.rules():
             row = (f"`{rule.name}`", rule.step, rule.code.value, rule.outcome.value)
             assert row in rows, row
+
+
+def test_verifier_owns_the_seal_cache(batch: Batch) -> None:
+    """One trust configuration, one Verifier: its seal checks are cached in it, not globally."""
+    from jura_trust.trust import TrustConfig, Verifier
+
+    trust = TrustConfig(
+        publications_file=backend().trusted_publications_file(),
+        trust_list=trust_list(),
+        seals=registry(batch),
+        at=int(LATER.timestamp()),
+    )
+    verifier = Verifier(trust)
+    first = verifier.verify_certificate(batch.certificates[0].text())
+    assert first.ok, first.message
+    cache = verifier.cache("jt1-seals", dict)
+    assert len(cache) == 1
+    second = verifier.verify_certificate(batch.certificates[1].text())
+    assert second.ok
+    assert second.steps == first.steps  # a cache hit skips work, never a rule
+    assert len(Verifier(trust).cache("jt1-seals", dict)) == 0
+    with pytest.raises(ValueError, match="--trust-list"):
+        Verifier(TrustConfig()).verify_certificate(batch.certificates[0].text())
