@@ -35,14 +35,18 @@ ANCHOR_KINDS = frozenset(
 )
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    if value is _EMPTY:
+        return value
     return MappingProxyType(dict(value))
 
 
 _Built = tuple[str, Mapping[str, Any]]
 
 
-@attrs.define(slots=True, eq=False, init=False)
 class Anchor:
     """What a verification result rests on.
 
@@ -57,6 +61,8 @@ class Anchor:
     ``build`` (a verifier runs many times; people read few results).
     Anchors compare by kind and details.
     """
+
+    __slots__ = ("_build", "_description", "_details", "kind")
 
     kind: str
     _description: str | None
@@ -77,9 +83,10 @@ class Anchor:
             raise ValueError("give an anchor a description or a build function, not both")
         self.kind = kind
         self._description = description
-        self._details = None if details is None else _frozen_mapping(details)
-        if build is None and self._details is None:
-            self._details = _frozen_mapping({})
+        if details is not None:
+            self._details = _frozen_mapping(details)
+        else:
+            self._details = None if build is not None else _EMPTY
         self._build = build
 
     def _made(self) -> tuple[str, Mapping[str, Any]]:
@@ -100,11 +107,6 @@ class Anchor:
     def details(self) -> Mapping[str, Any]:
         """JSON-friendly facts."""
         return self._made()[1]
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name == "kind" and hasattr(self, "kind"):
-            raise attrs.exceptions.FrozenInstanceError
-        object.__setattr__(self, name, value)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Anchor):
@@ -181,7 +183,7 @@ class VerificationResult:
     anchor: Anchor = NO_ANCHOR
     aggregation_time: int | None = None
     document_checked: bool = False
-    facts: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, eq=False)
+    facts: Mapping[str, Any] = attrs.field(default=_EMPTY, converter=_frozen_mapping, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.outcome is not Outcome.OK and (

@@ -26,7 +26,11 @@ from jura_trust import pki
 from jura_trust._timefmt import format_time
 from jura_trust.core.chains import CalendarChain, Direction, imprint_like
 from jura_trust.core.hashing import HashAlgorithm, Imprint
-from jura_trust.core.publication import PublicationData, encode_publication_string
+from jura_trust.core.publication import (
+    PublicationData,
+    PublicationRecord,
+    encode_publication_string,
+)
 from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, JuraError, Outcome
 from jura_trust.publications import VerifiedPublicationsFile
@@ -92,6 +96,10 @@ class VerificationContext:
     anchor: Anchor = attrs.field(default=NO_ANCHOR, init=False)
     #: Computed by the rules: the time the anchored chain proves.
     proven_time: int | None = attrs.field(default=None, init=False)
+    #: Found by the key-based rules: the calendar certificate.
+    certificate: pki.Certificate | None = attrs.field(default=None, init=False)
+    #: Found by the publications-file branch: the file's record for the signature's time.
+    file_record: PublicationRecord | None = attrs.field(default=None, init=False)
     #: Computed by rule 11c: the time the signature's calendar chain's shape proves.
     calendar_time: int | None = attrs.field(default=None, init=False)
     _extended_cache: dict[int | None, CalendarChain | JuraError] = attrs.field(
@@ -598,12 +606,18 @@ def calendar_auth_record_present(ctx: VerificationContext) -> str | None:
 
 
 def _calendar_certificate(ctx: VerificationContext) -> pki.Certificate | None:
+    cert = ctx.certificate
+    if cert is not None:
+        return cert
     auth = ctx.signature.calendar_auth_record
     pubfile = ctx.publications_file
     if auth is None or pubfile is None:
         return None
-    cert = pubfile.find_certificate(auth.signature_data.certificate_id)
-    return cert if isinstance(cert, pki.Certificate) else None
+    found = pubfile.find_certificate(auth.signature_data.certificate_id)
+    if isinstance(found, pki.Certificate):
+        ctx.certificate = found
+        return found
+    return None
 
 
 @_rule("certificate_found", "K4", _GEN_02, "CertificateExistence", outcome=_NA)
@@ -719,7 +733,8 @@ def signature_publication_in_file(ctx: VerificationContext) -> bool:
     pubfile = ctx.publications_file
     if rec is None or sig.calendar_chain is None or pubfile is None:
         return False
-    return pubfile.find_publication(rec.publication_time) is not None
+    ctx.file_record = pubfile.find_publication(rec.publication_time)
+    return ctx.file_record is not None
 
 
 @_rule(
@@ -732,10 +747,8 @@ def signature_publication_in_file(ctx: VerificationContext) -> bool:
 def publication_in_file(ctx: VerificationContext) -> str | None:
     """The signature's publication record equals the file's for that time."""
     rec = ctx.signature.publication_record
-    pubfile = ctx.publications_file
+    found = ctx.file_record
     assert rec is not None
-    assert pubfile is not None
-    found = pubfile.find_publication(rec.publication_time)
     assert found is not None
     if found.published_hash != rec.published_hash:
         return "the signature's publication differs from the file's"
