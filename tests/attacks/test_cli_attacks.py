@@ -15,7 +15,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from jura_trust import cli
+from jura_trust import cli, pki
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend
 
@@ -148,9 +148,7 @@ def test_trust_anchor_without_file_is_a_usage_error(  # type: ignore[no-untyped-
 ) -> None:
     home, _doc, sig = signed
     with EmbeddedBackend(home, clock=ManualClock(T0), create=False) as backend:
-        pem = backend.publisher_certificate.public_bytes(  # type: ignore[attr-defined]
-            __import__("cryptography.hazmat.primitives.serialization").hazmat.primitives.serialization.Encoding.PEM
-        )
+        pem = pki.certificate_pem(backend.publisher_certificate)  # type: ignore[arg-type]
     anchor = tmp_path / "anchor.pem"
     anchor.write_bytes(pem)
     r = run("verify", sig, "--home", home, "--trust-anchor", anchor, "--json")

@@ -17,7 +17,7 @@ from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.core.chains import CalendarChain, CalendarLink, Direction
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData
-from jura_trust.core.signature import CalendarAuthRecord, Signature, SignatureData
+from jura_trust.core.signature import CalendarAuthRecord, Signature
 from jura_trust.errors import ErrorCode, Outcome
 from jura_trust.verify import verify_signature
 
