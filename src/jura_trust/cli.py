@@ -256,6 +256,9 @@ def _document_hash(args: argparse.Namespace, sig: Signature) -> tuple[Imprint | 
     With neither ``--document`` nor ``--document-hash``, a file named like
     SIG without its ``.ksig`` suffix is the document when it exists (as
     ``ots verify`` does); otherwise nothing is compared, and the output says so.
+    Anything at that path counts as existing (a FIFO, a directory, a dangling
+    symlink): it is read as the document, so it fails with FMT-19/FMT-20
+    instead of passing as "not compared".
     """
     if args.document and args.document_hash:
         raise UsageError("give --document or --document-hash, not both")
@@ -268,7 +271,7 @@ def _document_hash(args: argparse.Namespace, sig: Signature) -> tuple[Imprint | 
     sig_path = Path(args.signature)
     if sig_path.suffix == ".ksig":
         beside = sig_path.with_suffix("")
-        if beside.is_file():
+        if os.path.lexists(beside):
             return _hash_with_progress(beside, sig.document_hash.algorithm), str(beside)
     return None, None
 

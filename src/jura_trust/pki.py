@@ -367,9 +367,14 @@ def display_name(name: x509.Name) -> str:
 
 
 def certificate_valid_at(cert: Certificate, when: int) -> bool:
-    """True if ``notBefore <= when <= notAfter`` (Unix seconds, inclusive)."""
-    moment = _utc(when)
-    return cert.not_valid_before_utc <= moment <= cert.not_valid_after_utc
+    """True if ``notBefore <= when <= notAfter`` (Unix seconds, inclusive).
+
+    Compared in Unix seconds, so any integer time (a forged signature may
+    claim one far past the year 9999) gets an answer, never an overflow.
+    """
+    if not isinstance(when, int) or isinstance(when, bool):
+        raise TypeError("times are Unix seconds (int)")
+    return _unix(cert.not_valid_before_utc) <= when <= _unix(cert.not_valid_after_utc)
 
 
 def check_certificate_valid_at(cert: Certificate, when: int) -> None:

@@ -170,6 +170,8 @@ class CertificateRecord:
 
     certificate_id: bytes
     certificate_der: bytes
+    #: ``certificate_der`` parsed; must be that very certificate (an edit of
+    #: one without the other through :func:`attrs.evolve` is a ValueError).
     certificate: pki.Certificate = attrs.field(eq=False, repr=False)
     unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
     #: The exact encoding, header included.
@@ -179,6 +181,10 @@ class CertificateRecord:
         eq=False,
         repr=False,
     )
+
+    def __attrs_post_init__(self) -> None:
+        if pki.certificate_der(self.certificate) != self.certificate_der:
+            raise ValueError("certificate and certificate_der are different certificates")
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> CertificateRecord:

@@ -89,6 +89,17 @@ _EC_PARAMS: dict[CoseAlgorithm, tuple[type[ec.EllipticCurve], hashes.HashAlgorit
     CoseAlgorithm.ES256: (ec.SECP256R1, hashes.SHA256(), 32),
     CoseAlgorithm.ES384: (ec.SECP384R1, hashes.SHA384(), 48),
 }
+#: The group orders of the curves, to write the low ``s`` of an ECDSA
+#: signature: ``(r, s)`` and ``(r, n - s)`` both verify, and the signer
+#: always picks the smaller, so a new signature has one encoding.
+_EC_ORDERS: dict[CoseAlgorithm, int] = {
+    CoseAlgorithm.ES256: 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    CoseAlgorithm.ES384: int(
+        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF"
+        "581A0DB248B0A77AECEC196ACCC52973",
+        16,
+    ),
+}
 
 
 def _as_algorithm(value: object) -> CoseAlgorithm:
@@ -256,6 +267,7 @@ def _sign(alg: CoseAlgorithm, private_key: PrivateKey, data: bytes) -> bytes:
         ):
             raise ValueError(f"{alg.name} needs a {curve.name} private key")
         r, s = decode_dss_signature(private_key.sign(data, ec.ECDSA(digest)))
+        s = min(s, _EC_ORDERS[alg] - s)
         return r.to_bytes(size, "big") + s.to_bytes(size, "big")
     if alg is CoseAlgorithm.EDDSA:
         if not isinstance(private_key, ed25519.Ed25519PrivateKey):

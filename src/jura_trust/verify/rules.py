@@ -632,14 +632,25 @@ def certificate_found(ctx: VerificationContext) -> str | None:
     return f"certificate {cert_id} not found in the trusted publications file"
 
 
-@_rule("certificate_validity", "K5", ErrorCode.KEY_03, "CertificateValidity")
+@_rule("certificate_validity", "K5", ErrorCode.KEY_03, "CertificateValidity", stricter=True)
 def certificate_validity(ctx: VerificationContext) -> str | None:
-    """The calendar certificate was valid at the signing time."""
+    """The calendar certificate was valid at the signing time and when it signed.
+
+    The key signs the auth record at its publication time (libksi checks
+    the certificate there); the signing time is what the result claims.
+    Both must lie in the validity (stricter than libksi, which checks only
+    the publication time): a key used after its certificate expired proves
+    nothing, even for an earlier second.
+    """
     cert = _calendar_certificate(ctx)
+    auth = ctx.signature.calendar_auth_record
     assert cert is not None
-    if pki.certificate_valid_at(cert, ctx.signing_time):
-        return None
-    return "the calendar certificate was not valid at the aggregation time"
+    assert auth is not None
+    if not pki.certificate_valid_at(cert, ctx.signing_time):
+        return "the calendar certificate was not valid at the aggregation time"
+    if not pki.certificate_valid_at(cert, auth.published_data.publication_time):
+        return "the calendar certificate was not valid when it signed the auth record"
+    return None
 
 
 @_rule(

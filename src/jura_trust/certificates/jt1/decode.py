@@ -126,7 +126,8 @@ def decode_certificate(text: str) -> DecodedCertificate:
     deflate byte, the header's level bits or another deflate encoding of
     the same content would give other texts that verify. With the
     canonical Base45 (:func:`~jura_trust.certificates.base45.b45decode`)
-    and canonical CBOR checks, one certificate has exactly one text.
+    and canonical CBOR checks, one certificate has exactly one compact text
+    (self-contained texts: see "One text per certificate" in docs/qr.md).
     """
     unwrapped = unwrap_envelope(text, prefix=JT1_PREFIX, zdict=ZDICT_V2)
     data = unwrapped.payload

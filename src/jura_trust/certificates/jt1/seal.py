@@ -105,6 +105,10 @@ class SealRecord:
         if not isinstance(cose_bytes, bytes) or not isinstance(ksi, bytes) or not ksi:
             raise _malformed("seal record fields are not byte strings")
         cose = decode_sign1(cose_bytes, require_tag=True)
+        if cose.unprotected:
+            # No signature covers it: anything there would give another
+            # text of the same certificate (the issuer writes none).
+            raise _malformed("seal signature has an unprotected header")
         if cose.protected_header.get(HEADER_CONTENT_TYPE) != SEAL_CONTENT_TYPE:
             raise _malformed("seal signature is not of the seal content type")
         body = loads_strict(cose.payload, "seal body")
