@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from jura_trust import _files, cli_qr, pki
+from jura_trust import _files, pki
+from jura_trust.cli import qr as cli_qr
 from jura_trust._timefmt import format_time, parse_time
 from jura_trust.api import hash_file, load_signature, save_signature
 from jura_trust.backends.ksi_http import KsiHttpBackend

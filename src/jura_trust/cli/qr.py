@@ -198,7 +198,7 @@ def _print_json(obj: Any) -> None:
 def _home(args: argparse.Namespace) -> Path:
     if getattr(args, "home", None):
         return Path(args.home)
-    from jura_trust.cli import default_home  # noqa: PLC0415 - cli imports this module
+    from jura_trust.cli.ksi import default_home  # noqa: PLC0415 - ksi imports this module
 
     return default_home()
 
