@@ -50,7 +50,12 @@ def test_sign_verify_extend_through_the_service(server: ServerProcess, tmp_path:
     assert main([*args, "--policy", "publications-file"]) == 0
     # A wrong key is a service error (exit 4), not a crash.
     assert (
-        main(["sign", str(doc), "--aggregator", server.aggregator, "--login", LOGIN, "--key", "x"])
+        main(
+            [
+                "sign", str(doc), "--force", "--aggregator", server.aggregator,
+                "--login", LOGIN, "--key", "x",
+            ]
+        )  # fmt: skip
         == 4
     )
     # Missing credentials are a usage error.

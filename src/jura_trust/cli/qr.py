@@ -1,46 +1,34 @@
-"""The ``jura-trust qr`` and ``jura-trust trustlist`` subcommands.
-
-``cli.py`` calls :func:`register` with its subparsers object.
+"""The ``jura-trust qr`` subcommands.
 
 * ``qr issue DOCS.json --issuer ID --key KEY.pem``: issue one batch; writes
   a PNG, an SVG, a label SVG and the text per document, plus the seal record
   and, for batches larger than ``--page-size``, the page records (and stores
   them all in ``--seals DIR`` when given). KSI signatures come from the
   embedded backend in ``--home``.
-* ``qr verify TEXT|IMAGE``: verify a JT1 (or, with ``--dcc-signer-cert``,
-  an EU DCC ``HC1:``) certificate, from a text or a QR or Aztec image.
-  Exit 0 valid, 1 proven invalid, 3 unreadable input, 4 a trust, service
-  or configuration problem (registry down, trust list unreadable or out of
-  date, no seal registry for a compact text, a KSI signature that cannot
-  be proven with the trust configuration given), 70 an internal error.
-* ``trustlist keygen|build|inspect|revoke``: issuer and root keys, signed
-  trust lists and revocation lists.
+* ``qr verify TEXT|IMAGE|DIR...``: verify JT1 (or, with ``--dcc-signer-cert``,
+  EU DCC ``HC1:``) certificates, from texts or QR or Aztec images; a
+  directory contributes its ``.txt``, ``.png``, ``.jpg`` and ``.jpeg`` files.
+  One line per input (one JSON object per line with ``--json``) and, for
+  several, a summary. Exit 0 valid, 1 proven invalid, 3 unreadable input,
+  4 a trust, service or configuration problem (registry down, trust list
+  unreadable or out of date, no seal registry for a compact text, a KSI
+  signature that cannot be proven with the trust configuration given), 70
+  an internal error; with several inputs, the worst of them.
 
-Every ``qr`` and ``trustlist`` command exits 70 with a one-line message
-(one JSON object under ``--json``), never a traceback, when something
-unexpected goes wrong inside jura_trust.
+Errors are printed by :func:`jura_trust.cli._common.run`: exit 70 with a
+one-line message (one JSON object under ``--json``), never a traceback,
+when something unexpected goes wrong inside jura_trust.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import json
-import os
 import sys
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
-from jura_trust import _files
-from jura_trust._timefmt import parse_time
-from jura_trust.certificates._json import json_safe
-from jura_trust.certificates.cose import PrivateKey, PublicKey, decode_sign1
 from jura_trust.certificates.jt1 import (
     PAGE_SIZE,
     Document,
@@ -50,16 +38,19 @@ from jura_trust.certificates.jt1 import (
 from jura_trust.certificates.registry import DirectorySealRegistry, open_registry
 from jura_trust.certificates.report import certificate_report
 from jura_trust.certificates.trustlist import (
-    Issuer,
-    IssuerKey,
     RevocationList,
-    TrustList,
-    key_id,
     verify_revocation_list,
     verify_trust_list,
 )
+from jura_trust.cli import _common as c
+from jura_trust.cli._keys import json_file as _json_file
+from jura_trust.cli._keys import positive_int as _positive_int
+from jura_trust.cli._keys import private_key as _private_key
+from jura_trust.cli._keys import public_key as _public_key
+from jura_trust.cli._keys import read as _read
+from jura_trust.cli._keys import time as _time
+from jura_trust.cli._keys import write as _write
 from jura_trust.errors import (
-    BackendError,
     CertificateError,
     ErrorCode,
     FormatError,
@@ -78,129 +69,24 @@ __all__ = [
 ]
 
 #: Exit status of ``qr verify`` for a valid certificate.
-EXIT_VALID = 0
+EXIT_VALID = c.EXIT_OK
 #: Exit status of ``qr verify`` for a certificate proven invalid (FAIL).
-EXIT_INVALID = 1
+EXIT_INVALID = c.EXIT_FAIL
 #: Exit status for input that cannot be read.
-EXIT_FORMAT = 3
+EXIT_FORMAT = c.EXIT_FORMAT
 #: Exit status for a service, trust or configuration error, and for a
 #: certificate that cannot be verified with what was given (NA).
-EXIT_SERVICE = 4
+EXIT_SERVICE = c.EXIT_ERROR
 #: Exit status for an unexpected internal error (``EX_SOFTWARE``).
-EXIT_INTERNAL = 70
+EXIT_INTERNAL = c.EXIT_INTERNAL
 
 _TEXT_PREFIXES = ("JT1:", "HC1:")
-#: Codes that mean "the input could not be read" (exit 3); the rest are
-#: trust or service problems (exit 4).
-_UNREADABLE_CODES = frozenset(
-    {
-        ErrorCode.CRT_BAD_PREFIX,
-        ErrorCode.CRT_BAD_ENCODING,
-        ErrorCode.CRT_BAD_COMPRESSION,
-        ErrorCode.CRT_BAD_STRUCTURE,
-        ErrorCode.CRT_TOO_LARGE,
-    }
-    | {code for code in ErrorCode if code.family == "FMT"}
-)
-_MAX_INPUT_FILE = 64 * 1024 * 1024
-
-
-# -- helpers -----------------------------------------------------------------------------
-
-
-def _read(path: str | os.PathLike[str], what: str) -> bytes:
-    try:
-        with _files.open_regular(path) as handle:  # FMT-20 for a FIFO or a device
-            data = handle.read(_MAX_INPUT_FILE + 1)
-    except OSError as exc:
-        raise FormatError(
-            f"cannot read {what} {path}: {exc.strerror}", code=ErrorCode.FMT_IO
-        ) from None
-    if len(data) > _MAX_INPUT_FILE:
-        raise FormatError(f"{what} {path} is too large", code=ErrorCode.FMT_LIMIT)
-    return data
-
-
-def _write(path: Path, data: bytes | str, mode: int = _files.PUBLIC_MODE) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _files.write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data, mode)
-
-
-def _time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromtimestamp(parse_time(text), UTC)
-
-
-def _required_time(text: object) -> datetime:
-    if not isinstance(text, (str, int)):
-        raise FormatError(f"missing or bad time {text!r}", code=ErrorCode.FMT_BAD_TIME)
-    return datetime.fromtimestamp(parse_time(str(text)), UTC)
-
-
-def _private_key(path: str) -> PrivateKey:
-    data = _read(path, "key")
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise FormatError(
-            f"{path} is not an unencrypted PEM private key: {exc}",
-            code=ErrorCode.FMT_BAD_CERTIFICATE,
-        ) from None
-    if not isinstance(
-        key, (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey)
-    ):
-        raise FormatError(f"unsupported key type in {path}", code=ErrorCode.FMT_BAD_CERTIFICATE)
-    return key
-
-
-def _public_key(path: str) -> PublicKey:
-    """A public key from a PEM public key, a PEM certificate or a PEM private key."""
-    data = _read(path, "key")
-    key: Any
-    try:
-        if b"CERTIFICATE" in data:
-            key = x509.load_pem_x509_certificate(data).public_key()
-        elif b"PRIVATE KEY" in data:
-            key = serialization.load_pem_private_key(data, password=None).public_key()
-        else:
-            key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as exc:
-        raise FormatError(
-            f"{path} holds no usable public key: {exc}", code=ErrorCode.FMT_BAD_CERTIFICATE
-        ) from None
-    if not isinstance(key, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey)):
-        raise FormatError(f"unsupported key type in {path}", code=ErrorCode.FMT_BAD_CERTIFICATE)
-    return key
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
-
-
-def _json_file(path: str) -> Any:
-    try:
-        return json.loads(_read(path, "JSON file"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{path} is not JSON: {exc}", code=ErrorCode.FMT_STRUCTURE) from None
-
-
-def _print_json(obj: Any) -> None:
-    text = json.dumps(json_safe(obj), indent=2, ensure_ascii=False, sort_keys=True)
-    sys.stdout.write(text)
-    sys.stdout.write("\n")
+#: What a directory given to ``qr verify`` contributes.
+INPUT_SUFFIXES = (".txt", ".png", ".jpg", ".jpeg")
 
 
 def _home(args: argparse.Namespace) -> Path:
-    if getattr(args, "home", None):
-        return Path(args.home)
-    from jura_trust.cli.ksi import default_home  # noqa: PLC0415 - ksi imports this module
-
-    return default_home()
+    return Path(args.home) if getattr(args, "home", None) else c.default_home()
 
 
 # -- qr issue ------------------------------------------------------------------------------
@@ -235,7 +121,6 @@ def _documents(spec: Any) -> list[Document]:
 
 def _cmd_issue(args: argparse.Namespace) -> int:
     from jura_trust import qr  # noqa: PLC0415
-    from jura_trust.backends.memory import EmbeddedBackend  # noqa: PLC0415
     from jura_trust.certificates.label import render_label_svg  # noqa: PLC0415
 
     documents = _documents(_json_file(args.documents))
@@ -248,7 +133,7 @@ def _cmd_issue(args: argparse.Namespace) -> int:
     out = Path(args.out)
     mask = None if args.mask == "auto" else int(args.mask)
     fallback: tuple[Any, ...] = () if args.no_ecc_fallback else qr.DEFAULT_FALLBACK
-    with EmbeddedBackend(_home(args)) as backend:
+    with c.open_embedded(_home(args)) as backend:
         batch = issue_batch(
             documents,
             issuer_id=args.issuer,
@@ -310,7 +195,7 @@ def _cmd_issue(args: argparse.Namespace) -> int:
         "certificates": written,
     }
     if args.json:
-        _print_json(summary)
+        c.print_json(summary)
     else:
         print(f"issued {len(batch)} certificate(s); seal {batch.seal.seal} -> {out}")
         levels = sorted({item["error_level"] for item in written})
@@ -349,47 +234,37 @@ def _input_text(value: str) -> str:
 
 
 def _publications(args: argparse.Namespace, at: datetime) -> Any:
-    """The trusted KSI publications file, or ``None`` (then KSI cannot be proven)."""
-    from jura_trust.publications import PublicationsFile  # noqa: PLC0415
+    """The trusted KSI publications file, or ``None`` (then KSI cannot be proven).
 
-    if args.publications_file:
-        pubfile = PublicationsFile.parse(_read(args.publications_file, "publications file"))
-        if not args.publications_anchor:
-            raise CertificateError(
-                "--publications-file needs --publications-anchor PEM to be trusted",
-                code=ErrorCode.CRT_TRUST_LIST_INVALID,
-            )
-        from jura_trust import pki  # noqa: PLC0415
-
-        anchors: list[Any] = []
-        for path in args.publications_anchor:
-            anchors.extend(pki.load_certificates(_read(path, "anchor")))
-        constraints: dict[str, str] = {}
-        for item in args.publications_constraint:
-            oid, sep, value = item.partition("=")
-            if not sep:
-                raise FormatError(
-                    f"constraint {item!r} is not OID=VALUE", code=ErrorCode.FMT_BAD_CERTIFICATE
-                )
-            constraints[oid] = value
-        return pubfile.trusted(
-            trust_anchors=anchors, constraints=constraints, at_time=int(at.timestamp())
+    Assembled by :func:`~jura_trust.cli._common.trust_from_args` from
+    ``--publications-file`` with ``--publications-anchor`` and
+    ``--publications-constraint``, else the pinned file of the client
+    configuration, else (unless ``--no-embedded``) the embedded home's file.
+    """
+    if args.publications_file and not args.publications_anchor:
+        raise CertificateError(
+            "--publications-file needs --publications-anchor PEM to be trusted "
+            "(or pin a service: jura-trust trust pin URL)",
+            code=ErrorCode.CRT_TRUST_NOT_CONFIGURED,
         )
-    if args.no_embedded:
-        return None
-    from jura_trust.backends.memory import EmbeddedBackend  # noqa: PLC0415
+    view = argparse.Namespace(
+        policy="general",
+        at=str(int(at.timestamp())),
+        publications_file=args.publications_file,
+        trust_anchor=args.publications_anchor,
+        cert_constraint=args.publications_constraint,
+        home=args.home,
+        no_embedded=args.no_embedded,
+        config_file=args.config_file,
+        no_config=args.no_config,
+    )
+    with c.Resources(view) as res:
+        return c.trust_from_args(view, res).publications_file
 
-    try:
-        embedded = EmbeddedBackend(_home(args), create=False)
-    except BackendError as exc:
-        if exc.code is not ErrorCode.SVC_CONFIG:
-            raise
-        return None  # no local state: nothing trusted, the KSI check cannot pass
-    with embedded as backend:
-        return backend.trusted_publications_file(int(at.timestamp()))
 
-
-def _verify_dcc(args: argparse.Namespace, text: str, at: datetime) -> int:
+def _verify_dcc(
+    args: argparse.Namespace, value: str, text: str, at: datetime, *, several: bool
+) -> int:
     from jura_trust import pki  # noqa: PLC0415
     from jura_trust.certificates.dcc import verify_dcc  # noqa: PLC0415
 
@@ -399,7 +274,7 @@ def _verify_dcc(args: argparse.Namespace, text: str, at: datetime) -> int:
     result = verify_dcc(text, certs, at=at)
     obj = certificate_report(result, at=at)
     obj["profile"] = "dcc"
-    _report(args, obj)
+    _report(args, value, obj, several=several)
     return _status(result)
 
 
@@ -412,9 +287,16 @@ def _status(result: VerificationResult) -> int:
     return EXIT_SERVICE
 
 
-def _report(args: argparse.Namespace, obj: dict[str, Any]) -> None:
+def _report(args: argparse.Namespace, value: str, obj: dict[str, Any], *, several: bool) -> None:
     if args.json:
-        _print_json(obj)
+        c.print_json({"input": value, **obj, "message": obj["reason"]}, line=True)
+        return
+    if several:  # one line per input
+        if obj["valid"]:
+            print(f"VALID: {_label(value)}")
+        else:
+            verdict = "INVALID" if obj.get("outcome") == "FAIL" else "NOT VERIFIED"
+            print(f"{verdict} [{obj['code']}]: {_label(value)}: {obj['reason']}")
         return
     if not obj["valid"]:
         # Nothing the certificate claims is shown: only why it is not valid.
@@ -441,236 +323,111 @@ def _report(args: argparse.Namespace, obj: dict[str, Any]) -> None:
     if anchor.get("description"):
         print(f"  rests on    {anchor['description']}")
     fields = obj.get("fields") or {}
-    for name_, value in fields.items():
-        print(f"    {name_}: {value}")
+    for name_, field in fields.items():
+        print(f"    {name_}: {field}")
 
 
-def _unreadable(args: argparse.Namespace, exc: JuraError) -> int:
-    status = EXIT_FORMAT if exc.code in _UNREADABLE_CODES else EXIT_SERVICE
-    if args.json:
-        _print_json(
-            {
-                "valid": False,
-                "outcome": None,
-                "code": exc.code.value,
-                "reason": exc.message,
-                "issuer": None,
-                "issued_at": None,
-                "fields": None,
-                "error": exc.diagnostics(),
-            }
-        )
-    else:
-        print(f"jura-trust: cannot verify [{exc.code.value}]: {exc.message}", file=sys.stderr)
-    return status
-
-
-def _cmd_verify(args: argparse.Namespace) -> int:
-    try:
-        at = _time(args.at) or datetime.now(UTC)
-        text = _input_text(args.input)
-        if text.startswith("HC1:"):
-            return _verify_dcc(args, text, at)
-        if not args.trust_list or not args.trust_root:
-            raise CertificateError(
-                "JT1 verification needs --trust-list FILE and --trust-root PEM",
-                code=ErrorCode.CRT_TRUST_LIST_INVALID,
-            )
-        roots = [_public_key(p) for p in args.trust_root]
-        trust_list = verify_trust_list(_read(args.trust_list, "trust list"), roots, at=at)
-        revocations: RevocationList | None = None
-        if args.revocations:
-            revocations = verify_revocation_list(
-                _read(args.revocations, "revocation list"), roots, at=at
-            )
-        seals = open_registry(args.seals) if args.seals else None
-        publications = _publications(args, at)
-        result = verify_certificate(
-            text,
-            trust_list=trust_list,
-            at=at,
-            seals=seals,
-            revocations=revocations,
-            publications_file=publications,
-            ksi_policy=args.ksi_policy,
-        )
-    except JuraError as exc:
-        return _unreadable(args, exc)
-    _report(args, certificate_report(result, at=at))
+def _verify_one(
+    args: argparse.Namespace, value: str, trusted: _Trusted, at: datetime, *, several: bool
+) -> int:
+    text = _input_text(value)
+    if text.startswith("HC1:"):
+        return _verify_dcc(args, value, text, at, several=several)
+    trust_list, revocations, seals, publications = trusted.load()
+    result = verify_certificate(
+        text,
+        trust_list=trust_list,
+        at=at,
+        seals=seals,
+        revocations=revocations,
+        publications_file=publications,
+        ksi_policy=args.ksi_policy,
+    )
+    _report(args, value, certificate_report(result, at=at), several=several)
     return _status(result)
 
 
-# -- trustlist --------------------------------------------------------------------------------
+class _Trusted:
+    """The trust list, revocations, seal registry and publications file: read once."""
 
+    def __init__(self, args: argparse.Namespace, at: datetime) -> None:
+        self.args = args
+        self.at = at
+        self._loaded: tuple[Any, Any, Any, Any] | None = None
 
-def _cmd_keygen(args: argparse.Namespace) -> int:
-    key: PrivateKey
-    if args.alg == "eddsa":
-        key = ed25519.Ed25519PrivateKey.generate()
-    else:
-        key = ec.generate_private_key(ec.SECP256R1())
-    out = Path(args.out)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    _write(out, pem, _files.PRIVATE_MODE)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    pub_path = out.with_name(out.stem + ".pub.pem")
-    _write(pub_path, public)
-    kid = key_id(key.public_key()).hex()
-    if args.json:
-        _print_json({"key": str(out), "public_key": str(pub_path), "kid": kid, "alg": args.alg})
-    else:
-        print(f"wrote {out} and {pub_path}; kid {kid}")
-    return 0
-
-
-def _trust_list_from_spec(spec: Any, base: Path) -> TrustList:
-    if not isinstance(spec, dict) or not isinstance(spec.get("issuers"), list):
-        raise FormatError("trust list spec needs an 'issuers' list", code=ErrorCode.FMT_STRUCTURE)
-    issuers = []
-    try:
-        for item in spec["issuers"]:
-            keys = []
-            for k in item["keys"]:
-                public = _public_key(str(base / k["public_key"]))
-                keys.append(
-                    IssuerKey(
-                        kid=bytes.fromhex(k["kid"]) if k.get("kid") else key_id(public),
-                        public_key=public,
-                        not_before=_required_time(k["not_before"]),
-                        not_after=_required_time(k["not_after"]),
+    def load(self) -> tuple[Any, Any, Any, Any]:
+        if self._loaded is None:
+            args, at = self.args, self.at
+            if not args.trust_list or not args.trust_root:
+                missing = " and ".join(
+                    flag
+                    for flag, given in (
+                        ("--trust-list FILE", args.trust_list),
+                        ("--trust-root PEM", args.trust_root),
                     )
+                    if not given
                 )
-            issuers.append(Issuer(item["id"], item["name"], keys, item["document_types"]))
-        return TrustList(
-            issued_at=_required_time(spec["issued_at"]),
-            next_update=_required_time(spec["next_update"]),
-            issuers=issuers,
-            sequence=int(spec.get("sequence", 0)),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, JuraError):
-            raise
-        raise FormatError(f"bad trust list spec: {exc!r}", code=ErrorCode.FMT_STRUCTURE) from None
+                raise CertificateError(
+                    f"cannot check: JT1 verification needs {missing} (no trust configured)",
+                    code=ErrorCode.CRT_TRUST_NOT_CONFIGURED,
+                )
+            roots = [_public_key(p) for p in args.trust_root]
+            trust_list = verify_trust_list(_read(args.trust_list, "trust list"), roots, at=at)
+            revocations: RevocationList | None = None
+            if args.revocations:
+                revocations = verify_revocation_list(
+                    _read(args.revocations, "revocation list"), roots, at=at
+                )
+            seals = open_registry(args.seals) if args.seals else None
+            self._loaded = (trust_list, revocations, seals, _publications(args, at))
+        return self._loaded
 
 
-def _cmd_build(args: argparse.Namespace) -> int:
-    spec_path = Path(args.spec)
-    trust_list = _trust_list_from_spec(_json_file(args.spec), spec_path.parent)
-    signed = trust_list.sign(_private_key(args.root_key))
-    _write(Path(args.out), signed)
-    if args.json:
-        _print_json({"out": args.out, "issuers": len(trust_list.issuers), "bytes": len(signed)})
-    else:
-        print(f"wrote {args.out}: {len(trust_list.issuers)} issuer(s), {len(signed)} bytes")
-    return 0
-
-
-def _cmd_revoke(args: argparse.Namespace) -> int:
-    issued = _time(args.issued_at) or datetime.now(UTC)
-    next_update = _time(args.next_update) or issued + timedelta(days=args.days)
-    leaves = []
-    for text in args.leaf:
-        from jura_trust.core.hashing import Imprint  # noqa: PLC0415
-
-        leaves.append(Imprint.parse(text).value)
-    revocations = RevocationList(
-        issued_at=issued, next_update=next_update, revoked=leaves, sequence=args.sequence
-    )
-    _write(Path(args.out), revocations.sign(_private_key(args.root_key)))
-    print(f"wrote {args.out}: {len(leaves)} revoked leaf hash(es)")
-    return 0
-
-
-def _describe_trust_list(trust_list: TrustList) -> dict[str, Any]:
-    return {
-        "kind": "trust-list",
-        "sequence": trust_list.sequence,
-        "issued_at": trust_list.issued_at.isoformat(),
-        "next_update": trust_list.next_update.isoformat(),
-        "issuers": [
-            {
-                "id": i.id,
-                "name": i.name,
-                "document_types": list(i.document_types),
-                "keys": [
-                    {
-                        "kid": k.kid.hex(),
-                        "not_before": k.not_before.isoformat(),
-                        "not_after": k.not_after.isoformat(),
-                    }
-                    for k in i.keys
-                ],
-            }
-            for i in trust_list.issuers
-        ],
-    }
-
-
-def _cmd_inspect(args: argparse.Namespace) -> int:
-    data = _read(args.file, "trust list")
+def _cmd_verify(args: argparse.Namespace) -> int:
     at = _time(args.at) or datetime.now(UTC)
-    if args.root:
-        roots = [_public_key(p) for p in args.root]
-        obj = _describe_trust_list(verify_trust_list(data, roots, at=at))
-        obj["verified"] = True
-    else:
-        message = decode_sign1(data, require_tag=True)
-        kid = message.kid
-        obj = {"verified": False, "root_kid": kid.hex() if kid else None, "bytes": len(data)}
-        obj["note"] = "signature not checked: pass --root PEM"
-    if args.json:
-        _print_json(obj)
-    else:
-        for key, value in obj.items():
-            print(f"{key}: {json.dumps(value, ensure_ascii=False)}")
-    return 0
-
-
-# -- internal errors -------------------------------------------------------------------------
-
-
-def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Run ``command``; an unexpected exception exits 70 with a message, never a traceback.
-
-    jura_trust's own errors (:class:`~jura_trust.errors.JuraError`, with a
-    code) go on to the caller, which maps them to 3 or 4.
-    """
-
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
+    inputs = c.expand_inputs(args.inputs, INPUT_SUFFIXES)
+    trusted = _Trusted(args, at)
+    statuses: list[int] = []
+    several = len(inputs) > 1
+    for value in inputs:
         try:
-            return command(args)
-        except JuraError:
-            raise
-        except Exception as exc:
-            message = f"internal error: {type(exc).__name__}: {exc}"
-            if getattr(args, "json", False):
-                _print_json(
-                    {
-                        "valid": None,
-                        "outcome": None,
-                        "code": None,
-                        "reason": message,
-                        "error": {"internal": True, "type": type(exc).__name__},
-                    }
-                )
-            print(f"jura-trust: {message}", file=sys.stderr)
-            return EXIT_INTERNAL
+            statuses.append(_verify_one(args, value, trusted, at, several=several))
+        except JuraError as exc:
+            statuses.append(_error(args, value, exc, several=several))
+    if len(inputs) > 1 and not args.json:
+        counts = {
+            "valid": statuses.count(EXIT_VALID),
+            "invalid": statuses.count(EXIT_INVALID),
+            "unreadable": statuses.count(EXIT_FORMAT),
+            "not verified": statuses.count(EXIT_SERVICE),
+        }
+        parts = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+        print(f"{len(inputs)} input(s): {parts}")
+    return c.worst(statuses)
 
-    return run
+
+def _label(value: str) -> str:
+    return value[:24] + "..." if value.startswith(_TEXT_PREFIXES) else value
+
+
+def _error(args: argparse.Namespace, value: str, exc: JuraError, *, several: bool) -> int:
+    """One input that could not be verified: its line, its status (3 or 4)."""
+    if args.json:
+        obj = c.jura_error_object(exc, input=value, reason=exc.message, issuer=None, fields=None)
+        c.print_json(obj, line=True)
+    else:
+        where = f"{_label(value)}: " if several else ""
+        print(
+            f"jura-trust: cannot verify [{exc.code.value}]: {where}{exc.message}", file=sys.stderr
+        )
+    return c.error_status(exc)
 
 
 # -- registration ---------------------------------------------------------------------------
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``qr`` and ``trustlist`` commands to an argparse subparsers object."""
+    """Add the ``qr`` commands to an argparse subparsers object."""
     qr_parser = subparsers.add_parser("qr", help="signed QR certificates (JT1): issue, verify")
     qr_sub = qr_parser.add_subparsers(dest="qr_command", required=True)
 
@@ -705,14 +462,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--issued-at", metavar="TIME", help="issuance time (default now)")
     p.add_argument("--home", help="state directory of the embedded KSI backend")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_guarded(_cmd_issue))
+    p.set_defaults(func=_cmd_issue)
 
     p = qr_sub.add_parser(
         "verify",
         help="verify a QR/Aztec text or image (exit 0 valid, 1 invalid, 3 unreadable, "
         "4 trust or configuration, 70 internal error)",
     )
-    p.add_argument("input", metavar="TEXT|IMAGE", help="JT1:/HC1: text, an image, a file, or -")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="TEXT|IMAGE|DIR",
+        help="JT1:/HC1: texts, images, files, directories (their .txt/.png/.jpg files), or -",
+    )
     p.add_argument("--trust-list", metavar="FILE", help="signed trust list")
     p.add_argument("--trust-root", action="append", default=[], metavar="PEM")
     p.add_argument("--revocations", metavar="FILE", help="signed revocation list")
@@ -731,46 +493,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--at", metavar="TIME", help="validation time (default now)")
     p.add_argument("--home", help="state directory of the embedded KSI backend")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_guarded(_cmd_verify))
-
-    tl = subparsers.add_parser("trustlist", help="issuer keys, trust lists, revocation lists")
-    tl_sub = tl.add_subparsers(dest="trustlist_command", required=True)
-
-    p = tl_sub.add_parser("keygen", help="generate an issuer or root key (PEM)")
-    p.add_argument("--out", "-o", required=True, metavar="KEY.pem")
-    p.add_argument("--alg", default="es256", choices=["es256", "eddsa"])
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_guarded(_cmd_keygen))
-
-    p = tl_sub.add_parser("build", help="build and sign a trust list from a JSON spec")
-    p.add_argument("spec", metavar="SPEC.json")
-    p.add_argument("--root-key", required=True, metavar="PEM")
-    p.add_argument("--out", "-o", required=True, metavar="FILE")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_guarded(_cmd_build))
-
-    p = tl_sub.add_parser("revoke", help="build and sign a revocation list")
-    p.add_argument("--leaf", action="append", default=[], metavar="IMPRINT")
-    p.add_argument("--root-key", required=True, metavar="PEM")
-    p.add_argument("--out", "-o", required=True, metavar="FILE")
-    p.add_argument("--issued-at", metavar="TIME")
-    p.add_argument("--next-update", metavar="TIME")
-    p.add_argument("--days", type=int, default=7, help="validity when --next-update is absent")
-    p.add_argument("--sequence", type=int, default=0)
-    p.set_defaults(func=_guarded(_cmd_revoke))
-
-    p = tl_sub.add_parser("inspect", help="show a signed trust list (verified with --root)")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--root", action="append", default=[], metavar="PEM")
-    p.add_argument("--at", metavar="TIME")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_guarded(_cmd_inspect))
+    c.add_config(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per input (JSON Lines)")
+    p.set_defaults(func=_cmd_verify)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``qr``/``trustlist`` commands alone (tests; ``jura-trust`` is the real entry)."""
-    parser = argparse.ArgumentParser(prog="jura-trust")
-    register(parser.add_subparsers(dest="command", required=True))
+    """Run ``qr`` commands alone (tests; ``jura-trust`` is the real entry)."""
+    parser = c.Parser(prog="jura-trust")
+    register(parser.add_subparsers(dest="command", required=True, parser_class=c.Parser))
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    return c.run(args.func, args)
