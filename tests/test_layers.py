@@ -156,7 +156,9 @@ def test_verification_never_imports_backends_or_the_service():
 def test_the_strict_checker_sees_lazy_imports(tmp_path):
     # The rules above would be empty promises if imports inside functions escaped them.
     sample = tmp_path / "sample.py"
-    sample.write_text("def f():\n    from jura_trust.cli import main\n    import jura_trust.service\n")
+    sample.write_text(
+        "def f():\n    from jura_trust.cli import main\n    import jura_trust.service\n"
+    )
     assert imported(sample) == ["cli", "service"]
 
 

@@ -26,17 +26,19 @@ verdicts); there is no module-level mutable cache anywhere in verification.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from jura_trust import pki
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData, decode_publication_string
 from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, PKIError
 from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
 from jura_trust.verify import Extender, Policy, VerificationResult, verify_signature
+
+if TYPE_CHECKING:
+    from jura_trust import pki
 
 __all__ = ["TrustConfig", "TrustSource", "Verifier"]
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from jura_trust import cli
+from jura_trust._timefmt import format_time
 from jura_trust.cli import qr as cli_qr
 from jura_trust.cli import trustlist as cli_trustlist
-from jura_trust._timefmt import format_time
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -30,9 +30,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("qr")
     assert cli.main(["trustlist", "keygen", "-o", str(base / "root.pem")]) == 0
-    assert (
-        cli.main(["trustlist", "keygen", "-o", str(base / "issuer.pem"), "--alg", "eddsa"]) == 0
-    )
+    assert cli.main(["trustlist", "keygen", "-o", str(base / "issuer.pem"), "--alg", "eddsa"]) == 0
     spec = {
         "issued_at": "2020-01-01T00:00:00Z",
         "next_update": "2099-01-01T00:00:00Z",

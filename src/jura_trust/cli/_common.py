@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,6 +181,8 @@ def jura_error_object(exc: JuraError, **extra: Any) -> dict[str, Any]:
 
 def internal_message(exc: BaseException) -> str:
     """One line naming an unexpected exception and where it was raised."""
+    import traceback  # noqa: PLC0415 - only on errors
+
     where = traceback.extract_tb(exc.__traceback__)
     place = f" at {Path(where[-1].filename).name}:{where[-1].lineno}" if where else ""
     return f"internal error ({type(exc).__name__}{place}): {exc}"
@@ -189,6 +190,8 @@ def internal_message(exc: BaseException) -> str:
 
 def _raised_by_jura_trust(exc: BaseException) -> bool:
     """True if the innermost frame of ``exc`` is jura_trust's own code."""
+    import traceback  # noqa: PLC0415 - only on errors
+
     frames = traceback.extract_tb(exc.__traceback__)
     return bool(frames) and f"{os.sep}jura_trust{os.sep}" in frames[-1].filename
 

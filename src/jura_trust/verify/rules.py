@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from jura_trust import pki
 from jura_trust._timefmt import format_time
 from jura_trust.core.chains import CalendarChain, Direction, imprint_like
 from jura_trust.core.hashing import HashAlgorithm, Imprint
@@ -32,6 +31,9 @@ from jura_trust.errors import ErrorCode, JuraError, Outcome
 from jura_trust.publications import VerifiedPublicationsFile
 from jura_trust.verify.engine import Rule
 from jura_trust.verify.result import Anchor
+
+if TYPE_CHECKING:
+    from jura_trust import pki
 
 __all__ = ["Extender", "VerificationContext", "check_extended_chain"]
 
@@ -600,7 +602,9 @@ def _calendar_certificate(ctx: VerificationContext) -> pki.Certificate | None:
     if auth is None or pubfile is None:
         return None
     cert = pubfile.find_certificate(auth.signature_data.certificate_id)
-    return cert if isinstance(cert, pki.Certificate) else None
+    from cryptography import x509  # noqa: PLC0415 - X.509 only for key-based checks
+
+    return cert if isinstance(cert, x509.Certificate) else None
 
 
 @_rule("certificate_found", "K4", _GEN_02, "CertificateExistence", outcome=_NA)
@@ -620,6 +624,8 @@ def certificate_validity(ctx: VerificationContext) -> str | None:
     """The calendar certificate was valid at the signing time."""
     cert = _calendar_certificate(ctx)
     assert cert is not None
+    from jura_trust import pki  # noqa: PLC0415
+
     if pki.certificate_valid_at(cert, ctx.signing_time):
         return None
     return "the calendar certificate was not valid at the aggregation time"
@@ -639,6 +645,8 @@ def calendar_auth_signature(ctx: VerificationContext) -> str | None:
     assert cert is not None
     assert auth is not None
     assert cal is not None
+    from jura_trust import pki  # noqa: PLC0415
+
     try:
         pki.verify_signature(
             auth.signature_data.signature_type,
