@@ -74,7 +74,8 @@ class _Version(argparse.Action):
             text = version("jura-trust")
         except PackageNotFoundError:  # pragma: no cover - running from a source tree
             text = "unknown (not installed)"
-        parser.exit(0, f"jura-trust {text}\n")
+        sys.stdout.write(f"jura-trust {text}\n")
+        parser.exit(0)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
