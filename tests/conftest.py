@@ -38,3 +38,6 @@ def _isolated_home(
     home = tmp_path_factory.mktemp("jura-home")
     monkeypatch.setenv("JURA_TRUST_HOME", str(home / "jura-trust"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg"))
+    # nor read the user's client configuration (jura-trust trust pin)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg-config"))
+    monkeypatch.delenv("JURA_TRUST_CONFIG", raising=False)

@@ -20,6 +20,7 @@ import attrs
 import pytest
 
 from jura_trust import cli
+from jura_trust._timefmt import format_time
 from jura_trust.api import hash_file, load_signature
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend
@@ -126,7 +127,7 @@ def test_sign_writes_ksig_beside_each_file_in_one_round(run, home, tmp_path):
     with EmbeddedBackend(home, clock=ManualClock(T0)) as b:
         assert b.calendar_first == b.calendar_head == T0
 
-    human = run("sign", files[0], "--home", home)
+    human = run("sign", files[0], "--home", home, "--force")
     assert human.rc == 0
     assert human.out.strip() == f"signed {files[0]} -> {files[0]}.ksig at 2023-11-14T22:13:21Z"
 
@@ -163,7 +164,7 @@ def test_round_trip_key_then_publication(run, home, doc, clock):
     clock.advance(3600)
     pub = run("publish", "--home", home, "--json")
     assert pub.rc == 0
-    assert pub.json["publication_time"] == T0
+    assert pub.json["publication_time_unix"] == T0
     text = run("publication", "--home", home).out.strip()
     assert text == pub.json["publication_string"]
 
@@ -224,13 +225,13 @@ def test_verify_json_fields(run, home, doc):
     assert obj["code"] is None
     assert obj["message"] == "verified"
     assert obj["policy"] == "general"
-    assert obj["aggregation_time"] == T0
-    assert obj["aggregation_time_iso"] == "2023-11-14T22:13:20Z"
+    assert obj["aggregation_time_unix"] == T0
+    assert obj["aggregation_time"] == "2023-11-14T22:13:20Z"
     assert obj["document_hash"] == str(Imprint.hash(DOC)) == str(sig.document_hash)
     assert obj["document_hash"].startswith("SHA-256:")
     assert obj["issuer"] == ["jura-trust"]
     assert obj["extended"] is False
-    assert obj["publication_time"] == T0
+    assert obj["publication_time_unix"] == T0
     rules = obj["rules"]
     assert {"rule", "outcome", "code", "message"} <= set(rules[0])
     names = [x["rule"] for x in rules]
@@ -316,7 +317,7 @@ def test_exit_4_service_and_trust_errors(run, home, doc):
     run("publish", "--home", home)
     r = run("extend", ksi_path(V_OK), "-o", doc.parent / "x.ksig", "--home", home)
     assert r.rc == 4 and "[SVC-06]" in r.err  # a 2014 signature is not in this calendar
-    sha1 = run("sign", doc, "--hash", "SHA-1", "--home", home)
+    sha1 = run("sign", doc, "--hash", "SHA-1", "--home", home, "--force")
     assert sha1.rc == 4 and "[SVC-05]" in sha1.err
 
 
@@ -372,12 +373,12 @@ def test_default_home_follows_xdg_data_home(run, tmp_path, doc):
 
 def test_publish_and_extend_accept_iso_and_unix_times(run, home, doc, tmp_path):
     for _ in range(4):  # rounds at T0 .. T0+3 (the manual clock moves on)
-        assert run("sign", doc, "--home", home).rc == 0
+        assert run("sign", doc, "--home", home, "--force").rc == 0
     first = tmp_path / "first.ksig"
     Path(f"{doc}.ksig").rename(first)  # the last round, T0+3
     assert load_signature(first).aggregation_time == T0 + 3
     run("sign", doc, "--home", home)  # T0+4
-    run("sign", doc, "--home", home)  # T0+5
+    run("sign", doc, "--home", home, "--force")  # T0+5
     published = {}
     for when, expected in [
         ("1700000003", T0 + 3),
@@ -386,7 +387,7 @@ def test_publish_and_extend_accept_iso_and_unix_times(run, home, doc, tmp_path):
     ]:
         r = run("publish", "--at", when, "--home", home, "--json")
         assert r.rc == 0, r.err
-        assert r.json["publication_time"] == expected
+        assert r.json["publication_time_unix"] == expected
         published[expected] = r.json["publication_string"]
 
     for when, expected in [
@@ -399,7 +400,8 @@ def test_publish_and_extend_accept_iso_and_unix_times(run, home, doc, tmp_path):
         assert r.rc == 0, r.err
         assert r.json == {
             "signature": str(out),
-            "publication_time": expected,
+            "publication_time": format_time(expected),
+            "publication_time_unix": expected,
             "publication_string": published[expected],
         }
         v = run(
@@ -451,7 +453,7 @@ def test_vector_verifies_with_anchor_and_constraint(run, home):
             "--document-hash", V_LAPTOP, "--home", home, "--json",
         )  # fmt: skip
         assert (r.rc, r.json["outcome"], r.json["policy"]) == (0, "OK", policy)
-        assert r.json["aggregation_time"] == 1398866256
+        assert r.json["aggregation_time_unix"] == 1398866256
         assert r.json["document_hash"] == V_LAPTOP
     wrong = "SHA-256:db27c0" + "00" * 29
     r = run("verify", ksi_path(V_OK), *gt_trust(), "--document-hash", wrong, "--home", home)
@@ -544,14 +546,14 @@ def test_inspect_json_fresh_and_extended(run, home, doc, clock):
     obj = r.json
     sig = load_signature(ksig)
     assert obj["document_hash"] == str(Imprint.hash(DOC))
-    assert (obj["aggregation_time"], obj["aggregation_time_iso"]) == (T0, "2023-11-14T22:13:20Z")
+    assert (obj["aggregation_time_unix"], obj["aggregation_time"]) == (T0, "2023-11-14T22:13:20Z")
     assert obj["issuer"] == ["jura-trust"]
     (chain,) = obj["aggregation_chains"]
     assert chain["algorithm"] == "SHA-256"
     assert chain["input_hash"] == obj["document_hash"]
     assert chain["links"][0]["metadata"]["client_id"] == "jura-trust"
     assert chain["links"][0]["metadata"]["request_time_us"] == T0 * 1_000_000
-    assert obj["calendar_chain"]["publication_time"] == T0
+    assert obj["calendar_chain"]["publication_time_unix"] == T0
     assert obj["calendar_chain"]["links"] == len(sig.calendar_chain.links)
     assert obj["publication_record"] is None
     auth = obj["calendar_auth_record"]
@@ -573,7 +575,7 @@ def test_inspect_json_fresh_and_extended(run, home, doc, clock):
     text = run("publication", "--home", home).out.strip()
     obj = run("inspect", ksig, "--json").json
     assert obj["calendar_auth_record"] is None
-    assert obj["publication_record"]["publication_time"] == T0
+    assert obj["publication_record"]["publication_time_unix"] == T0
     assert obj["publication_record"]["publication_string"] == text
     assert obj["publication_record"]["references"] == [
         "jura_trust publication 2023-11-14T22:13:20Z"
@@ -585,14 +587,14 @@ def test_inspect_json_fresh_and_extended(run, home, doc, clock):
 def test_inspect_json_of_a_libksi_vector(run):
     obj = run("inspect", ksi_path(V_OK), "--json").json
     assert obj["document_hash"] == V_LAPTOP
-    assert obj["aggregation_time"] == 1398866256
+    assert obj["aggregation_time_unix"] == 1398866256
     assert [c["chain_index"] for c in obj["aggregation_chains"]] == [
         [11, 6291423, 3],
         [11, 6291423],
         [11],
     ]
     assert any(link["legacy_id"] for c in obj["aggregation_chains"] for link in c["links"])
-    assert obj["calendar_chain"]["publication_time"] == 1398902400
+    assert obj["calendar_chain"]["publication_time_unix"] == 1398902400
     assert obj["calendar_auth_record"]["certificate_id"] == "c246b139"
     ext = run(
         "inspect", ksi_path("signatures/valid/ok-sig-2014-04-30.1-extended.ksig"), "--json"
@@ -607,15 +609,15 @@ def test_inspect_json_of_a_libksi_vector(run):
 def test_publication_json(run, home, doc, clock):
     run("sign", doc, "--home", home)
     clock.advance(10)
-    run("sign", doc, "--home", home)
+    run("sign", doc, "--home", home, "--force")
     run("publish", "--at", T0, "--home", home)
     latest = run("publish", "--home", home, "--json").json
-    assert latest["publication_time"] == T0 + 10
+    assert latest["publication_time_unix"] == T0 + 10
     r = run("publication", "--home", home, "--json")
     assert r.rc == 0
     obj = r.json
-    assert obj["publication_time"] == T0 + 10
-    assert obj["publication_time_iso"] == "2023-11-14T22:13:30Z"
+    assert obj["publication_time_unix"] == T0 + 10
+    assert obj["publication_time"] == "2023-11-14T22:13:30Z"
     assert obj["publication_string"] == latest["publication_string"]
     data = decode_publication_string(obj["publication_string"])
     assert data.publication_time == T0 + 10
@@ -632,7 +634,7 @@ def test_progress_bar_on_a_terminal_for_large_files(run, home, tmp_path, monkeyp
     big.write_bytes(b"x" * 3_000_000)
     small = tmp_path / "small.txt"
     small.write_bytes(b"tiny")
-    monkeypatch.setattr(cli, "PROGRESS_THRESHOLD", 1_000_000)
+    monkeypatch.setattr(cli._common, "PROGRESS_THRESHOLD", 1_000_000)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     r = run("sign", big, small, "--home", home)
     assert r.rc == 0
@@ -648,7 +650,7 @@ def test_progress_bar_on_a_terminal_for_large_files(run, home, tmp_path, monkeyp
 def test_no_progress_bar_when_not_a_terminal(run, home, tmp_path, monkeypatch):
     big = tmp_path / "big.bin"
     big.write_bytes(b"x" * 3_000_000)
-    monkeypatch.setattr(cli, "PROGRESS_THRESHOLD", 1_000_000)
+    monkeypatch.setattr(cli._common, "PROGRESS_THRESHOLD", 1_000_000)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     r = run("sign", big, "--home", home)
     assert (r.rc, r.err) == (0, "")
@@ -699,7 +701,7 @@ def test_demo_home_is_the_backend_home(run_real, tmp_path):
 
 def test_sign_unwritable_signature_is_an_error_not_a_crash(run, home, doc):
     Path(f"{doc}.ksig").mkdir()  # the target is a directory: cannot be replaced
-    r = run("sign", doc, "--home", home)
+    r = run("sign", doc, "--home", home, "--force")
     assert r.rc == 3
     assert "[FMT-19]" in r.err
 
@@ -895,9 +897,11 @@ def test_an_internal_error_exits_70_never_1(run, home, doc, monkeypatch):
     def broken(*_args, **_kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(cli.Verifier, "verify", broken)
+    from jura_trust.trust import Verifier
+
+    monkeypatch.setattr(Verifier, "verify", broken)
     r = run("verify", f"{doc}.ksig", "--home", home, "--json")
-    assert r.rc == cli.EXIT_INTERNAL == 70
+    assert r.rc == 70
     assert r.json["outcome"] is None
     assert r.json["error"]["code"] == "INTERNAL"
     assert "Traceback" not in r.err

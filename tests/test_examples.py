@@ -12,6 +12,7 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 def test_there_are_examples():
     names = {p.name for p in EXAMPLES}
     assert "virtual_counter.py" in names
+    assert "web_counter.py" in names  # issue 11 item 2: the asyncio web app
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

@@ -80,7 +80,9 @@ def test_sign_replaces_a_symlink_at_the_target_instead_of_writing_through_it(run
     doc.write_bytes(b"to be signed")
     victim = _victim(tmp_path)
     (tmp_path / "doc.txt.ksig").symlink_to(victim)
-    assert run("sign", doc, "--home", tmp_path / "home")[0] == 0
+    assert run("sign", doc, "--home", tmp_path / "home")[0] == 64  # exists: needs --force
+    assert victim.read_bytes() == PRECIOUS
+    assert run("sign", doc, "--home", tmp_path / "home", "--force")[0] == 0
     assert victim.read_bytes() == PRECIOUS
     assert not (tmp_path / "doc.txt.ksig").is_symlink()
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -60,6 +59,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = PUBLIC_M
     """
     target = Path(path)
     parent = target.parent
+    import tempfile  # noqa: PLC0415 - only writers need it (start-up of read-only commands)
+
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -28,10 +28,10 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 
-from jura_trust import pki
 from jura_trust.core import tlv
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import (
@@ -39,6 +39,9 @@ from jura_trust.core.publication import (
     PublicationRecord,
 )
 from jura_trust.errors import ErrorCode, FormatError, JuraError, PKIError
+
+if TYPE_CHECKING:
+    from jura_trust import pki
 
 __all__ = [
     "CERTIFICATE_RECORD_TYPE",
@@ -183,6 +186,8 @@ class CertificateRecord:
     )
 
     def __attrs_post_init__(self) -> None:
+        from jura_trust import pki  # noqa: PLC0415 - X.509 only where certificates are
+
         if pki.certificate_der(self.certificate) != self.certificate_der:
             raise ValueError("certificate and certificate_der are different certificates")
 
@@ -194,6 +199,8 @@ class CertificateRecord:
         if not cert_id:
             raise _file_error("empty certificate id")
         der: bytes = parsed["certificate"]
+        from jura_trust import pki  # noqa: PLC0415 - X.509 only when a file holds certificates
+
         cert = pki.load_certificate_der(der, allow_nonpositive_serial=True)
         return tlv.keep_raw(cls(cert_id, der, cert, parsed.unknown), element.raw)
 
@@ -202,6 +209,8 @@ class CertificateRecord:
         """A record for ``certificate`` under ``certificate_id``."""
         if not isinstance(certificate_id, bytes) or not certificate_id:
             raise ValueError("certificate_id must be non-empty bytes")
+        from jura_trust import pki  # noqa: PLC0415
+
         return cls(bytes(certificate_id), pki.certificate_der(certificate), certificate)
 
     def encode(self) -> bytes:
@@ -361,6 +370,8 @@ class PublicationsFile:
 
         ``extra_certificates`` (intermediates) are embedded in the CMS.
         """
+        from jura_trust import pki  # noqa: PLC0415
+
         cms_der = pki.cms_sign_detached(
             self.signed_bytes,
             private_key,
@@ -406,6 +417,8 @@ class PublicationsFile:
         if self.signature_der is None:
             raise PKIError("the publications file is not signed", code=ErrorCode.PKI_BAD_SIGNATURE)
         when = int(time.time()) if at_time is None else at_time
+        from jura_trust import pki  # noqa: PLC0415
+
         return pki.verify_cms_detached(
             self.signature_der,
             self.signed_bytes,

@@ -27,21 +27,21 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from jura_trust import pki
-from jura_trust.certificates.dcc import verify_dcc
-from jura_trust.certificates.jt1 import SealCache, verify_certificate
-from jura_trust.certificates.registry import SealRegistry
-from jura_trust.certificates.trustlist import RevocationList, TrustList
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData, decode_publication_string
 from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, PKIError
 from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
 from jura_trust.verify import Extender, Policy, VerificationResult, verify_signature
+
+if TYPE_CHECKING:
+    from jura_trust import pki
+    from jura_trust.certificates.registry import SealRegistry
+    from jura_trust.certificates.trustlist import RevocationList, TrustList
 
 __all__ = ["TrustConfig", "TrustSource", "Verifier"]
 
@@ -267,6 +267,8 @@ class Verifier:
                 "JT1 verification needs a verified trust list: give --trust-list FILE "
                 "and --trust-root PEM (TrustConfig.trust_list)"
             )
+        from jura_trust.certificates.jt1 import SealCache, verify_certificate  # noqa: PLC0415
+
         return verify_certificate(
             text,
             trust_list=t.trust_list,
@@ -280,4 +282,6 @@ class Verifier:
 
     def verify_dcc(self, text: str, *, at: datetime.datetime | None = None) -> VerificationResult:
         """Verify an EU DCC (``HC1:``) against this trust's document signer certificates."""
+        from jura_trust.certificates.dcc import verify_dcc  # noqa: PLC0415
+
         return verify_dcc(text, self.trust.dcc_signers, at=self._at(at))

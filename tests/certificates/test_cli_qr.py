@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from jura_trust import cli_qr
+from jura_trust import cli
 from jura_trust._timefmt import format_time
+from jura_trust.cli import qr as cli_qr
+from jura_trust.cli import trustlist as cli_trustlist
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     capsys.readouterr()
-    status = cli_qr.main(list(argv))
+    status = cli.main(list(argv))
     return status, capsys.readouterr().out
 
 
@@ -27,10 +29,8 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("qr")
-    assert cli_qr.main(["trustlist", "keygen", "-o", str(base / "root.pem")]) == 0
-    assert (
-        cli_qr.main(["trustlist", "keygen", "-o", str(base / "issuer.pem"), "--alg", "eddsa"]) == 0
-    )
+    assert cli.main(["trustlist", "keygen", "-o", str(base / "root.pem")]) == 0
+    assert cli.main(["trustlist", "keygen", "-o", str(base / "issuer.pem"), "--alg", "eddsa"]) == 0
     spec = {
         "issued_at": "2020-01-01T00:00:00Z",
         "next_update": "2099-01-01T00:00:00Z",
@@ -52,7 +52,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
     (base / "spec.json").write_text(json.dumps(spec))
     assert (
-        cli_qr.main(
+        cli.main(
             [
                 "trustlist",
                 "build",
@@ -81,7 +81,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ]
     (base / "docs.json").write_text(json.dumps(docs))
     assert (
-        cli_qr.main(
+        cli.main(
             [
                 "qr",
                 "issue",
@@ -215,7 +215,7 @@ def test_revocation_list(setup: dict[str, Path], capsys: pytest.CaptureFixture[s
     assert status == 0
     leaf = issued["leaf"]
     assert (
-        cli_qr.main(
+        cli.main(
             [
                 "trustlist",
                 "revoke",
@@ -329,7 +329,7 @@ def test_issue_self_contained_falls_back_to_a_lower_ecc_level(
     levels = {c["error_level"] for c in summary["certificates"]}
     assert levels <= {"H", "M", "L"}
     with pytest.raises(SystemExit):
-        cli_qr.main([*common, "--out", str(base / "x"), "--page-size", "0"])
+        cli.main([*common, "--out", str(base / "x"), "--page-size", "0"])
 
 
 def test_issue_without_seals_writes_the_registry_beside_the_certificates(
@@ -337,7 +337,7 @@ def test_issue_without_seals_writes_the_registry_beside_the_certificates(
 ) -> None:
     base = setup["base"]
     out = base / "out-default-registry"
-    status = cli_qr.main(
+    status = cli.main(
         [
             "qr", "issue", str(base / "docs.json"), "--issuer", "CH-JU-OP",
             "--key", str(base / "issuer.pem"), "--out", str(out), "--home", str(base / "home"),
@@ -417,16 +417,19 @@ def test_qr_verify_internal_error_exits_70(
     args = verify_args(base, str(base / "out" / "cert-0000.txt"))
     status, obj = run_json(capsys, *args)
     assert status == cli_qr.EXIT_INTERNAL == 70
-    assert obj["valid"] is None
-    assert obj["code"] is None
-    assert "internal error: RuntimeError: something nobody expected" in obj["reason"]
+    assert obj["valid"] is False
+    assert obj["outcome"] is None
+    assert obj["code"] == "INTERNAL"
+    assert "internal error (RuntimeError" in obj["message"]
+    assert "something nobody expected" in obj["message"]
     capsys.readouterr()
-    assert cli_qr.main(args) == 70
+    assert cli.main(args) == 70
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     assert "internal error" in captured.err
     # The trustlist commands are guarded too.
     monkeypatch.setattr(cli_qr, "verify_trust_list", broken)
+    monkeypatch.setattr(cli_trustlist, "verify_trust_list", broken)
     status, obj = run_json(
         capsys, "trustlist", "inspect", str(base / "tl.cose"), "--root", str(base / "root.pub.pem")
     )

@@ -48,11 +48,9 @@ def test_sign_verify_extend_through_the_service(server: ServerProcess, tmp_path:
     assert code == 0
     assert Signature.from_bytes(sig.read_bytes()).is_extended
     assert main([*args, "--policy", "publications-file"]) == 0
+    WRONG_KEY_SIGN = ["sign", "--force", "--login", LOGIN, "--key", "x"]  # noqa: N806
     # A wrong key is a service error (exit 4), not a crash.
-    assert (
-        main(["sign", str(doc), "--aggregator", server.aggregator, "--login", LOGIN, "--key", "x"])
-        == 4
-    )
+    assert main([*WRONG_KEY_SIGN, str(doc), "--aggregator", server.aggregator]) == 4
     # Missing credentials are a usage error.
     assert main(["sign", str(doc), "--aggregator", server.aggregator]) == 64
 

@@ -58,13 +58,22 @@ class ManualClock:
     """
 
     current: float = 1_700_000_000.0
+    #: With ``False``, :meth:`sleep` raises instead of moving time: a test
+    #: then sees every place where signing would wait for the next second
+    #: (a second round in the same calendar second) and advances time itself.
+    sleep_advances: bool = True
 
     def now(self) -> float:
         """The current (manual) time."""
         return float(self.current)
 
     def sleep(self, seconds: float) -> None:
-        """Advance instead of sleeping."""
+        """Advance instead of sleeping (or refuse, with ``sleep_advances=False``)."""
+        if not self.sleep_advances:
+            raise RuntimeError(
+                f"the code under test waited {seconds:g} s on a ManualClock that does not "
+                "move by itself (sleep_advances=False): advance() it"
+            )
         self.advance(seconds)
 
     def advance(self, seconds: float) -> None:

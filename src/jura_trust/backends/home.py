@@ -37,10 +37,12 @@ from typing import Final
 from jura_trust.errors import BackendError, ErrorCode
 
 __all__ = [
+    "HOME_ENV",
     "SERVICE_LOCK",
     "STATE_LOCK",
     "HomeLock",
     "StateLock",
+    "default_home",
     "lock_for_service",
     "lock_for_writer",
 ]
@@ -182,3 +184,20 @@ class StateLock:
             fd, self._fd = self._fd, None
             if fd is not None:
                 os.close(fd)
+
+
+#: Environment variable naming the embedded backend's state directory.
+HOME_ENV = "JURA_TRUST_HOME"
+
+
+def default_home() -> Path:
+    """The state directory: ``$JURA_TRUST_HOME`` or ``$XDG_DATA_HOME/jura-trust``.
+
+    ``~/.local/share/jura-trust`` without either variable; the command line
+    and the service (``python -m jura_trust.service``) share this default.
+    """
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "jura-trust"

@@ -50,7 +50,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 import attrs
@@ -383,37 +383,18 @@ class KsiHttpBackend:
             sock.sendall(body)
             first = _recv_pdu(sock)
         pending = [first]
-        waiting = set(ids)
-        config_seen = False
-        elements: list[tlv.TLV] = []
-        total = 0
+        collector = _StreamCollector(endpoint.url, ids, config)
         while True:
             raw = pending.pop() if pending else _recv_pdu(sock)
-            total += len(raw)
-            if total > MAX_RESPONSE_SIZE:
-                self._drop_tcp(endpoint)
-                raise _bad_response(f"{endpoint.url}: response larger than {MAX_RESPONSE_SIZE}")
-            element = tlv.decode(raw)
-            elements.append(element)
             try:
-                children = element.children()
-            except FormatError:
-                children = []
-            final = not children or children[0].type != 0x01
-            for child in children:
-                if child.type == 0x02:
-                    waiting.discard(_payload_id(child))
-                elif child.type == 0x03:
-                    final = True
-                elif child.type == 0x04:
-                    config_seen = True
-            if final:
-                # An error or an unreadable answer: what else is in flight on
-                # this stream cannot be matched any more.
+                done, drop = collector.feed(raw)
+            except BackendError:
                 self._drop_tcp(endpoint)
-                return elements
-            if not waiting and (config_seen or not config):
-                return elements
+                raise
+            if drop:
+                self._drop_tcp(endpoint)
+            if done:
+                return collector.elements
 
     def _tcp_exchange(
         self, endpoint: _Endpoint, body: bytes, ids: frozenset[int], config: bool
@@ -463,22 +444,7 @@ class KsiHttpBackend:
             yield from self._tcp_exchange(endpoint, body, ids, config)
             return
         status, data = self._exchange(endpoint, "POST", body)
-        try:
-            elements = [element for _, element in tlv.iter_sequence(data)]
-        except FormatError:
-            elements = []
-        if not elements:
-            if status >= 500:
-                raise _error(
-                    ErrorCode.SVC_UNAVAILABLE,
-                    f"{endpoint.url}: HTTP {status} without a KSI response",
-                    http_status=status,
-                )
-            raise _bad_response(
-                f"{endpoint.url}: HTTP {status}, and the body is not a KSI response",
-                http_status=status,
-            )
-        yield from elements
+        yield from _http_elements(endpoint, status, data)
 
     # -- PDU checks ---------------------------------------------------------------
 
@@ -574,11 +540,23 @@ class KsiHttpBackend:
         """
         if not imprints:
             return []
+        endpoint, requests, body = self._sign_request(imprints, level)
+        return self._signatures(requests, self._post_pdus(endpoint, body, _ids(requests)), level)
+
+    def _sign_request(
+        self, imprints: Sequence[Imprint], level: int
+    ) -> tuple[_Endpoint, list[AggregationRequest], bytes]:
+        """The aggregator, the requests and the body that signs ``imprints``."""
         endpoint = self._require(self._aggregator, "aggregator")
         requests = self._requests(imprints, level)
-        body = self._aggregation_body(requests, False)
+        return endpoint, requests, self._aggregation_body(requests, False)
+
+    def _signatures(
+        self, requests: Sequence[AggregationRequest], elements: Iterable[tlv.TLV], level: int
+    ) -> list[Signature]:
+        """The checked signatures in the response PDUs, in the order of ``requests``."""
         answers: dict[int, Signature | BackendError] = {}
-        for element in self._post_pdus(endpoint, body, _ids(requests)):
+        for element in elements:
             parsed = self._parse(element, AggregationResponsePDU, "aggregator")
             for resp in parsed.responses:
                 if resp.request_id in answers:
@@ -695,6 +673,15 @@ class KsiHttpBackend:
     def _extend_exchange(
         self, requests: Sequence[ExtendRequest], config_request: bool
     ) -> tuple[dict[int, ExtendResponse], ExtenderConfig | None]:
+        endpoint, body = self._extend_request(requests, config_request)
+        return self._extend_answers(
+            requests, self._post_pdus(endpoint, body, _ids(requests), config_request)
+        )
+
+    def _extend_request(
+        self, requests: Sequence[ExtendRequest], config_request: bool
+    ) -> tuple[_Endpoint, bytes]:
+        """The extender and the request body."""
         endpoint = self._require(self._extender, "extender")
         body = encode_extend_request(
             requests,
@@ -705,9 +692,15 @@ class KsiHttpBackend:
             message_id=self._next_ids(1)[0],
             config_request=config_request,
         )
+        return endpoint, body
+
+    def _extend_answers(
+        self, requests: Sequence[ExtendRequest], elements: Iterable[tlv.TLV]
+    ) -> tuple[dict[int, ExtendResponse], ExtenderConfig | None]:
+        """The checked extend responses (by request id) and the configuration, if any."""
         answers: dict[int, ExtendResponse] = {}
         config: ExtenderConfig | None = None
-        for element in self._post_pdus(endpoint, body, _ids(requests), config_request):
+        for element in elements:
             parsed = self._parse(element, ExtendResponsePDU, "extender")
             config = parsed.config or config
             for resp in parsed.responses:
@@ -734,9 +727,23 @@ class KsiHttpBackend:
         verification policies' business. A refusal raises
         SVC-05 with the extender's status (e.g. 0x106, too new).
         """
-        (request_id,) = self._next_ids(1)
-        request = ExtendRequest(request_id, aggregation_time, publication_time)
+        request = self._calendar_request(aggregation_time, publication_time)
         answers, _ = self._extend_exchange([request], False)
+        return self._calendar_chain(request, answers)
+
+    def _calendar_request(
+        self, aggregation_time: int, publication_time: int | None
+    ) -> ExtendRequest:
+        (request_id,) = self._next_ids(1)
+        return ExtendRequest(request_id, aggregation_time, publication_time)
+
+    def _calendar_chain(
+        self, request: ExtendRequest, answers: Mapping[int, ExtendResponse]
+    ) -> CalendarChain:
+        """The checked calendar chain answering ``request``."""
+        request_id = request.request_id
+        aggregation_time = request.aggregation_time
+        publication_time = request.publication_time
         resp = self._answer(answers, request_id)
         if resp.status != 0:
             raise _refused(
@@ -767,31 +774,26 @@ class KsiHttpBackend:
         not in the file gets a record built from the chain's root, checkable
         against a printed publication string for that time.
         """
-        record: PublicationRecord | None = None
-        verify = self.trust_configured
+        pubfile: PublicationsFile | None = None
+        if publication_time is None or self._publications is not None:
+            pubfile = self.publications_file(verify=self.trust_configured, refresh=True)
+        record, when = self._extend_target(signature, pubfile, publication_time)
+        chain = self.extend_calendar(signature.aggregation_time, when)
+        return _extended(signature, chain, record, when)
+
+    def _extend_target(
+        self, signature: Signature, pubfile: PublicationsFile | None, publication_time: int | None
+    ) -> tuple[PublicationRecord | None, int]:
+        """The publication record (if in the file) and the time to extend ``signature`` to."""
         if publication_time is None:
-            pubfile = self.publications_file(verify=verify, refresh=True)
+            assert pubfile is not None
             record = pubfile.nearest_publication(signature.aggregation_time)
             if record is None:
                 raise _error(
                     ErrorCode.SVC_NO_PUBLICATION, "no publication at or after the signing time yet"
                 )
-            publication_time = record.publication_time
-        elif self._publications is not None:
-            pubfile = self.publications_file(verify=verify, refresh=True)
-            record = pubfile.find_publication(publication_time)
-        chain = self.extend_calendar(signature.aggregation_time, publication_time)
-        if record is None:
-            record = PublicationRecord.build(PublicationData.build(publication_time, chain.root()))
-        problem = check_extended_chain(
-            chain,
-            signing_time=signature.aggregation_chains[0].aggregation_time,
-            aggregation_root=signature.aggregation_root(),
-            publication=record.published_data,
-        )
-        if problem is not None:
-            raise _bad_response(problem, publication_time=publication_time)
-        return signature.extended(chain, record.with_type(0x803))
+            return record, record.publication_time
+        return (pubfile.find_publication(publication_time) if pubfile else None), publication_time
 
     # -- publications ----------------------------------------------------------------------
 
@@ -864,6 +866,67 @@ class KsiHttpBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _http_elements(endpoint: _Endpoint, status: int, data: bytes) -> list[tlv.TLV]:
+    """The response PDUs in an HTTP answer (SVC-01 for a 5xx without one, else SVC-04)."""
+    try:
+        elements = [element for _, element in tlv.iter_sequence(data)]
+    except FormatError:
+        elements = []
+    if not elements:
+        if status >= 500:
+            raise _error(
+                ErrorCode.SVC_UNAVAILABLE,
+                f"{endpoint.url}: HTTP {status} without a KSI response",
+                http_status=status,
+            )
+        raise _bad_response(
+            f"{endpoint.url}: HTTP {status}, and the body is not a KSI response",
+            http_status=status,
+        )
+    return elements
+
+
+class _StreamCollector:
+    """When the answer to a request on a TCP stream is complete.
+
+    Fed response PDUs one by one; :meth:`feed` says whether the exchange is
+    over and whether the stream must be dropped (after an error or an
+    unreadable answer, what else is in flight cannot be matched any more).
+    Shared by the threaded client and :mod:`jura_trust.aio`.
+    """
+
+    def __init__(self, url: str, ids: frozenset[int], config: bool) -> None:
+        self.url = url
+        self.waiting = set(ids)
+        self.config = config
+        self.config_seen = False
+        self.elements: list[tlv.TLV] = []
+        self.total = 0
+
+    def feed(self, raw: bytes) -> tuple[bool, bool]:
+        """Add one PDU; return ``(done, drop_the_stream)``."""
+        self.total += len(raw)
+        if self.total > MAX_RESPONSE_SIZE:
+            raise _bad_response(f"{self.url}: response larger than {MAX_RESPONSE_SIZE}")
+        element = tlv.decode(raw)
+        self.elements.append(element)
+        try:
+            children = element.children()
+        except FormatError:
+            children = []
+        final = not children or children[0].type != 0x01
+        for child in children:
+            if child.type == 0x02:
+                self.waiting.discard(_payload_id(child))
+            elif child.type == 0x03:
+                final = True
+            elif child.type == 0x04:
+                self.config_seen = True
+        if final:
+            return True, True
+        return not self.waiting and (self.config_seen or not self.config), False
 
 
 def _ids(requests: Sequence[AggregationRequest | ExtendRequest]) -> frozenset[int]:
@@ -1015,3 +1078,23 @@ def _assemble(items: Sequence[tlv.TLV], request: AggregationRequest) -> bytes:
         *(e for t in (0x802, 0x803, 0x804, 0x805) for e in items if e.type == t),
     ]
     return tlv.encode(0x800, b"".join(e.raw for e in ordered))
+
+
+def _extended(
+    signature: Signature,
+    chain: CalendarChain,
+    record: PublicationRecord | None,
+    publication_time: int,
+) -> Signature:
+    """``signature`` with ``chain``, checked to lead from its root to the publication."""
+    if record is None:
+        record = PublicationRecord.build(PublicationData.build(publication_time, chain.root()))
+    problem = check_extended_chain(
+        chain,
+        signing_time=signature.aggregation_chains[0].aggregation_time,
+        aggregation_root=signature.aggregation_root(),
+        publication=record.published_data,
+    )
+    if problem is not None:
+        raise _bad_response(problem, publication_time=publication_time)
+    return signature.extended(chain, record.with_type(0x803))

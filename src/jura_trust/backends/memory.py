@@ -255,8 +255,9 @@ class EmbeddedBackend:
             :class:`~jura_trust.backends.base.ManualClock`.
         client_id: the login recorded in every signature's metadata.
         algorithm: the aggregation hash algorithm.
-        round_ms: when set, concurrent :meth:`sign` calls arriving within
-            this many milliseconds share one round (one tree).
+        round_ms: concurrent :meth:`sign` calls always share rounds (calls
+            arriving while a round closes go into the next one); when set,
+            the first caller also waits this many milliseconds for others.
         calendar_signer: the calendar key and certificate; generated (and,
             with ``home``, saved) on first use when not given.
         publisher_email: the e-mail in the publisher certificate, the
@@ -505,12 +506,15 @@ class EmbeddedBackend:
     # -- signing ----------------------------------------------------------------------
 
     def sign(self, imprint: Imprint, *, level: int = 0) -> Signature:
-        """Sign one imprint.
+        """Sign one imprint; concurrent calls share a round.
 
-        With ``round_ms`` set, concurrent calls share a round.
+        A calendar second holds one round, so signing one imprint per round
+        would let concurrent signers (threads of a web server) wait a second
+        each. Calls that arrive while a round is being closed are queued and
+        all signed in the next round (group commit): ten concurrent calls
+        cost about two rounds, not ten. With ``round_ms`` set, the first
+        caller also waits that long for others before closing the round.
         """
-        if self.round_ms is None:
-            return self.sign_many([imprint], level=level)[0]
         slot = _Slot()
         with self._lock:
             self._check_request(imprint, level)
@@ -519,21 +523,34 @@ class EmbeddedBackend:
             if lead:
                 self._leader_active = True
         if lead:
-            self.clock.sleep(self.round_ms / 1000.0)
+            if self.round_ms:
+                self.clock.sleep(self.round_ms / 1000.0)
+            self._serve_pending()
+        return slot.wait()
+
+    def _serve_pending(self) -> None:
+        """Sign every queued request, a round at a time, until the queue is empty."""
+        while True:
             with self._lock:
                 batch, self._pending = self._pending, []
-                self._leader_active = False
-                try:
-                    signatures = self.aggregate(
-                        [RoundRequest(i, lv) for i, lv, _ in batch]
-                    ).signatures
-                except BaseException as exc:
-                    for _, _, s in batch:
-                        s.fail(exc)
-                    raise
-                for (_, _, s), sig in zip(batch, signatures, strict=True):
-                    s.set(sig)
-        return slot.wait()
+                if not batch:
+                    self._leader_active = False
+                    return
+            try:
+                signatures = self.aggregate([RoundRequest(i, lv) for i, lv, _ in batch]).signatures
+            except Exception as exc:  # each waiting caller gets the round's error
+                for _, _, s in batch:
+                    s.fail(exc)
+                continue
+            except BaseException as exc:  # interrupted: nobody is left waiting forever
+                with self._lock:
+                    rest, self._pending = self._pending, []
+                    self._leader_active = False
+                for _, _, s in (*batch, *rest):
+                    s.fail(exc)
+                raise
+            for (_, _, s), sig in zip(batch, signatures, strict=True):
+                s.set(sig)
 
     def sign_many(self, imprints: Sequence[Imprint], *, level: int = 0) -> list[Signature]:
         """Sign every imprint in one round (one tree, one calendar second)."""

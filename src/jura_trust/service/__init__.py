@@ -13,11 +13,39 @@ Modules: :mod:`~jura_trust.service.config` (TOML configuration),
 :mod:`~jura_trust.service.auth` (logins and rate limits),
 :mod:`~jura_trust.service.metrics` (Prometheus text) and
 :mod:`~jura_trust.service.app` (the HTTP routes and :func:`serve`).
+
+The names below are imported on first use, so that
+:mod:`~jura_trust.service.command` (the options, ``python -m
+jura_trust.service``) loads without aiohttp and can say which extra to
+install.
 """
 
 from __future__ import annotations
 
-from jura_trust.service.app import Service, open_backend, serve
-from jura_trust.service.config import Login, Schedule, ServiceConfig, load_config
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jura_trust.service.app import Service, open_backend, serve
+    from jura_trust.service.config import Login, Schedule, ServiceConfig, load_config
 
 __all__ = ["Login", "Schedule", "Service", "ServiceConfig", "load_config", "open_backend", "serve"]
+
+_WHERE = {
+    "Service": "app",
+    "open_backend": "app",
+    "serve": "app",
+    "Login": "config",
+    "Schedule": "config",
+    "ServiceConfig": "config",
+    "load_config": "config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value

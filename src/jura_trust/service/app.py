@@ -5,6 +5,7 @@ Routes:
 * ``POST /aggregator``: aggregation request PDUs (v2) -> response PDUs;
 * ``POST /extender``: extend request PDUs -> response PDUs;
 * ``GET /publications.bin``: the signed publications file;
+* ``GET /publisher.pem``: the certificate that signs it (``jura-trust trust pin``);
 * ``GET /health``: JSON status; ``GET /metrics``: Prometheus text.
 
 A request body holds one or more PDUs back to back; the response body holds
@@ -295,6 +296,7 @@ class Service:
         app.router.add_post("/aggregator", self._aggregator)
         app.router.add_post("/extender", self._extender)
         app.router.add_get("/publications.bin", self._publications)
+        app.router.add_get("/publisher.pem", self._publisher_certificate)
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
         return app
@@ -603,6 +605,21 @@ class Service:
         return web.Response(
             body=self.backend.publications_file_bytes,
             content_type="application/octet-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    async def _publisher_certificate(self, request: web.Request) -> web.Response:
+        # The certificate that signs /publications.bin, for `jura-trust trust pin`:
+        # a client pins it once, after comparing its fingerprint out of band.
+        from cryptography import x509  # noqa: PLC0415 - this route only
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+        self.metrics.request("publications", "ok", 0.0)
+        certificate = self.backend.publisher_certificate
+        assert isinstance(certificate, x509.Certificate)
+        return web.Response(
+            body=certificate.public_bytes(serialization.Encoding.PEM),
+            content_type="application/x-pem-file",
             headers={"Cache-Control": "no-cache"},
         )
 

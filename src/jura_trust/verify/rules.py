@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from jura_trust import pki
 from jura_trust._timefmt import format_time
 from jura_trust.core.chains import CalendarChain, Direction, imprint_like
 from jura_trust.core.hashing import HashAlgorithm, Imprint
@@ -36,6 +35,9 @@ from jura_trust.errors import ErrorCode, JuraError, Outcome
 from jura_trust.publications import VerifiedPublicationsFile
 from jura_trust.verify.engine import Rule
 from jura_trust.verify.result import NO_ANCHOR, Anchor
+
+if TYPE_CHECKING:
+    from jura_trust import pki
 
 __all__ = ["Extender", "VerificationContext", "check_extended_chain"]
 
@@ -613,8 +615,10 @@ def _calendar_certificate(ctx: VerificationContext) -> pki.Certificate | None:
     pubfile = ctx.publications_file
     if auth is None or pubfile is None:
         return None
+    from cryptography import x509  # noqa: PLC0415 - X.509 only for key-based checks
+
     found = pubfile.find_certificate(auth.signature_data.certificate_id)
-    if isinstance(found, pki.Certificate):
+    if isinstance(found, x509.Certificate):
         ctx.certificate = found
         return found
     return None
@@ -646,6 +650,8 @@ def certificate_validity(ctx: VerificationContext) -> str | None:
     auth = ctx.signature.calendar_auth_record
     assert cert is not None
     assert auth is not None
+    from jura_trust import pki  # noqa: PLC0415
+
     if not pki.certificate_valid_at(cert, ctx.signing_time):
         return "the calendar certificate was not valid at the aggregation time"
     if not pki.certificate_valid_at(cert, auth.published_data.publication_time):
@@ -667,6 +673,8 @@ def calendar_auth_signature(ctx: VerificationContext) -> str | None:
     assert cert is not None
     assert auth is not None
     assert cal is not None
+    from jura_trust import pki  # noqa: PLC0415
+
     try:
         pki.verify_signature(
             auth.signature_data.signature_type,
@@ -717,6 +725,8 @@ def _publication_anchor(
             if isinstance(verification, str):
                 signer = f"not checked: {verification}"
             else:
+                from jura_trust import pki  # noqa: PLC0415
+
                 signer = pki.display_name(verification.signer.subject)
             source = f"publications file signed by {signer}"
             details["source"] = "publications-file"
