@@ -603,8 +603,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "the local service needs the 'service' extra: pip install 'jura-trust[service]'",
             code=ErrorCode.SVC_CONFIG,
         ) from None
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
     home = Path(args.home) if args.home else default_home()
-    config = service.load_config(args.config, home=home).with_overrides(
+    unsafe = bool(args.allow_unsafe_home)
+    config = service.load_config(args.config, home=home, allow_unsafe=unsafe).with_overrides(
         home=args.home,
         listen=args.listen,
         round_ms=args.round_ms,
@@ -613,9 +617,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         login_envs=args.login_env,
         schedule=args.publish_schedule,
         tcp_listen=args.tcp_listen,
-    )
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+        allow_unsafe_home=unsafe or None,
     )
     service.serve(config)
     return EXIT_OK
@@ -785,6 +787,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--publish-schedule",
         metavar="SPEC",
         help="monthly[:DAY] (default monthly:15), daily, every N(s|m|h|d), off",
+    )
+    p.add_argument(
+        "--allow-unsafe-home",
+        action="store_true",
+        help="start although other users can write the home or a config file, or read "
+        "a file holding keys (logged as a warning; refused otherwise, SVC-12)",
     )
     _add_home(p)
     p.set_defaults(func=_cmd_serve)
