@@ -108,6 +108,12 @@ def rss(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def _drain(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    with proc.stdout:
+        proc.stdout.read()
+
+
 def start_server(home: Path, settings: dict[str, Any]) -> tuple[subprocess.Popen[str], str]:
     """The real service on 127.0.0.1 (a free port): the process and its base URL."""
     config = home / "abuse.toml"
@@ -144,7 +150,7 @@ def start_server(home: Path, settings: dict[str, Any]) -> tuple[subprocess.Popen
         line = proc.stdout.readline()
         match = re.search(r"listening on (http://\S+)", line)
         if match:
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
+            threading.Thread(target=_drain, args=(proc,), daemon=True).start()
             return proc, match.group(1)
         if not line and proc.poll() is not None:
             break
@@ -266,7 +272,7 @@ def run(
         home = Path(tmp)
         proc, url = start_server(home, settings)
         try:
-            quiet = victim_latencies(url, 2.5, 0.2)
+            quiet = victim_latencies(url, 3.0, 0.1)
             rss_quiet = rss(proc.pid)
             stop = threading.Event()
             abuse_stop = mp.Event()
@@ -287,7 +293,7 @@ def run(
             sampler.start()
             abuse.start()
             time.sleep(min(2.0, seconds / 3))  # let the abuse build up
-            abused = victim_latencies(url, seconds, 0.2)
+            abused = victim_latencies(url, seconds, 0.1)
             abuse_stop.set()
             abuse.join(timeout=10)
             stop.set()
@@ -311,6 +317,7 @@ def run(
         "bound_mib": round(bound / MIB, 1),
         "rss_peak_over_bound": round(max(peak) / bound, 3),
         "victim_quiet_p50_ms": round(statistics.median(quiet) * 1000),
+        "victim_quiet_max_ms": round(max(quiet) * 1000),
         "victim_abused_p50_ms": round(statistics.median(abused) * 1000),
         "victim_abused_max_ms": round(max(abused) * 1000),
         "victim_abused_over_quiet_p50": round(
