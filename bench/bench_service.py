@@ -61,6 +61,11 @@ schedule = "off"
 [limits]
 rate = 1000000
 burst = 10000000
+in_flight = 1000000
+total_rate = 1000000
+total_burst = 10000000
+total_in_flight = 2000000
+replay_capacity = 1000000
 [[login]]
 name = "{login}"
 key = "{key}"
@@ -70,6 +75,7 @@ key = "{key}"
 def start_server(home: Path, round_ms: int) -> tuple[subprocess.Popen[str], str, str]:
     config = home / "service.toml"
     config.write_text(CONFIG.format(round_ms=round_ms, login=LOGIN, key=KEY))
+    config.chmod(0o600)
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -228,11 +228,17 @@ class AsyncKsiClient:
                 ) from None
 
     async def _post(
-        self, endpoint: _Endpoint, body: bytes, ids: frozenset[int], config: bool = False
+        self,
+        endpoint: _Endpoint,
+        body: Callable[[], bytes],
+        ids: frozenset[int],
+        config: bool = False,
     ) -> list[tlv.TLV]:
+        # one attempt: a new body (new message ids) is made for it
+        data_out = body()
         if endpoint.tcp:
-            return await self._tcp_exchange(endpoint, body, ids, config)
-        status, data = await self._http_exchange(endpoint, "POST", body)
+            return await self._tcp_exchange(endpoint, data_out, ids, config)
+        status, data = await self._http_exchange(endpoint, "POST", data_out)
         return _http_elements(endpoint, status, data)
 
     # -- signing ------------------------------------------------------------------------

@@ -152,6 +152,7 @@ class ErrorCode(enum.Enum):
     SVC_NO_PUBLICATION = "SVC-09"
     SVC_REQUEST_ID_MISMATCH = "SVC-10"
     SVC_HOME_LOCKED = "SVC-11"
+    SVC_UNSAFE_FILE = "SVC-12"
 
     @property
     def family(self) -> str:

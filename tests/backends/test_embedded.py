@@ -204,10 +204,22 @@ def test_round_ms_batches_concurrent_sign_calls(tmp_path):
     backend.close()
 
 
-def test_without_round_ms_concurrent_calls_get_their_own_rounds(backend):
+def test_without_round_ms_calls_queued_during_a_round_share_the_next(backend, monkeypatch):
+    """Group commit: calls that arrive while a round closes are signed together next."""
     n = 4
     results: list[Signature] = []
     lock = threading.Lock()
+    first_round = threading.Event()
+    release = threading.Event()
+    real = backend.aggregate
+
+    def slow_first(requests):  # the first round waits until the others have queued
+        if not first_round.is_set():
+            first_round.set()
+            assert release.wait(10)
+        return real(requests)
+
+    monkeypatch.setattr(backend, "aggregate", slow_first)
 
     def worker(i: int) -> None:
         s = backend.sign(imp(i))
@@ -215,11 +227,21 @@ def test_without_round_ms_concurrent_calls_get_their_own_rounds(backend):
             results.append(s)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
+    threads[0].start()
+    assert first_round.wait(10)
+    for t in threads[1:]:
         t.start()
+    deadline = time.monotonic() + 10
+    while len(backend._pending) < n - 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    release.set()
     for t in threads:
         t.join(10)
-    assert sorted(s.aggregation_time for s in results) == [T0 + k for k in range(n)]
+    times = sorted(s.aggregation_time for s in results)
+    assert times == [T0] + [T0 + 1] * (n - 1)  # the first alone, the queued ones together
+    # sequential calls still get one round each
+    later = [backend.sign(imp(10 + k)).aggregation_time for k in range(2)]
+    assert later == [T0 + 2, T0 + 3]
 
 
 # -- requests -------------------------------------------------------------------------

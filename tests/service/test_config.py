@@ -10,6 +10,7 @@ import pytest
 
 from jura_trust.errors import BackendError, ErrorCode
 from jura_trust.service.config import (
+    DEFAULT_BURST,
     DEFAULT_LISTEN,
     Schedule,
     ServiceConfig,
@@ -60,13 +61,14 @@ rate = 1000
 burst = 5000
 """
     )
+    (tmp_path / "service.toml").chmod(0o600)
     config = load_config(tmp_path / "service.toml", home=tmp_path / "ignored")
     assert config.listen == ("::1", 9000)
     assert config.home == tmp_path / "state"
     assert config.calendar_store_path == tmp_path / "db" / "calendar.sqlite"
     assert config.schedule == Schedule("interval", interval=600)
     anon, bulk = config.logins
-    assert (anon.rate, anon.burst) == (50, 40_000)
+    assert (anon.rate, anon.burst) == (50, DEFAULT_BURST)
     assert (bulk.key, bulk.rate, bulk.burst) == (b"k:with:colons", 1000, 5000)
     over = config.with_overrides(
         listen="127.0.0.1:0", round_ms=50, logins=["anon:new", "x:y"], schedule="off"
@@ -103,6 +105,7 @@ burst = 5000
 def test_bad_files_are_refused(tmp_path: Path, text: str):
     path = tmp_path / "bad.toml"
     path.write_text(text)
+    path.chmod(0o600)
     with pytest.raises(BackendError) as info:
         load_config(path, home=tmp_path)
     assert info.value.code is ErrorCode.SVC_CONFIG
@@ -152,12 +155,14 @@ MAX = 60_000
 def test_login_keys_from_files_and_the_environment(tmp_path: Path, monkeypatch):
     key_file = tmp_path / "canton.key"
     key_file.write_bytes(b"from-a-file\n")
+    key_file.chmod(0o600)
     monkeypatch.setenv("JT_KEY_OF_BOB", "from-the-env")
     config_file = tmp_path / "c.toml"
     config_file.write_text(
         '[[login]]\nname = "canton"\nkey_file = "canton.key"\n'
         '[[login]]\nname = "bob"\nkey_env = "JT_KEY_OF_BOB"\n'
     )
+    config_file.chmod(0o600)
     config = load_config(config_file, home=tmp_path)
     assert config.login("canton").key == b"from-a-file"  # type: ignore[union-attr]
     assert config.login("bob").key == b"from-the-env"  # type: ignore[union-attr]

@@ -64,8 +64,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     home = tmp_path_factory.mktemp("protocol-home")
     config = home.parent / f"{home.name}.toml"
     config.write_text(CONFIG)
+    config.chmod(0o600)
     key_file = home.parent / f"{home.name}.anon.key"
     key_file.write_bytes(ANON + b"\n")
+    key_file.chmod(0o600)
     os.environ["JT_TEST_ENVUSER_KEY"] = "env-secret"
     try:
         srv = ServerProcess(

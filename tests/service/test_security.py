@@ -48,6 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     home = tmp_path_factory.mktemp("security-home")
     config = home.parent / f"{home.name}.toml"
     config.write_text(CONFIG)
+    config.chmod(0o600)
     with ServerProcess(home, config=config) as srv:
         yield srv
 

@@ -22,6 +22,15 @@ so a crash never leaves a stale lock):
     appending the leaf, signing the head), publishing. Concurrent processes
     therefore create the keys once and take consecutive seconds instead of
     failing.
+
+A home is trusted only when nobody else can plant files in it
+(:func:`check_home`, as OpenSSH's ``StrictModes``): the home and every
+directory above it belong to the user or root and are not writable by group
+or others (a sticky directory such as ``/tmp`` is fine above it); the files
+the service reads there are regular files, not symbolic links, that nobody
+else can write; key files are readable by their owner only.
+:func:`check_secret_file` and :func:`check_config_file` apply the same rules
+to files named in a configuration.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +52,9 @@ __all__ = [
     "STATE_LOCK",
     "HomeLock",
     "StateLock",
+    "check_config_file",
+    "check_home",
+    "check_secret_file",
     "default_home",
     "lock_for_service",
     "lock_for_writer",
@@ -51,6 +64,142 @@ __all__ = [
 SERVICE_LOCK: Final = "service.lock"
 #: The lock file every writer holds while it changes the home's state.
 STATE_LOCK: Final = "state.lock"
+#: Files of a home that hold private keys (readable by their owner only).
+_SECRET_FILES: Final = ("calendar-key.pem", "publisher-key.pem")
+#: Other files of a home the service reads or writes.
+_HOME_FILES: Final = (
+    "calendar-cert.pem",
+    "publisher-cert.pem",
+    "publications.bin",
+    "calendar.sqlite",
+    "calendar.sqlite-wal",
+    "calendar.sqlite-shm",
+    SERVICE_LOCK,
+    STATE_LOCK,
+)
+
+
+def _owner_ok(st: os.stat_result) -> bool:
+    return st.st_uid in (os.getuid(), 0)
+
+
+def _directory_problem(path: Path, st: os.stat_result, *, sticky_ok: bool) -> str | None:
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{path} is not a directory"
+    if not _owner_ok(st):
+        return f"{path} belongs to user {st.st_uid}, not to this user or root"
+    if st.st_mode & 0o022 and not (sticky_ok and st.st_mode & stat.S_ISVTX):
+        return f"{path} is writable by other users (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def _ancestor_problems(directory: Path) -> list[str]:
+    """Problems of the directories above ``directory`` (resolved), up to ``/``."""
+    problems: list[str] = []
+    for parent in directory.parents:
+        try:
+            st = os.stat(parent)
+        except OSError:
+            continue
+        problem = _directory_problem(parent, st, sticky_ok=True)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _file_problem(path: Path, *, secret: bool, follow: bool = False) -> str | None:
+    try:
+        st = os.stat(path) if follow else os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{path} cannot be checked: {exc.strerror or exc}"
+    if stat.S_ISLNK(st.st_mode):
+        return f"{path} is a symbolic link (a home's files are never followed)"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file"
+    if not _owner_ok(st):
+        return f"{path} belongs to user {st.st_uid}, not to this user or root"
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o022:
+        return f"{path} is writable by other users (mode {mode:04o})"
+    if secret and mode & 0o077:
+        return f"{path} holds a key and is readable by other users (mode {mode:04o}; use 0600)"
+    return None
+
+
+def _verdict(problems: list[str], what: str, allow_unsafe: bool) -> list[str]:
+    if problems and not allow_unsafe:
+        raise BackendError(
+            f"{what} is not safe: " + "; ".join(problems) + " (fix the owner and mode, "
+            "or start with --allow-unsafe-home to accept the risk)",
+            code=ErrorCode.SVC_UNSAFE_FILE,
+            problems=problems,
+        )
+    return problems
+
+
+def check_home(home: str | os.PathLike[str], *, allow_unsafe: bool = False) -> list[str]:
+    """Refuse a home other users could plant keys or files in.
+
+    Checks the home (resolved) and the directories above it, and the files
+    of :data:`_SECRET_FILES` and :data:`_HOME_FILES` that exist. Raises
+    :class:`~jura_trust.errors.BackendError` ``SVC-12`` listing the
+    problems, or, with ``allow_unsafe``, returns them (for a warning). A
+    home that does not exist yet is checked through its nearest existing
+    ancestor.
+    """
+    directory = Path(home).absolute()
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    real = existing.resolve()
+    problems = _ancestor_problems(real)
+    if existing == directory:
+        st = os.stat(real)
+        problem = _directory_problem(real, st, sticky_ok=False)
+        if problem is not None:
+            problems.append(problem)
+        for name in _SECRET_FILES:
+            problem = _file_problem(real / name, secret=True)
+            if problem is not None:
+                problems.append(problem)
+        for name in _HOME_FILES:
+            problem = _file_problem(real / name, secret=False)
+            if problem is not None:
+                problems.append(problem)
+    else:
+        problem = _directory_problem(real, os.stat(real), sticky_ok=True)
+        if problem is not None:
+            problems.append(problem)
+    return _verdict(problems, f"the home {directory}", allow_unsafe)
+
+
+def check_secret_file(
+    path: str | os.PathLike[str], what: str, *, allow_unsafe: bool = False
+) -> list[str]:
+    """Refuse a key file other users can read or write (``SVC-12``; see :func:`check_home`).
+
+    The file may be a symbolic link (its target is checked) outside a home.
+    """
+    file = Path(path).absolute()
+    problems = _ancestor_problems(file.resolve())
+    problem = _file_problem(file, secret=True, follow=True)
+    if problem is not None:
+        problems.append(problem)
+    return _verdict(problems, f"the {what} {file}", allow_unsafe)
+
+
+def check_config_file(
+    path: str | os.PathLike[str], *, holds_keys: bool, allow_unsafe: bool = False
+) -> list[str]:
+    """Refuse a configuration file others can write, or read when it ``holds_keys`` (``SVC-12``)."""
+    file = Path(path).absolute()
+    problems = _ancestor_problems(file.resolve())
+    problem = _file_problem(file, secret=holds_keys, follow=True)
+    if problem is not None:
+        problems.append(problem)
+    return _verdict(problems, f"the configuration file {file}", allow_unsafe)
 
 
 def _open_lock_file(path: Path) -> int:

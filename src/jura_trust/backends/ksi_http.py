@@ -42,6 +42,7 @@ endpoint not given).
 
 from __future__ import annotations
 
+import functools
 import hmac as _hmac
 import http.client
 import itertools
@@ -313,12 +314,19 @@ class KsiHttpBackend:
             self._drop(endpoint)
         return resp.status, data
 
-    def _exchange(self, endpoint: _Endpoint, method: str, body: bytes | None) -> tuple[int, bytes]:
-        """One HTTP exchange, retried on connection failures and timeouts."""
+    def _exchange(
+        self, endpoint: _Endpoint, method: str, body: bytes | Callable[[], bytes] | None
+    ) -> tuple[int, bytes]:
+        """One HTTP exchange, retried on connection failures and timeouts.
+
+        A callable ``body`` is called for each attempt: a retried request
+        PDU gets a new message id (the service refuses a repeated one).
+        """
         attempt = 0
         while True:
+            data = body() if callable(body) else body
             try:
-                return self._once(endpoint, method, body)
+                return self._once(endpoint, method, data)
             except TimeoutError as exc:
                 self._drop(endpoint)
                 failure = _error(
@@ -365,22 +373,23 @@ class KsiHttpBackend:
             sock.close()
 
     def _tcp_once(
-        self, endpoint: _Endpoint, body: bytes, ids: frozenset[int], config: bool
+        self, endpoint: _Endpoint, body: Callable[[], bytes], ids: frozenset[int], config: bool
     ) -> list[tlv.TLV]:
         """Send request PDUs on the stream; read response PDUs until all are answered."""
         socks = getattr(self._local, "sockets", {})
         reused = (endpoint.host, endpoint.port) in socks
         sock = self._tcp_socket(endpoint)
         try:
-            sock.sendall(body)
+            sock.sendall(body())
             first = _recv_pdu(sock)
         except (ConnectionError, BrokenPipeError):
             if not reused:
                 raise
-            # A kept connection the server closed while idle: reconnect once.
+            # A kept connection the server closed while idle: reconnect once
+            # (with new message ids, as every resend).
             self._drop_tcp(endpoint)
             sock = self._tcp_socket(endpoint)
-            sock.sendall(body)
+            sock.sendall(body())
             first = _recv_pdu(sock)
         pending = [first]
         collector = _StreamCollector(endpoint.url, ids, config)
@@ -397,9 +406,9 @@ class KsiHttpBackend:
                 return collector.elements
 
     def _tcp_exchange(
-        self, endpoint: _Endpoint, body: bytes, ids: frozenset[int], config: bool
+        self, endpoint: _Endpoint, body: Callable[[], bytes], ids: frozenset[int], config: bool
     ) -> list[tlv.TLV]:
-        """One TCP exchange, retried on connection failures and timeouts."""
+        """One TCP exchange, retried on connection failures and timeouts (a new body each time)."""
         attempt = 0
         while True:
             try:
@@ -430,11 +439,15 @@ class KsiHttpBackend:
     def _post_pdus(
         self,
         endpoint: _Endpoint,
-        body: bytes,
+        body: Callable[[], bytes],
         ids: frozenset[int] = frozenset(),
         config: bool = False,
     ) -> Iterator[tlv.TLV]:
-        """Send request PDUs; yield the response PDU elements.
+        """Send request PDUs built by ``body``; yield the response PDU elements.
+
+        ``body`` is called for every attempt, so a resent request carries
+        new message ids: the service refuses a repeated (login, instance
+        id, message id) as a replay.
 
         Over HTTP the answer is the response body; over TCP the stream is
         read until every request id in ``ids`` (and the configuration, when
@@ -545,11 +558,11 @@ class KsiHttpBackend:
 
     def _sign_request(
         self, imprints: Sequence[Imprint], level: int
-    ) -> tuple[_Endpoint, list[AggregationRequest], bytes]:
-        """The aggregator, the requests and the body that signs ``imprints``."""
+    ) -> tuple[_Endpoint, list[AggregationRequest], Callable[[], bytes]]:
+        """The aggregator, the requests and the body (made anew for every attempt)."""
         endpoint = self._require(self._aggregator, "aggregator")
         requests = self._requests(imprints, level)
-        return endpoint, requests, self._aggregation_body(requests, False)
+        return endpoint, requests, functools.partial(self._aggregation_body, requests, False)
 
     def _signatures(
         self, requests: Sequence[AggregationRequest], elements: Iterable[tlv.TLV], level: int
@@ -590,8 +603,8 @@ class KsiHttpBackend:
             return []
         endpoint = self._require(self._aggregator, "aggregator")
         requests = self._requests(imprints, level)
-        body = self._aggregation_body(requests, False)
         answers: dict[int, _RawAnswer] = {}
+        body = functools.partial(self._aggregation_body, requests, False)
         for element in self._post_pdus(endpoint, body, _ids(requests)):
             for request_id, answer in self._raw_answers(element):
                 if request_id in answers:
@@ -661,7 +674,7 @@ class KsiHttpBackend:
     def aggregator_config(self) -> AggregatorConfig:
         """Ask the aggregator for its configuration (round length, limits)."""
         endpoint = self._require(self._aggregator, "aggregator")
-        body = self._aggregation_body([], True)
+        body = functools.partial(self._aggregation_body, [], True)
         for element in self._post_pdus(endpoint, body, config=True):
             parsed = self._parse(element, AggregationResponsePDU, "aggregator")
             if parsed.config is not None:
@@ -680,18 +693,21 @@ class KsiHttpBackend:
 
     def _extend_request(
         self, requests: Sequence[ExtendRequest], config_request: bool
-    ) -> tuple[_Endpoint, bytes]:
-        """The extender and the request body."""
+    ) -> tuple[_Endpoint, Callable[[], bytes]]:
+        """The extender and the request body (made anew for every attempt)."""
         endpoint = self._require(self._extender, "extender")
-        body = encode_extend_request(
-            requests,
-            login_id=self._login_id,
-            key=self._key,
-            algorithm=self.algorithm,
-            instance_id=self._instance_id,
-            message_id=self._next_ids(1)[0],
-            config_request=config_request,
-        )
+
+        def body() -> bytes:  # a new message id for every attempt
+            return encode_extend_request(
+                requests,
+                login_id=self._login_id,
+                key=self._key,
+                algorithm=self.algorithm,
+                instance_id=self._instance_id,
+                message_id=self._next_ids(1)[0],
+                config_request=config_request,
+            )
+
         return endpoint, body
 
     def _extend_answers(

@@ -13,13 +13,13 @@ many PDUs as the 64 KiB PDU limit needs. The bytes are exactly what
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from jura_trust.core import tlv
 from jura_trust.core.hashing import HashAlgorithm
 from jura_trust.pdu import Header, seal_pdu
 
-__all__ = ["seal", "seal_responses", "success_payload"]
+__all__ = ["iter_responses", "seal", "seal_responses", "success_payload"]
 
 _OK_STATUS = tlv.encode(0x04, b"")
 
@@ -45,25 +45,42 @@ def seal_responses(
     ``trailer`` (error, config, ack elements) goes into the last PDU. At
     least one PDU is returned.
     """
+    return list(
+        iter_responses(pdu_type, header, payloads, trailer=trailer, key=key, algorithm=algorithm)
+    )
+
+
+def iter_responses(
+    pdu_type: int,
+    header: Header,
+    payloads: Iterable[bytes],
+    *,
+    trailer: Sequence[bytes],
+    key: bytes,
+    algorithm: HashAlgorithm,
+) -> Iterator[bytes]:
+    """:func:`seal_responses` one PDU at a time, taking ``payloads`` as they come.
+
+    Holds at most one PDU's payloads (64 KiB) at once, so an answer of any
+    size is sent PDU by PDU as it is produced.
+    """
     fixed = len(header.encode()) + 3 + algorithm.digest_size
     tail = sum(map(len, trailer))
     budget = tlv.MAX_TLV16_LENGTH - fixed
-    pdus: list[bytes] = []
     chunk: list[bytes] = []
     used = 0
     for payload in payloads:
         if len(payload) > budget - tail:
             raise ValueError(f"a payload of {len(payload)} bytes does not fit one PDU")
         if used + len(payload) > budget:
-            pdus.append(seal(pdu_type, header, chunk, key, algorithm))
+            yield seal(pdu_type, header, chunk, key, algorithm)
             chunk, used = [], 0
         chunk.append(payload)
         used += len(payload)
     if used + tail > budget:
-        pdus.append(seal(pdu_type, header, chunk, key, algorithm))
+        yield seal(pdu_type, header, chunk, key, algorithm)
         chunk = []
-    pdus.append(seal(pdu_type, header, [*chunk, *trailer], key, algorithm))
-    return pdus
+    yield seal(pdu_type, header, [*chunk, *trailer], key, algorithm)
 
 
 def success_payload(request_id: int, items: bytes) -> bytes:

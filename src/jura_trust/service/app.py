@@ -26,31 +26,32 @@ The calendar and publisher keys stay in this process.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import attrs
 from aiohttp import web
 
 from jura_trust import pki
-from jura_trust.backends.home import HomeLock, lock_for_service
+from jura_trust.backends.home import HomeLock, check_home, check_secret_file, lock_for_service
 from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
 from jura_trust.backends.stores import SQLiteCalendarStore
 from jura_trust.core import tlv
+from jura_trust.core.hashing import HashAlgorithm
 from jura_trust.errors import BackendError, ErrorCode, JuraError
 from jura_trust.pdu import (
     AGGREGATION_REQUEST_PDU_TYPE,
     AGGREGATION_RESPONSE_PDU_TYPE,
     EXTEND_REQUEST_PDU_TYPE,
     EXTEND_RESPONSE_PDU_TYPE,
-    PDU,
     AggregationAck,
     AggregationRequest,
     AggregationRequestPDU,
@@ -68,8 +69,8 @@ from jura_trust.pdu import (
     parse_pdus,
     shift_first_link_level,
 )
-from jura_trust.service._wire import seal_responses, success_payload
-from jura_trust.service.auth import Gate
+from jura_trust.service._wire import iter_responses, success_payload
+from jura_trust.service.auth import Gate, Refusal
 from jura_trust.service.config import Login, ServiceConfig
 from jura_trust.service.metrics import Metrics
 from jura_trust.service.publisher import Publisher
@@ -91,7 +92,37 @@ RESPONSE_CONTENT_TYPE: Final = "application/ksi-response"
 _log = logging.getLogger("jura_trust.service")
 
 
-def _read_signer(key: Path, cert: Path, what: str) -> pki.CalendarSigner:
+#: What the ``Server`` header says (no framework or version).
+SERVER_HEADER: Final = "jura-trust"
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_HEADER
+
+
+def _peek_login(body: bytes | bytearray) -> str:
+    """The login id the first PDU's header claims (unchecked; ``""`` if unreadable).
+
+    Only used to queue the body's admission fairly; authentication comes later.
+    """
+    try:
+        _, first = next(tlv.iter_sequence(bytes(body[: 4 + 0xFFFF])))
+        header = first.children()[0]
+        if header.type != 0x01:
+            return ""
+        for child in header.children():
+            if child.type == 0x01:
+                return child.value.decode("utf-8", "replace").rstrip("\x00")[:64]
+    except (JuraError, StopIteration, IndexError, ValueError):
+        pass
+    return ""
+
+
+def _read_signer(
+    key: Path, cert: Path, what: str, *, allow_unsafe: bool = False
+) -> pki.CalendarSigner:
+    for problem in check_secret_file(key, f"{what} key", allow_unsafe=allow_unsafe):
+        _log.warning("UNSAFE (accepted with --allow-unsafe-home): %s", problem)
     try:
         return pki.CalendarSigner.from_pem(key.read_bytes(), cert.read_bytes())
     except OSError as exc:
@@ -114,9 +145,19 @@ def open_backend(config: ServiceConfig, *, home_lock: HomeLock | None = None) ->
     """
     calendar_signer = publisher = None
     if config.calendar_key is not None and config.calendar_certificate is not None:
-        calendar_signer = _read_signer(config.calendar_key, config.calendar_certificate, "calendar")
+        calendar_signer = _read_signer(
+            config.calendar_key,
+            config.calendar_certificate,
+            "calendar",
+            allow_unsafe=config.allow_unsafe_home,
+        )
     if config.publisher_key is not None and config.publisher_certificate is not None:
-        publisher = _read_signer(config.publisher_key, config.publisher_certificate, "publisher")
+        publisher = _read_signer(
+            config.publisher_key,
+            config.publisher_certificate,
+            "publisher",
+            allow_unsafe=config.allow_unsafe_home,
+        )
         try:
             pki.check_subject_constraints(publisher.certificate, {"E": config.publisher_email})
         except JuraError as exc:
@@ -160,12 +201,14 @@ class Endpoint:
         request_type: the request PDU type it accepts.
         response_type: the response PDU type it answers with.
         too_large: the status of a refusal for a body over the size limit.
+        too_many: the status of a refusal for a rate or capacity limit.
     """
 
     name: str
     request_type: int
     response_type: int
     too_large: int
+    too_many: int
 
 
 #: The two PDU endpoints, by name.
@@ -175,33 +218,17 @@ ENDPOINTS: Final = {
         AGGREGATION_REQUEST_PDU_TYPE,
         AGGREGATION_RESPONSE_PDU_TYPE,
         AggregatorStatus.REQUEST_TOO_LARGE,
+        AggregatorStatus.TOO_MANY_REQUESTS,
     ),
     "extender": Endpoint(
         "extender",
         EXTEND_REQUEST_PDU_TYPE,
         EXTEND_RESPONSE_PDU_TYPE,
         ExtenderStatus.INVALID_REQUEST,
+        # the extender's status table has no quota code
+        ExtenderStatus.INVALID_REQUEST,
     ),
 }
-
-
-@attrs.frozen(slots=True)
-class Answer:
-    """The answer to one body of request PDUs, for any transport.
-
-    Attributes:
-        status: 200, or the HTTP status of a refusal (400 unreadable or
-            wrong PDU type, 408 too slow, 413 too large).
-        body: the response PDUs (a reduced error PDU for a refusal).
-    """
-
-    status: int
-    body: bytes
-
-    @property
-    def close(self) -> bool:
-        """Whether the connection should be closed after this answer."""
-        return self.status not in (200, 400)
 
 
 @attrs.define(slots=True)
@@ -213,6 +240,176 @@ class _Slot:
     future: asyncio.Future[ClosedRound] | None = None
     index: int = -1
     payload: bytes = b""
+    chain: bytes = b""
+    shared: bytes = b""
+
+
+@attrs.define(slots=True, eq=False)
+class _Plan:
+    """The answer to one request PDU, produced when it is written.
+
+    ``admitted`` answers are counted in flight for ``login`` until
+    :meth:`Answer.discard` or the answer's PDUs are all taken.
+    """
+
+    reduced: bytes | None = None
+    response_type: int = 0
+    login: Login | None = None
+    header: Header | None = None
+    algorithm: HashAlgorithm | None = None
+    slots: list[_Slot] = attrs.Factory(list)
+    extends: Sequence[ExtendRequest] = ()
+    extend_config: bool = False
+    trailer: list[bytes] = attrs.Factory(list)
+    admitted: int = 0
+
+
+class Answer:
+    """The answer to one body of request PDUs, for any transport.
+
+    Its PDUs are produced one at a time as the transport writes them
+    (:meth:`pdus`), so an answer of any size never sits whole in memory.
+
+    Attributes:
+        status: 200, or the HTTP status of a refusal (400 unreadable or
+            wrong PDU type, 408 too slow, 413 too large).
+    """
+
+    __slots__ = ("_plans", "_service", "status")
+
+    def __init__(self, service: Service, status: int, plans: list[_Plan]) -> None:
+        self.status = status
+        self._service = service
+        self._plans = plans
+
+    @property
+    def close(self) -> bool:
+        """Whether the connection should be closed after this answer."""
+        return self.status not in (200, 400)
+
+    async def pdus(self) -> AsyncIterator[bytes]:
+        """The response PDUs in order; each request PDU's answers are released once taken."""
+        try:
+            for plan in self._plans:
+                async for pdu in self._service._produce(plan):
+                    yield pdu
+                self._service._release(plan)
+        finally:
+            self.discard()
+
+    async def body(self) -> bytes:
+        """All response PDUs at once (for small answers and tests)."""
+        return b"".join([pdu async for pdu in self.pdus()])
+
+    def discard(self) -> None:
+        """Release the answers not written (the client is gone); idempotent."""
+        for plan in self._plans:
+            self._service._release(plan)
+        self._plans = []
+
+
+class _Turns:
+    """A lock granted round-robin between logins: fair queuing on the event loop.
+
+    Work units (admitting one body, producing one response PDU) take a turn,
+    so a login with many connections gets no more turns than one with a
+    single connection while both wait.
+    """
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._queues: dict[str, collections.deque[asyncio.Future[None]]] = {}
+        self._ring: collections.deque[str] = collections.deque()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, who: str) -> AsyncIterator[None]:
+        """Hold the lock for the ``async with`` block, after the waiting logins before ``who``."""
+        if self._busy:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            queue = self._queues.get(who)
+            if queue is None:
+                queue = self._queues[who] = collections.deque()
+                self._ring.append(who)
+            queue.append(future)
+            try:
+                await future
+            except asyncio.CancelledError:
+                if future.done() and not future.cancelled():
+                    self._release()  # granted and cancelled at once: pass it on
+                else:
+                    self._forget(who, future)
+                raise
+        else:
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _forget(self, who: str, future: asyncio.Future[None]) -> None:
+        queue = self._queues.get(who)
+        if queue is None:
+            return
+        with contextlib.suppress(ValueError):
+            queue.remove(future)
+        if not queue:
+            del self._queues[who]
+            with contextlib.suppress(ValueError):
+                self._ring.remove(who)
+
+    def _release(self) -> None:
+        while self._ring:
+            who = self._ring.popleft()
+            queue = self._queues[who]
+            future = queue.popleft()
+            if queue:
+                self._ring.append(who)
+            else:
+                del self._queues[who]
+            if not future.done():
+                future.set_result(None)
+                return
+        self._busy = False
+
+
+class _ByteBudget:
+    """Bytes of request bodies held at once; readers wait for room, first come first served."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    async def take(self, n: int) -> None:
+        """Wait until ``n`` more bytes fit, then hold them."""
+        if not self._waiters and self.used + n <= self.capacity:
+            self.used += n
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (n, future)
+        self._waiters.append(entry)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.give(n)
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(entry)
+                self._wake()
+            raise
+
+    def give(self, n: int) -> None:
+        """Return ``n`` bytes."""
+        self.used -= n
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.used + self._waiters[0][0] <= self.capacity:
+            n, future = self._waiters.popleft()
+            if not future.done():
+                self.used += n
+                future.set_result(None)
 
 
 def _us(t: float) -> int:
@@ -237,6 +434,8 @@ class Service:
         self.config = config
         self._home_lock: HomeLock | None = None
         if backend is None:
+            for problem in check_home(config.home, allow_unsafe=config.allow_unsafe_home):
+                _log.warning("UNSAFE (accepted with --allow-unsafe-home): %s", problem)
             self._home_lock = lock_for_service(config.home)
             try:
                 backend = open_backend(config, home_lock=self._home_lock)
@@ -245,7 +444,20 @@ class Service:
                 raise
         self.backend = backend
         self.metrics = Metrics()
-        self.gate = Gate(config.logins)
+        self.gate = Gate(
+            config.logins,
+            total_rate=config.total_rate,
+            total_burst=config.total_burst,
+            total_in_flight=config.total_in_flight,
+            replay_window=config.replay_window,
+            replay_capacity=config.replay_capacity,
+            require_message_ids=config.require_message_ids,
+        )
+        self._turns = _Turns()
+        self._login_names = frozenset(login.name for login in config.logins)
+        self._reading = _ByteBudget(config.max_reading_bytes)
+        #: Open client connections (HTTP and TCP).
+        self.connections = 0
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="jura-trust-round")
         self._readers = ThreadPoolExecutor(2, thread_name_prefix="jura-trust-extend")
         self.rounds = RoundLoop(
@@ -259,6 +471,9 @@ class Service:
                 "calendar_first": lambda: self.backend.calendar_first,
                 "pending_requests": lambda: self.rounds.pending,
                 "round_ms": lambda: self.config.round_ms,
+                "answers_in_flight": lambda: self.gate.in_flight_total,
+                "connections": lambda: self.connections,
+                "reading_bytes": lambda: self._reading.used,
             }
         )
 
@@ -290,6 +505,18 @@ class Service:
             self._home_lock.release()
             self._home_lock = None
 
+    def connection_opened(self) -> bool:
+        """Count a new client connection; False when it is over ``max_connections``.
+
+        Every call is matched by :meth:`connection_closed`, accepted or not.
+        """
+        self.connections += 1
+        return self.connections <= self.config.max_connections
+
+    def connection_closed(self) -> None:
+        """A connection counted by :meth:`connection_opened` is gone."""
+        self.connections -= 1
+
     def app(self) -> web.Application:
         """The aiohttp application."""
         app = web.Application(client_max_size=self.config.max_request_bytes)
@@ -299,24 +526,66 @@ class Service:
         app.router.add_get("/publisher.pem", self._publisher_certificate)
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
+        app.on_response_prepare.append(_server_header)
         return app
 
     # -- transport-independent request handling ------------------------------------
 
-    async def answer(self, endpoint: Endpoint, body: bytes, received: float) -> Answer:
+    async def answer(
+        self,
+        endpoint: Endpoint,
+        body: bytes | bytearray,
+        received: float,
+        admitted: Callable[[], None] | None = None,
+    ) -> Answer:
         """Answer a body of request PDUs for ``endpoint``, whatever the transport.
 
         The HTTP routes and the TCP listener both call this with the bytes
         they read (an HTTP body; one PDU from a TCP stream). Unreadable
         input, or any PDU that is not ``endpoint``'s request type, refuses
         the whole body (status 400, a reduced error PDU with 0x101);
-        otherwise every PDU is authenticated, rate-limited and answered in
-        order (status 200).
+        otherwise every PDU is authenticated and admitted (status 200):
+        aggregation requests join the open round, and this returns once the
+        round is closed. The response PDUs are produced as the transport
+        takes them from :meth:`Answer.pdus`. ``body`` is not used once the
+        PDUs are admitted; ``admitted`` is called then (before waiting for
+        the round), so the caller can free it.
         """
         started = time.perf_counter()
         try:
+            plans = await self._admit_body(endpoint, body, received)
+        except _RefusedError as refusal:
+            return self.refusal(endpoint, refusal.http_status, refusal.status, refusal.message)
+        finally:
+            del body
+            if admitted is not None:
+                admitted()
+        try:
+            if endpoint.name == "aggregator":
+                await self._await_rounds(plans)
+        except BaseException:
+            for plan in plans:
+                self._release(plan)
+            raise
+        self.metrics.request(endpoint.name, "ok", time.perf_counter() - started)
+        return Answer(self, 200, plans)
+
+    def refusal(self, endpoint: Endpoint, http_status: int, status: int, message: str) -> Answer:
+        """A whole body refused: a reduced error PDU (no header, no HMAC)."""
+        self.metrics.request(endpoint.name, f"http_{http_status}", 0.0)
+        self.metrics.payload(endpoint.name, status)
+        reduced = encode_error_pdu(endpoint.response_type, ErrorPayload(status, message))
+        return Answer(self, http_status, [_Plan(reduced=reduced)])
+
+    async def _admit_body(
+        self, endpoint: Endpoint, body: bytes | bytearray, received: float
+    ) -> list[_Plan]:
+        # One turn per body: the body is parsed and admitted without awaiting,
+        # so all its requests join the same round; logins take turns.
+        who = _peek_login(body)
+        async with self._turns.turn(who if who in self._login_names else ""):
             try:
-                pdus = parse_pdus(body)
+                pdus = parse_pdus(bytes(body))
             except JuraError as exc:
                 raise _RefusedError(400, 0x101, f"unreadable request: {exc.message}") from None
             for pdu in pdus:
@@ -327,56 +596,162 @@ class Service:
                         f"the {endpoint.name} takes 0x{endpoint.request_type:x} PDUs, "
                         f"not 0x{pdu.TYPE:x}",
                     )
-            if endpoint.name == "aggregator":
-                out = await self._aggregate(pdus, received)
-            else:
-                out = await self._extend(pdus)
-        except _RefusedError as refusal:
-            return self.refusal(endpoint, refusal.http_status, refusal.status, refusal.message)
-        self.metrics.request(endpoint.name, "ok", time.perf_counter() - started)
-        return Answer(200, b"".join(out))
+            plans: list[_Plan] = []
+            for pdu in pdus:
+                assert isinstance(pdu, AggregationRequestPDU | ExtendRequestPDU)
+                plans.append(self._admit(endpoint, pdu, received))
+            return plans
 
-    def refusal(self, endpoint: Endpoint, http_status: int, status: int, message: str) -> Answer:
-        """A whole body refused: a reduced error PDU (no header, no HMAC)."""
-        self.metrics.request(endpoint.name, f"http_{http_status}", 0.0)
-        self.metrics.payload(endpoint.name, status)
-        reduced = encode_error_pdu(endpoint.response_type, ErrorPayload(status, message))
-        return Answer(http_status, reduced)
+    def _admit(
+        self, endpoint: Endpoint, pdu: AggregationRequestPDU | ExtendRequestPDU, received: float
+    ) -> _Plan:
+        login = self._authenticate(pdu)
+        if login is None:
+            return _Plan(
+                reduced=self._reduced(
+                    endpoint.response_type,
+                    0x102,  # authentication failure, for both endpoints
+                    "authentication failed",
+                    endpoint.name,
+                )
+            )
+        assert pdu.hmac is not None
+        plan = _Plan(
+            response_type=endpoint.response_type,
+            login=login,
+            header=Header(login.name, pdu.header.instance_id, pdu.header.message_id),
+            algorithm=pdu.hmac.algorithm,
+        )
+        refused = self.gate.admit(login, pdu.header, len(pdu.requests))
+        if refused is not None:
+            status = endpoint.too_many
+            if refused in (Refusal.REPLAY, Refusal.NO_IDS):
+                status = 0x101  # an invalid request, for both endpoints
+            self.metrics.payload(endpoint.name, status)
+            self.metrics.refusal(refused.name.lower())
+            plan.trailer.append(ErrorPayload(status, refused.value).encode())
+            return plan
+        plan.admitted = max(1, len(pdu.requests))
+        if isinstance(pdu, AggregationRequestPDU):
+            plan.slots = self._aggregation_slots(pdu, login)
+            if pdu.config_request:
+                plan.trailer.append(self._aggregator_config(login).encode())
+            if pdu.ack_request is not None:
+                plan.trailer.append(self._ack(pdu.ack_request, received).encode())
+        else:
+            plan.extends = pdu.requests
+            plan.extend_config = pdu.config_request
+        return plan
+
+    def _release(self, plan: _Plan) -> None:
+        if plan.admitted and plan.login is not None:
+            self.gate.done(plan.login, plan.admitted)
+        plan.admitted = 0
+        plan.slots = []
+        plan.extends = ()
+
+    async def _produce(self, plan: _Plan) -> AsyncIterator[bytes]:
+        """The response PDUs of one request PDU, each made in its login's turn."""
+        if plan.reduced is not None:
+            yield plan.reduced
+            return
+        assert plan.login is not None
+        assert plan.header is not None
+        assert plan.algorithm is not None
+        login = plan.login
+        payloads: Iterable[bytes]
+        if plan.extends or plan.extend_config:
+            payloads = await asyncio.get_running_loop().run_in_executor(
+                self._readers, self._extend_all, plan.extends
+            )
+            if plan.extend_config:
+                plan.trailer.append(self._extender_config(login).encode())
+        else:
+            payloads = (self._slot_payload(slot) for slot in plan.slots)
+        sealed = iter_responses(
+            plan.response_type,
+            plan.header,
+            payloads,
+            trailer=plan.trailer,
+            key=login.key,
+            algorithm=plan.algorithm,
+        )
+        while True:
+            async with self._turns.turn(login.name):
+                pdu = next(sealed, None)
+            if pdu is None:
+                return
+            yield pdu
 
     # -- HTTP ------------------------------------------------------------------------
 
-    async def _read_body(self, request: web.Request, endpoint: Endpoint) -> bytes:
+    async def _read_body(self, request: web.Request, endpoint: Endpoint) -> bytearray:
+        """The body, its bytes held in the reading budget (the caller gives them back)."""
         limit = self.config.max_request_bytes
         too_large = endpoint.too_large
         if request.content_length is not None and request.content_length > limit:
             raise _RefusedError(413, too_large, f"the request body exceeds {limit} bytes")
+        body = bytearray()
         try:
             async with asyncio.timeout(self.config.body_timeout):
-                return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise _RefusedError(413, too_large, f"the request body exceeds {limit} bytes") from None
+                async for chunk in request.content.iter_any():
+                    if len(body) + len(chunk) > limit:
+                        raise _RefusedError(
+                            413, too_large, f"the request body exceeds {limit} bytes"
+                        )
+                    await self._reading.take(len(chunk))
+                    body += chunk
         except TimeoutError:
+            self._reading.give(len(body))
             raise _RefusedError(408, 0x101, "the request body did not arrive in time") from None
+        except BaseException:
+            self._reading.give(len(body))
+            raise
+        return body
 
-    async def _http(self, request: web.Request, endpoint: Endpoint) -> web.Response:
+    async def _http(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
         received = time.time()
         try:
             body = await self._read_body(request, endpoint)
         except _RefusedError as refusal:
             answer = self.refusal(endpoint, refusal.http_status, refusal.status, refusal.message)
         else:
-            answer = await self.answer(endpoint, body, received)
-        resp = web.Response(
-            status=answer.status, body=answer.body, content_type=RESPONSE_CONTENT_TYPE
-        )
+            held = len(body)
+
+            def admitted() -> None:
+                nonlocal held
+                body.clear()
+                self._reading.give(held)
+                held = 0
+
+            try:
+                answer = await self.answer(endpoint, body, received, admitted)
+            finally:
+                admitted()
+        resp = web.StreamResponse(status=answer.status)
+        resp.content_type = RESPONSE_CONTENT_TYPE
         if answer.close:
             resp.force_close()
+        try:
+            async with asyncio.timeout(self.config.write_timeout):
+                await resp.prepare(request)
+                async for pdu in answer.pdus():
+                    await resp.write(pdu)
+                await resp.write_eof()
+        except TimeoutError:
+            self.metrics.refusal("write_timeout")
+            if request.transport is not None:
+                request.transport.abort()
+        except (OSError, ConnectionError):
+            pass
+        finally:
+            answer.discard()
         return resp
 
-    async def _aggregator(self, request: web.Request) -> web.Response:
+    async def _aggregator(self, request: web.Request) -> web.StreamResponse:
         return await self._http(request, ENDPOINTS["aggregator"])
 
-    async def _extender(self, request: web.Request) -> web.Response:
+    async def _extender(self, request: web.Request) -> web.StreamResponse:
         return await self._http(request, ENDPOINTS["extender"])
 
     def _reduced(self, response_type: int, status: int, message: str, endpoint: str) -> bytes:
@@ -428,69 +803,38 @@ class Service:
         self.metrics.payload("aggregator", status)
         return AggregationResponse(request_id, status, message).encode()
 
-    async def _aggregate(self, pdus: Sequence[PDU], received: float) -> list[bytes]:
-        plans: list[tuple[AggregationRequestPDU, Login, list[_Slot], list[bytes]] | bytes] = []
-        # Phase 1, without awaiting: every request of the body joins the same round.
-        for pdu in pdus:
-            assert isinstance(pdu, AggregationRequestPDU)
-            login = self._authenticate(pdu)
-            if login is None:
-                plans.append(
-                    self._reduced(
-                        AGGREGATION_RESPONSE_PDU_TYPE,
-                        AggregatorStatus.AUTHENTICATION_FAILURE,
-                        "authentication failed",
-                        "aggregator",
-                    )
-                )
-                continue
-            trailer: list[bytes] = []
-            if not self.gate.allow(login, len(pdu.requests)):
-                self.metrics.payload("aggregator", AggregatorStatus.TOO_MANY_REQUESTS)
-                error = ErrorPayload(AggregatorStatus.TOO_MANY_REQUESTS, "rate limit exceeded")
-                plans.append((pdu, login, [], [error.encode()]))
-                continue
-            slots = self._aggregation_slots(pdu, login)
-            if pdu.config_request:
-                trailer.append(self._aggregator_config(login).encode())
-            if pdu.ack_request is not None:
-                trailer.append(self._ack(pdu.ack_request, received).encode())
-            plans.append((pdu, login, slots, trailer))
-        # Phase 2: wait for the round(s), then answer in order.
-        out: list[bytes] = []
-        for plan in plans:
-            if isinstance(plan, bytes):
-                out.append(plan)
-                continue
-            pdu, login, slots, trailer = plan
-            payloads = [await self._slot_payload(slot) for slot in slots]
-            assert pdu.hmac is not None
-            out += seal_responses(
-                AGGREGATION_RESPONSE_PDU_TYPE,
-                Header(login.name, pdu.header.instance_id, pdu.header.message_id),
-                payloads,
-                trailer=trailer,
-                key=login.key,
-                algorithm=pdu.hmac.algorithm,
-            )
-        return out
+    async def _await_rounds(self, plans: Sequence[_Plan]) -> None:
+        """Wait for the rounds of every slot, then keep only each slot's own chain.
 
-    async def _slot_payload(self, slot: _Slot) -> bytes:
-        if slot.future is None:
+        A slot then holds its chain and the round's shared part, not the
+        round's chains for everyone: a client that reads slowly holds the
+        memory of its own answers only.
+        """
+        for plan in plans:
+            for slot in plan.slots:
+                if slot.future is None:
+                    continue
+                try:
+                    closed = await asyncio.shield(slot.future)
+                except Exception:
+                    slot.payload = self._refuse_request(
+                        slot.request_id, AggregatorStatus.INTERNAL_ERROR, "the round failed"
+                    )
+                else:
+                    slot.chain = closed.chains[slot.index]
+                    slot.shared = closed.shared
+                slot.future = None
+
+    def _slot_payload(self, slot: _Slot) -> bytes:
+        if not slot.chain:
             return slot.payload
-        try:
-            closed = await asyncio.shield(slot.future)
-        except Exception:
-            return self._refuse_request(
-                slot.request_id, AggregatorStatus.INTERNAL_ERROR, "the round failed"
-            )
-        chain = closed.chains[slot.index]
+        chain = slot.chain
         if slot.level:
             # PDU v2: the first link's correction is relative to the request's
             # level (the client adds it back); the tree computed it absolute.
             chain = shift_first_link_level(tlv.decode(chain), -slot.level)
         self.metrics.payload("aggregator", 0)
-        return success_payload(slot.request_id, chain + closed.shared)
+        return success_payload(slot.request_id, chain + slot.shared)
 
     def _aggregator_config(self, login: Login) -> AggregatorConfig:
         return AggregatorConfig(
@@ -512,43 +856,6 @@ class Service:
         )
 
     # -- extender ---------------------------------------------------------------------
-
-    async def _extend(self, pdus: Sequence[PDU]) -> list[bytes]:
-        out: list[bytes] = []
-        loop = asyncio.get_running_loop()
-        for pdu in pdus:
-            assert isinstance(pdu, ExtendRequestPDU)
-            login = self._authenticate(pdu)
-            if login is None:
-                out.append(
-                    self._reduced(
-                        EXTEND_RESPONSE_PDU_TYPE,
-                        ExtenderStatus.AUTHENTICATION_FAILURE,
-                        "authentication failed",
-                        "extender",
-                    )
-                )
-                continue
-            assert pdu.hmac is not None
-            trailer: list[bytes] = []
-            payloads: list[bytes] = []
-            if not self.gate.allow(login, len(pdu.requests)):
-                self.metrics.payload("extender", ExtenderStatus.INVALID_REQUEST)
-                error = ErrorPayload(ExtenderStatus.INVALID_REQUEST, "rate limit exceeded")
-                trailer.append(error.encode())
-            else:
-                payloads = await loop.run_in_executor(self._readers, self._extend_all, pdu.requests)
-                if pdu.config_request:
-                    trailer.append(self._extender_config(login).encode())
-            out += seal_responses(
-                EXTEND_RESPONSE_PDU_TYPE,
-                Header(login.name, pdu.header.instance_id, pdu.header.message_id),
-                payloads,
-                trailer=trailer,
-                key=login.key,
-                algorithm=pdu.hmac.algorithm,
-            )
-        return out
 
     def _extend_all(self, requests: Sequence[ExtendRequest]) -> list[bytes]:
         return [self._extend_one(r) for r in requests]
@@ -651,6 +958,26 @@ class Service:
         return web.Response(text=self.metrics.render(), content_type="text/plain")
 
 
+def _limit_connections(runner: web.AppRunner, service: Service) -> None:
+    """Count the HTTP server's connections; close those over ``max_connections`` at once."""
+    server = runner.server
+    assert server is not None
+    made, lost = server.connection_made, server.connection_lost
+
+    def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+        made(handler, transport)
+        if not service.connection_opened():
+            service.metrics.refusal("connections")
+            transport.abort()
+
+    def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+        service.connection_closed()
+        lost(handler, exc)
+
+    server.connection_made = connection_made  # type: ignore[method-assign]
+    server.connection_lost = connection_lost  # type: ignore[method-assign]
+
+
 def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -676,6 +1003,7 @@ async def _serve(config: ServiceConfig, announce: Callable[[str], None]) -> None
         lingering_time=min(2.0, config.body_timeout),
     )
     await runner.setup()
+    _limit_connections(runner, service)
     host, port = config.listen
     site = web.TCPSite(runner, host, port, backlog=1024, shutdown_timeout=10.0)
     tcp = TcpListener(service)

@@ -59,6 +59,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="monthly[:DAY] (default monthly:15), daily, every N(s|m|h|d), off",
     )
     p.add_argument(
+        "--allow-unsafe-home",
+        action="store_true",
+        help="start although other users can write the home or a config file, or read "
+        "a file holding keys (logged as a warning; refused otherwise, SVC-12)",
+    )
+    p.add_argument(
         "--home",
         help=f"state directory (default: ${HOME_ENV} or ~/.local/share/jura-trust)",
     )
@@ -77,8 +83,12 @@ def run(args: argparse.Namespace) -> int:
     from jura_trust.service.app import serve  # noqa: PLC0415
     from jura_trust.service.config import load_config  # noqa: PLC0415
 
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
     home = Path(args.home) if args.home else default_home()
-    config = load_config(args.config, home=home).with_overrides(
+    unsafe = bool(args.allow_unsafe_home)
+    config = load_config(args.config, home=home, allow_unsafe=unsafe).with_overrides(
         home=args.home,
         listen=args.listen,
         round_ms=args.round_ms,
@@ -87,9 +97,7 @@ def run(args: argparse.Namespace) -> int:
         login_envs=args.login_env,
         schedule=args.publish_schedule,
         tcp_listen=args.tcp_listen,
-    )
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+        allow_unsafe_home=unsafe or None,
     )
     serve(config)
     return 0

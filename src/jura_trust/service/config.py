@@ -15,6 +15,9 @@ relative to the file's directory. Reference: docs/service.md.
     max_level = 32
     body_timeout_s = 10.0
     header_timeout_s = 10.0
+    write_timeout_s = 30.0
+    max_connections = 256
+    max_reading_bytes = 16777216
 
     [calendar]                     # the calendar key (generated in home if absent)
     key = "calendar-key.pem"
@@ -30,9 +33,16 @@ relative to the file's directory. Reference: docs/service.md.
     engine = "sqlite"
     path = "calendar.sqlite"
 
-    [limits]                       # defaults for every login
-    rate = 20000                   # requests per second
-    burst = 40000
+    [limits]                       # defaults for every login, and totals
+    rate = 2000                    # requests per second, per login
+    burst = 4000
+    in_flight = 8000               # answers in flight, per login
+    total_rate = 8000              # requests per second, all logins together
+    total_burst = 16000
+    total_in_flight = 40000        # answers in flight, all logins together
+    replay_window_s = 120.0        # repeated message ids refused within it
+    replay_capacity = 50000        # message ids remembered per login
+    require_message_ids = false
 
     [[login]]
     name = "anon"
@@ -44,6 +54,7 @@ from __future__ import annotations
 
 import calendar as _calendar
 import datetime
+import logging
 import math
 import os
 import re
@@ -54,6 +65,7 @@ from typing import Any, Final
 
 import attrs
 
+from jura_trust.backends.home import check_config_file, check_secret_file
 from jura_trust.backends.memory import MAX_REQUEST_LEVEL, PUBLISHER_EMAIL
 from jura_trust.errors import BackendError, ErrorCode
 from jura_trust.pdu import MAX_PAYLOADS, MAX_STREAM_SIZE
@@ -63,10 +75,19 @@ __all__ = [
     "ANNOUNCED_MAX_REQUESTS",
     "DEFAULT_BURST",
     "DEFAULT_HEADER_TIMEOUT",
+    "DEFAULT_IN_FLIGHT",
     "DEFAULT_LISTEN",
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_LEVEL",
+    "DEFAULT_MAX_READING_BYTES",
     "DEFAULT_RATE",
+    "DEFAULT_REPLAY_CAPACITY",
+    "DEFAULT_REPLAY_WINDOW",
     "DEFAULT_ROUND_MS",
+    "DEFAULT_TOTAL_BURST",
+    "DEFAULT_TOTAL_IN_FLIGHT",
+    "DEFAULT_TOTAL_RATE",
+    "DEFAULT_WRITE_TIMEOUT",
     "MAX_LOGIN_LENGTH",
     "MAX_ROUND_MS",
     "Login",
@@ -90,10 +111,29 @@ MAX_ROUND_MS: Final = 60_000
 #: The highest request level accepted by default (a client's local tree of
 #: up to 2**32 leaves).
 DEFAULT_MAX_LEVEL: Final = 32
-#: Requests per second a login may send by default.
-DEFAULT_RATE: Final = 20_000.0
+#: Requests per second a login may send by default (a quarter of the total).
+DEFAULT_RATE: Final = 2_000.0
 #: Requests a login may send at once by default (the token bucket's size).
-DEFAULT_BURST: Final = 40_000
+DEFAULT_BURST: Final = 4_000
+#: Answers a login may have in flight by default (admitted, not yet written).
+DEFAULT_IN_FLIGHT: Final = 8_000
+#: Requests per second all logins together may send by default: what a
+#: 2-core host serves with 1-second rounds (docs/performance.md).
+DEFAULT_TOTAL_RATE: Final = 8_000.0
+#: Requests all logins together may send at once by default.
+DEFAULT_TOTAL_BURST: Final = 16_000
+#: Answers in flight for all logins together by default.
+DEFAULT_TOTAL_IN_FLIGHT: Final = 40_000
+#: Seconds a repeated (login, instance id, message id) is refused.
+DEFAULT_REPLAY_WINDOW: Final = 120.0
+#: Message ids remembered per login within the replay window.
+DEFAULT_REPLAY_CAPACITY: Final = 50_000
+#: Seconds the service may take to write one answer to a client.
+DEFAULT_WRITE_TIMEOUT: Final = 30.0
+#: Open client connections (HTTP and TCP together) by default.
+DEFAULT_MAX_CONNECTIONS: Final = 256
+#: Bytes of request bodies held while they are read and admitted, all together.
+DEFAULT_MAX_READING_BYTES: Final = 16 * 1024 * 1024
 #: Longest login name (it becomes the metadata client id of signatures).
 MAX_LOGIN_LENGTH: Final = 64
 #: Seconds a client may take to send its request body.
@@ -114,9 +154,27 @@ ANNOUNCED_MAX_REQUESTS: Final = MAX_PAYLOADS
 #: keep real rounds far below); a request level must leave room for them.
 _MAX_TREE_HEIGHT: Final = 32
 
+#: [limits] keys that are service-wide settings, and their ServiceConfig fields.
+_LIMITS: Final = {
+    "total_rate": "total_rate",
+    "total_burst": "total_burst",
+    "total_in_flight": "total_in_flight",
+    "replay_window_s": "replay_window",
+    "replay_capacity": "replay_capacity",
+    "require_message_ids": "require_message_ids",
+}
+
 _LOGIN_RE: Final = re.compile(r"^[A-Za-z0-9._@+-]+$")
 _EVERY_RE: Final = re.compile(r"^every\s+(\d+)\s*(s|m|h|d)$")
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+_log = logging.getLogger("jura_trust.service")
+
+
+def _warn_unsafe(problems: Sequence[str]) -> None:
+    for problem in problems:
+        _log.warning("UNSAFE (accepted with --allow-unsafe-home): %s", problem)
 
 
 def _config_error(message: str, **details: object) -> BackendError:
@@ -133,12 +191,15 @@ class Login:
         key: the shared HMAC key.
         rate: requests per second allowed (a token bucket's refill rate).
         burst: requests allowed at once (the bucket's size).
+        in_flight: answers this login may have in flight: admitted into a
+            round or the extender and not yet written to the client.
     """
 
     name: str
     key: bytes = attrs.field(repr=False)
     rate: float = DEFAULT_RATE
     burst: int = DEFAULT_BURST
+    in_flight: int = DEFAULT_IN_FLIGHT
 
     def __attrs_post_init__(self) -> None:
         if not self.name or len(self.name) > MAX_LOGIN_LENGTH or not _LOGIN_RE.match(self.name):
@@ -153,6 +214,14 @@ class Login:
             raise _config_error(f"login {self.name!r}: rate must be a positive number")
         if not isinstance(self.burst, int) or isinstance(self.burst, bool) or self.burst < 1:
             raise _config_error(f"login {self.name!r}: burst must be a positive integer")
+        if (
+            not isinstance(self.in_flight, int)
+            or isinstance(self.in_flight, bool)
+            or self.in_flight < MAX_PAYLOADS
+        ):
+            raise _config_error(
+                f"login {self.name!r}: in_flight must be an integer of at least {MAX_PAYLOADS}"
+            )
 
     def announced_max_requests(self, period_ms: int) -> int:
         """Requests this login may send per ``period_ms``, as configuration answers say.
@@ -180,8 +249,17 @@ def _split_login(text: str, what: str) -> tuple[str, str]:
     return name, rest
 
 
-def read_key_file(path: str | os.PathLike[str], name: str) -> bytes:
-    """A login key from a file: its bytes without the trailing line break."""
+def read_key_file(path: str | os.PathLike[str], name: str, *, allow_unsafe: bool = False) -> bytes:
+    """A login key from a file: its bytes without the trailing line break.
+
+    The file must be readable by its owner only and nobody else may write
+    it (``SVC-12``, :func:`~jura_trust.backends.home.check_secret_file`);
+    with ``allow_unsafe`` the problems are logged as warnings instead.
+    """
+    if Path(path).exists():
+        _warn_unsafe(
+            check_secret_file(path, f"key file of login {name!r}", allow_unsafe=allow_unsafe)
+        )
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -189,13 +267,20 @@ def read_key_file(path: str | os.PathLike[str], name: str) -> bytes:
     return data.rstrip(b"\r\n")
 
 
-def parse_login_file(text: str, *, rate: float = DEFAULT_RATE, burst: int = DEFAULT_BURST) -> Login:
+def parse_login_file(
+    text: str,
+    *,
+    rate: float = DEFAULT_RATE,
+    burst: int = DEFAULT_BURST,
+    allow_unsafe: bool = False,
+) -> Login:
     """A login from ``NAME:PATH``: the key is the file's content (one trailing newline dropped).
 
     Keeps the key out of the command line (``ps`` shows argv to every user).
+    The file is checked as :func:`read_key_file` does.
     """
     name, path = _split_login(text, "NAME:PATH")
-    return Login(name, read_key_file(path, name), rate, burst)
+    return Login(name, read_key_file(path, name, allow_unsafe=allow_unsafe), rate, burst)
 
 
 def read_key_env(variable: str, name: str) -> bytes:
@@ -306,6 +391,11 @@ class Schedule:
         return "off"
 
 
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise _config_error(f"{name} must be an integer in {lo}..{hi}", value=repr(value))
+
+
 def _check_range(name: str, value: Any, lo: float, hi: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
         raise _config_error(f"{name} must be a number in {lo:g}..{hi:g}", value=repr(value))
@@ -344,6 +434,23 @@ class ServiceConfig:
         header_timeout: seconds a connection may take to send its request
             headers (HTTP) or the first bytes of its next PDU (TCP); idle
             connections are closed after it.
+        write_timeout: seconds the service may take to write one answer; a
+            client that does not read it in time is disconnected.
+        max_connections: open client connections, HTTP and TCP together;
+            more are closed at once.
+        max_reading_bytes: bytes of request bodies held at once while they
+            are read and admitted (further reads wait).
+        total_rate: requests per second of all logins together.
+        total_burst: requests of all logins together at once.
+        total_in_flight: answers in flight of all logins together.
+        replay_window: seconds a PDU's (login, instance id, message id) is
+            remembered; a repeat within it is refused.
+        replay_capacity: message ids remembered per login; when they are
+            all within the window, the login's further PDUs are refused.
+        require_message_ids: refuse PDUs without instance and message ids
+            (they cannot be told from their replays).
+        allow_unsafe_home: start although the home or a file holding keys
+            can be written (or keys read) by other users, with a warning.
     """
 
     home: Path
@@ -363,6 +470,16 @@ class ServiceConfig:
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     tcp_listen: tuple[str, int] | None = None
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    write_timeout: float = DEFAULT_WRITE_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_reading_bytes: int = DEFAULT_MAX_READING_BYTES
+    total_rate: float = DEFAULT_TOTAL_RATE
+    total_burst: int = DEFAULT_TOTAL_BURST
+    total_in_flight: int = DEFAULT_TOTAL_IN_FLIGHT
+    replay_window: float = DEFAULT_REPLAY_WINDOW
+    replay_capacity: int = DEFAULT_REPLAY_CAPACITY
+    require_message_ids: bool = False
+    allow_unsafe_home: bool = False
 
     def __attrs_post_init__(self) -> None:
         _check_range("round_ms", self.round_ms, 1, MAX_ROUND_MS)
@@ -370,6 +487,17 @@ class ServiceConfig:
         _check_range("max_level", self.max_level, 0, MAX_REQUEST_LEVEL - _MAX_TREE_HEIGHT)
         _check_range("body_timeout_s", self.body_timeout, 0.1, 3600)
         _check_range("header_timeout_s", self.header_timeout, 0.1, 3600)
+        _check_range("write_timeout_s", self.write_timeout, 0.1, 3600)
+        _check_int("max_connections", self.max_connections, 1, 1_000_000)
+        _check_int("max_reading_bytes", self.max_reading_bytes, MAX_STREAM_SIZE, 1 << 40)
+        _check_range("total_rate", self.total_rate, 1, 1e9)
+        _check_int("total_burst", self.total_burst, 1, 1 << 40)
+        _check_int("total_in_flight", self.total_in_flight, MAX_PAYLOADS, 1 << 40)
+        _check_range("replay_window_s", self.replay_window, 1, 86_400)
+        _check_int("replay_capacity", self.replay_capacity, 1, 1 << 32)
+        for flag in ("require_message_ids", "allow_unsafe_home"):
+            if not isinstance(getattr(self, flag), bool):
+                raise _config_error(f"{flag} must be true or false")
         if self.store_engine != "sqlite":
             raise _config_error(
                 f"store engine {self.store_engine!r} is not available (only 'sqlite' so far)"
@@ -421,6 +549,7 @@ class ServiceConfig:
         login_envs: Sequence[str] = (),
         schedule: str | None = None,
         tcp_listen: str | None = None,
+        allow_unsafe_home: bool | None = None,
     ) -> ServiceConfig:
         """A copy with command-line settings applied.
 
@@ -429,6 +558,8 @@ class ServiceConfig:
         the file with the same name.
         """
         changes: dict[str, Any] = {}
+        if allow_unsafe_home is not None:
+            changes["allow_unsafe_home"] = allow_unsafe_home
         if tcp_listen is not None:
             changes["tcp_listen"] = parse_listen(tcp_listen)
         if home is not None:
@@ -441,7 +572,8 @@ class ServiceConfig:
             changes["schedule"] = Schedule.parse(schedule)
         if logins or login_files or login_envs:
             added = [parse_login(text) for text in logins]
-            added += [parse_login_file(text) for text in login_files]
+            unsafe = changes.get("allow_unsafe_home", self.allow_unsafe_home)
+            added += [parse_login_file(text, allow_unsafe=unsafe) for text in login_files]
             added += [parse_login_env(text) for text in login_envs]
             names = {login.name for login in added}
             changes["logins"] = (
@@ -476,14 +608,20 @@ def _table(doc: Mapping[str, Any], name: str, keys: set[str]) -> dict[str, Any]:
     return table
 
 
-def load_config(path: str | os.PathLike[str] | None, *, home: Path) -> ServiceConfig:
+def load_config(
+    path: str | os.PathLike[str] | None, *, home: Path, allow_unsafe: bool = False
+) -> ServiceConfig:
     """Read a TOML configuration file (``None``: defaults with ``home``).
 
     ``home`` is the state directory used unless the file sets one. Unknown
     tables and keys are refused (SVC-08), so a typo never goes unnoticed.
+    A file other users can write, or read when it holds a login key, and a
+    login key file other users can read, are refused (SVC-12); with
+    ``allow_unsafe`` they are logged as warnings and the configuration's
+    ``allow_unsafe_home`` is set.
     """
     if path is None:
-        return ServiceConfig(home=home)
+        return ServiceConfig(home=home, allow_unsafe_home=allow_unsafe)
     file = Path(path)
     try:
         doc = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -491,6 +629,11 @@ def load_config(path: str | os.PathLike[str] | None, *, home: Path) -> ServiceCo
         raise _config_error(f"cannot read {file}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise _config_error(f"{file} is not valid TOML: {exc}") from None
+    entries = doc.get("login", [])
+    holds_keys = isinstance(entries, list) and any(
+        isinstance(e, dict) and "key" in e for e in entries
+    )
+    _warn_unsafe(check_config_file(file, holds_keys=holds_keys, allow_unsafe=allow_unsafe))
     unknown = set(doc) - {"server", "calendar", "publisher", "store", "limits", "login"}
     if unknown:
         raise _config_error(f"unknown tables: {', '.join(sorted(unknown))}")
@@ -507,24 +650,28 @@ def load_config(path: str | os.PathLike[str] | None, *, home: Path) -> ServiceCo
             "max_level",
             "body_timeout_s",
             "header_timeout_s",
+            "write_timeout_s",
+            "max_connections",
+            "max_reading_bytes",
         },
     )
     calendar = _table(doc, "calendar", {"key", "certificate"})
     publisher = _table(doc, "publisher", {"key", "certificate", "email", "schedule"})
     store = _table(doc, "store", {"engine", "path"})
-    limits = _table(doc, "limits", {"rate", "burst"})
+    limits = _table(doc, "limits", set(_LIMITS) | {"rate", "burst", "in_flight"})
     rate = limits.get("rate", DEFAULT_RATE)
     burst = limits.get("burst", DEFAULT_BURST)
+    in_flight = limits.get("in_flight", DEFAULT_IN_FLIGHT)
     logins: list[Login] = []
     raw_logins = doc.get("login", [])
     if not isinstance(raw_logins, list):
         raise _config_error("login must be an array of tables ([[login]])")
     for entry in raw_logins:
-        allowed = {"name", "key", "key_file", "key_env", "rate", "burst"}
+        allowed = {"name", "key", "key_file", "key_env", "rate", "burst", "in_flight"}
         if not isinstance(entry, dict) or set(entry) - allowed:
             raise _config_error(
                 "each [[login]] takes name, one of key, key_file and key_env, "
-                "and optionally rate and burst"
+                "and optionally rate, burst and in_flight"
             )
         name = entry.get("name")
         sources = [k for k in ("key", "key_file", "key_env") if k in entry]
@@ -536,15 +683,26 @@ def load_config(path: str | os.PathLike[str] | None, *, home: Path) -> ServiceCo
         if not isinstance(value, str):
             raise _config_error(f"[[login]] {sources[0]} must be a string")
         if sources[0] == "key_file":
-            secret = read_key_file(_path(base, value, "[[login]] key_file"), name)
+            secret = read_key_file(
+                _path(base, value, "[[login]] key_file"), name, allow_unsafe=allow_unsafe
+            )
         elif sources[0] == "key_env":
             secret = read_key_env(value, name)
         else:
             secret = value.encode("utf-8")
-        logins.append(Login(name, secret, entry.get("rate", rate), entry.get("burst", burst)))
+        logins.append(
+            Login(
+                name,
+                secret,
+                entry.get("rate", rate),
+                entry.get("burst", burst),
+                entry.get("in_flight", in_flight),
+            )
+        )
     kwargs: dict[str, Any] = {
         "home": _path(base, server["home"], "home") if "home" in server else home,
         "logins": tuple(logins),
+        "allow_unsafe_home": allow_unsafe,
     }
     if "listen" in server:
         kwargs["listen"] = parse_listen(str(server["listen"]))
@@ -556,9 +714,15 @@ def load_config(path: str | os.PathLike[str] | None, *, home: Path) -> ServiceCo
         ("max_level", "max_level"),
         ("body_timeout_s", "body_timeout"),
         ("header_timeout_s", "header_timeout"),
+        ("write_timeout_s", "write_timeout"),
+        ("max_connections", "max_connections"),
+        ("max_reading_bytes", "max_reading_bytes"),
     ):
         if key in server:
             kwargs[field] = server[key]
+    for key, field in _LIMITS.items():
+        if key in limits:
+            kwargs[field] = limits[key]
     for table, prefix in ((calendar, "calendar"), (publisher, "publisher")):
         if "key" in table:
             kwargs[f"{prefix}_key"] = _path(base, table["key"], f"[{prefix}] key")

@@ -83,6 +83,11 @@ class Metrics:
         self.round_close = Histogram(LATENCY_BUCKETS)
         self.last_round_size = 0
         self.gauges: dict[str, Callable[[], float | None]] = {}
+        self.refusals: dict[str, int] = {}
+
+    def refusal(self, reason: str) -> None:
+        """Count one PDU or connection refused by a limit (``rate``, ``replay``, ...)."""
+        self.refusals[reason] = self.refusals.get(reason, 0) + 1
 
     def request(self, endpoint: str, outcome: str, seconds: float) -> None:
         """Count one HTTP request and its latency."""
@@ -118,6 +123,11 @@ class Metrics:
             *(
                 f'jura_trust_payloads_total{{endpoint="{e}",status="0x{s:x}"}} {n}'
                 for (e, s), n in sorted(self.payloads.items())
+            ),
+            "# TYPE jura_trust_refusals_total counter",
+            *(
+                f'jura_trust_refusals_total{{reason="{r}"}} {n}'
+                for r, n in sorted(self.refusals.items())
             ),
             "# TYPE jura_trust_http_request_duration_seconds histogram",
         ]

@@ -29,7 +29,7 @@ import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import attrs
 
@@ -39,9 +39,13 @@ from jura_trust.backends.memory import (
     PendingRound,
     RoundRequest,
 )
+from jura_trust.errors import ErrorCode, JuraError
 from jura_trust.service.metrics import Metrics
 
-__all__ = ["ClosedRound", "RoundLoop", "sleep_until"]
+__all__ = ["ROUND_FAILED", "ClosedRound", "RoundLoop", "sleep_until"]
+
+#: The message of ``last_error`` (the details are logged, not exposed).
+ROUND_FAILED: Final = "a round could not be closed; the details are in the service log"
 
 _log = logging.getLogger("jura_trust.service")
 
@@ -108,8 +112,10 @@ class RoundLoop:
         self._wake = asyncio.Event()
         self._draining = False
         self._closing_at: float | None = None
-        #: The last round failure, for ``/health`` (``None`` after a success).
-        self.last_error: str | None = None
+        #: The last round failure, for ``/health`` (``None`` after a success):
+        #: its error code and a generic message; the exception itself goes
+        #: to the log only (its text may name files of the host).
+        self.last_error: dict[str, str] | None = None
 
     @property
     def pending(self) -> int:
@@ -168,7 +174,8 @@ class RoundLoop:
             closed = await self.run_on_writer(lambda: _close(self.backend, pending))
         except Exception as exc:
             self._metrics.round_failures += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            code = exc.code.value if isinstance(exc, JuraError) else ErrorCode.SVC_STORE.value
+            self.last_error = {"code": code, "message": ROUND_FAILED}
             _log.exception("round of %d requests failed", len(pending))
             if not future.done():
                 future.set_exception(exc)

@@ -22,7 +22,13 @@ Limits and timeouts:
   0x104 aggregator / 0x101 extender) and the connection closed;
 * a PDU of any other type, or an unreadable one, gets a reduced error PDU
   (0x101) and the connection is closed: the stream cannot be trusted to be
-  in sync any more.
+  in sync any more;
+* each answer is written PDU by PDU as it is produced, and must be taken by
+  the client within ``write_timeout`` seconds, or the connection is closed
+  and the answers still waiting for it are dropped (their answers in flight
+  released);
+* connections beyond ``max_connections`` (HTTP and TCP together) are closed
+  at once.
 """
 
 from __future__ import annotations
@@ -88,6 +94,11 @@ class TcpListener:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if not self.service.connection_opened():
+            self.service.connection_closed()
+            self.service.metrics.refusal("connections")
+            writer.transport.abort()
+            return
         self._connections.add(task)
         answers: asyncio.Queue[asyncio.Task[Answer] | Answer | None] = asyncio.Queue(MAX_PIPELINE)
         read_task = asyncio.create_task(self._read_loop(reader, answers))
@@ -99,16 +110,22 @@ class TcpListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await read_task
             self._readers.discard(read_task)
+            await _drop_waiting(answers)
             writer.close()
-            with contextlib.suppress(OSError, ConnectionError):
-                await writer.wait_closed()
+            try:
+                async with asyncio.timeout(min(2.0, self.service.config.write_timeout)):
+                    await writer.wait_closed()
+            except (TimeoutError, OSError, ConnectionError):
+                writer.transport.abort()  # what is left will never be read
             self._connections.discard(task)
+            self.service.connection_closed()
 
     async def _write_loop(
         self,
         writer: asyncio.StreamWriter,
         answers: asyncio.Queue[asyncio.Task[Answer] | Answer | None],
     ) -> None:
+        timeout = self.service.config.write_timeout
         while True:
             item = await answers.get()
             if item is None:
@@ -116,10 +133,17 @@ class TcpListener:
             # A bare Answer is a refusal of the stream itself: close after it.
             answer = await item if isinstance(item, asyncio.Task) else item
             try:
-                writer.write(answer.body)
-                await writer.drain()
+                async with asyncio.timeout(timeout):
+                    async for pdu in answer.pdus():
+                        writer.write(pdu)
+                        await writer.drain()
+            except TimeoutError:
+                self.service.metrics.refusal("write_timeout")
+                return
             except (OSError, ConnectionError):
                 return
+            finally:
+                answer.discard()
             if answer.close or not isinstance(item, asyncio.Task):
                 return
 
@@ -188,6 +212,21 @@ class TcpListener:
         self, endpoint: Endpoint, http_status: int, status: int, message: str
     ) -> _StreamRefusedError:
         return _StreamRefusedError(self.service.refusal(endpoint, http_status, status, message))
+
+
+async def _drop_waiting(answers: asyncio.Queue[asyncio.Task[Answer] | Answer | None]) -> None:
+    """Drop the answers a closed connection will never take (releasing their answers in flight)."""
+    while not answers.empty():
+        item = answers.get_nowait()
+        if item is None:
+            continue
+        if isinstance(item, asyncio.Task):
+            item.cancel()
+            with contextlib.suppress(BaseException):  # cancelled or failed: nothing held
+                answer = await item
+                answer.discard()
+            continue
+        item.discard()
 
 
 def _endpoint_for(pdu_type: int) -> Endpoint | None:
