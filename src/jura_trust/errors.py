@@ -151,6 +151,9 @@ class ErrorCode(enum.Enum):
     SVC_NO_PUBLICATION = "SVC-09"
     SVC_REQUEST_ID_MISMATCH = "SVC-10"
     SVC_HOME_LOCKED = "SVC-11"
+    SVC_API_BAD_REQUEST = "SVC-12"
+    SVC_API_TOO_LARGE = "SVC-13"
+    SVC_API_BUSY = "SVC-14"
 
     @property
     def family(self) -> str:

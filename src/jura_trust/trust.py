@@ -26,6 +26,7 @@ verdicts); there is no module-level mutable cache anywhere in verification.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import attrs
@@ -34,7 +35,7 @@ from jura_trust import pki
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData, decode_publication_string
 from jura_trust.core.signature import Signature
-from jura_trust.errors import ErrorCode, PKIError
+from jura_trust.errors import CertificateError, ErrorCode, PKIError
 from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
 from jura_trust.verify import Extender, Policy, VerificationResult, verify_signature
 
@@ -233,3 +234,45 @@ class Verifier:
     ) -> list[VerificationResult]:
         """Verify several signatures (each with its document hash or ``None``)."""
         return [self.verify(sig, document_hash=h, policy=policy) for sig, h in items]
+
+    def verify_certificate(
+        self,
+        text: str,
+        *,
+        at: datetime | None = None,
+        seals: Any = None,
+        revocations: Any = None,
+    ) -> VerificationResult:
+        """Verify a JT1 certificate text under this trust (its ``trust_list``).
+
+        The seal's KSI signature is checked against the configuration's
+        publications file (and its extender, when extending is allowed);
+        the seal checks that passed are cached in this verifier. ``seals``
+        is a seal registry, ``revocations`` a verified revocation list, and
+        ``at`` the validation time (default now).
+
+        Raises:
+            CertificateError: ``CRT-17`` when no trust list is configured,
+                and what :func:`~jura_trust.certificates.jt1.verify_certificate`
+                raises for text that cannot be read.
+        """
+        from jura_trust.certificates.jt1.verify import (  # noqa: PLC0415 - same layer, lazy
+            SealCache,
+            verify_certificate,
+        )
+
+        t = self.trust
+        if t.trust_list is None:
+            raise CertificateError(
+                "no JT1 trust list is configured", code=ErrorCode.CRT_TRUST_LIST_INVALID
+            )
+        return verify_certificate(
+            text,
+            trust_list=t.trust_list,  # type: ignore[arg-type]
+            at=at if at is not None else datetime.now(UTC),
+            seals=seals,
+            revocations=revocations,
+            publications_file=t.publications_file,
+            extender=t.extender if t.extending_allowed else None,
+            seal_cache=self.cache("jt1-seals", SealCache),
+        )
