@@ -8,6 +8,8 @@ their receipts (``.ksig``) signed by the same calendar.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -70,7 +72,7 @@ def build(base: Path) -> dict[str, Any]:
             "fields": dict(FIELDS, extrait=f"2026-{i:06d}"),
         }
         for i in range(3)
-    ]
+    ]  # 0..2 valid; 3 expired; 4 revoked
     docs.append(
         {
             "document_type": "debt-register-extract",
@@ -78,6 +80,14 @@ def build(base: Path) -> dict[str, Any]:
             "valid_until": "2021-01-01T00:00:00Z",
             "issued_at": "2020-06-01T00:00:00Z",
             "fields": dict(FIELDS, extrait="2020-000001"),
+        }
+    )
+    docs.append(
+        {
+            "document_type": "debt-register-extract",
+            "language": "fr",
+            "valid_until": "2099-01-01T00:00:00Z",
+            "fields": dict(FIELDS, extrait="2026-999999"),
         }
     )
     (base / "docs.json").write_text(json.dumps(docs))
@@ -88,6 +98,20 @@ def build(base: Path) -> dict[str, Any]:
     )  # fmt: skip
     texts = sorted((base / "out").glob("*.txt"))
     certificates = [p.read_text().strip() for p in texts]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli_qr.main(
+            [
+                "qr", "verify", certificates[4], "--json",
+                "--trust-list", str(base / "tl.cose"), "--trust-root", str(base / "root.pub.pem"),
+                "--seals", str(base / "seals"), "--home", str(home),
+            ]
+        )  # fmt: skip
+    leaf = json.loads(out.getvalue())["leaf"]
+    _run(
+        "trustlist", "revoke", "--leaf", leaf, "--root-key", str(base / "root.pem"),
+        "-o", str(base / "revoked.cose"), "--days", "30",
+    )  # fmt: skip
     documents = {"doc": DOCUMENT, "altered": DOCUMENT.replace(b"1234", b"1235")}
     receipts: dict[str, bytes] = {}
     with EmbeddedBackend(home) as backend:
@@ -101,15 +125,23 @@ def build(base: Path) -> dict[str, Any]:
         (base / f"{name}.txt").write_bytes(data)
     for name, data in receipts.items():
         (base / f"{name}.ksig").write_bytes(data)
+    # The tests all come from 127.0.0.1: a budget far above the default.
+    (base / "service.toml").write_text("[page]\nclient_burst = 100000\ntotal_burst = 100000\n")
     return {
+        "config": base / "service.toml",
         "base": base,
         "home": home,
         "certificates": certificates,
         "documents": documents,
         "receipts": receipts,
         "serve_args": [
-            "--qr-trust-list", str(base / "tl.cose"),
-            "--qr-trust-root", str(base / "root.pub.pem"),
-            "--qr-seals", str(base / "seals"),
-        ],  # fmt: skip
+            "--qr-trust-list",
+            str(base / "tl.cose"),
+            "--qr-trust-root",
+            str(base / "root.pub.pem"),
+            "--qr-seals",
+            str(base / "seals"),
+            "--qr-revocations",
+            str(base / "revoked.cose"),
+        ],
     }
