@@ -215,6 +215,7 @@ def test_altered_document_shows_the_failure_text_and_gen_01(
     page.click("#receipt-check")
     text = result_text(page, "receipt")
     shot(page, "fr-receipt-altered")
+    page.locator("#receipt-result").screenshot(path=str(ARTIFACTS / "fr-receipt-altered-box.png"))
     assert "Le document ne correspond pas à ce récépissé" in text
     assert "GEN-01" in text
     assert "intact" not in text
@@ -311,6 +312,9 @@ def test_expired_certificate_is_explained_and_shows_no_fields(
     page.click("#text-check")
     text = result_text(page, "certificate")
     shot(page, "fr-certificate-expired")
+    page.locator("#certificate-result").screenshot(
+        path=str(ARTIFACTS / "fr-certificate-expired-box.png")
+    )
     assert "Ce certificat n'est pas valable" in text
     assert "échu" in text
     assert "CRT-10" in text
@@ -364,6 +368,11 @@ def test_screens_in_each_language(page: Any, site: dict[str, Any], language: str
     page.click("#text-check")
     assert titles[2] in result_text(page, "certificate")
     shot(page, f"{language}-results")
+    # The two sections alone, for docs/residents.md.
+    page.locator("#receipt").screenshot(path=str(ARTIFACTS / f"{language}-receipt.png"))
+    page.locator("#certificate-result").screenshot(
+        path=str(ARTIFACTS / f"{language}-certificate.png")
+    )
 
 
 def test_language_switch(page: Any, site: dict[str, Any]) -> None:
