@@ -154,6 +154,7 @@ class ErrorCode(enum.Enum):
     SVC_API_BAD_REQUEST = "SVC-12"
     SVC_API_TOO_LARGE = "SVC-13"
     SVC_API_BUSY = "SVC-14"
+    SVC_API_INTERNAL = "SVC-15"
 
     @property
     def family(self) -> str:

@@ -443,3 +443,28 @@ def test_problems_in_resident_words_cover_every_outcome() -> None:
     for problem in ("unknown-issuer", "altered", "revoked", "expired", "not-yet-valid",
                     "seal-not-found", "unreadable", "not-verifiable"):  # fmt: skip
         assert f"problem_{problem}" in SCRIPT_MESSAGES
+
+
+def test_deeply_nested_json_gets_400_not_a_traceback(site: dict[str, Any]) -> None:
+    """json.loads raises RecursionError (not ValueError) on deep nesting."""
+    status, _, data = call(site["url"] + "/api/v1/verify", b"[" * 200_000)
+    assert status == 400
+    assert json.loads(data)["error"]["code"] == "SVC-12"
+    status, _, _ = call(site["url"] + "/health")
+    assert status == 200
+
+
+def test_messages_block_cannot_close_the_script_element(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jura_trust.service import page as page_module
+
+    monkeypatch.setattr(
+        page_module, "SCRIPT_MESSAGES", {"x": "</script><script>alert(1)</script>&amp;"}
+    )
+    resident = page_module.ResidentPage(None, PageConfig(), body_timeout=1.0)  # type: ignore[arg-type]
+    try:
+        html = resident.render("en").decode()
+    finally:
+        resident._pool.shutdown()
+    block = html.split('<script type="application/json" id="messages">', 1)[1].split("</script>")[0]
+    assert "<" not in block and ">" not in block and "&" not in block
+    assert json.loads(block) == {"x": "</script><script>alert(1)</script>&amp;"}

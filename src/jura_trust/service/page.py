@@ -362,7 +362,11 @@ class ResidentPage:
                 return language
             if text == "messages":
                 messages = {key: tr.gettext(msg) for key, msg in SCRIPT_MESSAGES.items()}
-                return html.escape(json.dumps(messages, ensure_ascii=True), quote=False)
+                # Inside <script> nothing is unescaped: keep <, > and & out of the JSON.
+                data = json.dumps(messages, ensure_ascii=True)
+                for char in "<>&":
+                    data = data.replace(char, f"\\u{ord(char):04x}")
+                return data
             if text.startswith("current "):
                 return "page" if text.removeprefix("current ") == language else "false"
             raise ValueError(f"unknown template marker {text!r}")
@@ -405,6 +409,19 @@ class ResidentPage:
                 if status == 413:
                     resp.force_close()
                 return resp
+            except web.HTTPException:
+                raise
+            except Exception as exc:  # never a traceback to a resident, never their data in a log
+                _log.error("residents' page: internal error (%s)", type(exc).__name__)
+                return _json(
+                    500,
+                    {
+                        "error": {
+                            "code": ErrorCode.SVC_API_INTERNAL.value,
+                            "message": "internal error",
+                        }
+                    },
+                )
             return _json(status, body)
 
         return run
@@ -458,7 +475,7 @@ class ResidentPage:
         data = await self._read(request, self.config.max_json_bytes)
         try:
             obj = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise _ApiError(
                 400, ErrorCode.SVC_API_BAD_REQUEST, "the body is not valid JSON"
             ) from None
