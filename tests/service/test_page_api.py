@@ -33,7 +33,8 @@ STATIC = Path(__file__).resolve().parents[2] / "src" / "jura_trust" / "service" 
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     base = tmp_path_factory.mktemp("page-api")
     setup = build(base)
-    with ServerProcess(setup["home"], *setup["serve_args"], config=setup["config"]) as srv:
+    args = [*setup["serve_args"], "--publish-schedule", "every 2s"]
+    with ServerProcess(setup["home"], *args, config=setup["config"]) as srv:
         setup["url"] = srv.url
         setup["server"] = srv
         yield setup
@@ -156,6 +157,7 @@ def test_verify_receipt_answers_in_json(site: dict[str, Any]) -> None:
 def test_verify_receipt_is_the_clis_verdict(site: dict[str, Any]) -> None:
     """The page's answer is the CLI's, for the same receipt and the same home."""
     base: Path = site["base"]
+    site["server"].wait_for_line("published", timeout=15)
     status, api = post_json(
         site["url"] + "/api/v1/verify", receipt_request(site, site["documents"]["doc"])
     )
@@ -185,6 +187,19 @@ def test_verify_receipt_is_the_clis_verdict(site: dict[str, Any]) -> None:
     assert api["aggregation_time"] == report["proven_aggregation_time"]
     assert api["anchor"]["kind"] == report["anchor"]["kind"]
     assert api["issuer"] == report["issuer"]
+
+
+def test_receipt_rests_on_a_publication_once_published(site: dict[str, Any]) -> None:
+    site["server"].wait_for_line("published", timeout=15)
+    status, obj = post_json(
+        site["url"] + "/api/v1/verify", receipt_request(site, site["documents"]["doc"])
+    )
+    assert status == 200 and obj["valid"] is True
+    anchor = obj["anchor"]
+    assert anchor["kind"] == "publication"
+    assert anchor["source"] == "publications-file"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", anchor["publication_date"])
+    assert anchor["publication_date"] >= obj["aggregation_time"]
 
 
 def test_altered_document_fails_with_gen_01(site: dict[str, Any]) -> None:
@@ -468,3 +483,28 @@ def test_messages_block_cannot_close_the_script_element(monkeypatch: pytest.Monk
     block = html.split('<script type="application/json" id="messages">', 1)[1].split("</script>")[0]
     assert "<" not in block and ">" not in block and "&" not in block
     assert json.loads(block) == {"x": "</script><script>alert(1)</script>&amp;"}
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def test_text_colours_keep_a_contrast_of_at_least_7_to_1() -> None:
+    """WCAG AAA for normal text, for every text colour on the background it is used on."""
+    css = (STATIC / "page.css").read_text()
+    var = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-f]{6});", css))
+    pairs = [
+        ("ink", "paper"), ("muted", "paper"), ("accent", "paper"),
+        ("valid", "valid-bg"), ("invalid", "invalid-bg"), ("problem", "problem-bg"),
+        ("ink", "valid-bg"), ("ink", "invalid-bg"), ("ink", "problem-bg"),
+    ]  # fmt: skip
+    for text, background in pairs:
+        assert _contrast(var[text], var[background]) >= 7.0, (text, background)
+    assert _contrast("#ffffff", var["accent"]) >= 7.0  # button text
