@@ -153,6 +153,10 @@ class ErrorCode(enum.Enum):
     SVC_REQUEST_ID_MISMATCH = "SVC-10"
     SVC_HOME_LOCKED = "SVC-11"
     SVC_UNSAFE_FILE = "SVC-12"
+    SVC_API_BAD_REQUEST = "SVC-13"
+    SVC_API_TOO_LARGE = "SVC-14"
+    SVC_API_BUSY = "SVC-15"
+    SVC_API_INTERNAL = "SVC-16"
 
     @property
     def family(self) -> str:

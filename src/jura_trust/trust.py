@@ -34,7 +34,7 @@ import attrs
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData, decode_publication_string
 from jura_trust.core.signature import Signature
-from jura_trust.errors import ErrorCode, PKIError
+from jura_trust.errors import CertificateError, ErrorCode, PKIError
 from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
 from jura_trust.verify import Extender, Policy, VerificationResult, verify_signature
 
@@ -253,19 +253,33 @@ class Verifier:
         return datetime.datetime.now(datetime.UTC)
 
     def verify_certificate(
-        self, text: str, *, at: datetime.datetime | None = None
+        self,
+        text: str,
+        *,
+        at: datetime.datetime | None = None,
+        seals: SealRegistry | None = None,
+        revocations: RevocationList | None = None,
     ) -> VerificationResult:
         """Verify a JT1 certificate under this trust (its trust list, seals, KSI trust).
 
-        Seal checks that passed are cached in this verifier. Without a
-        trust list nothing can be checked: :class:`ValueError` names the
-        setting that is missing.
+        The seal's KSI signature is checked against the configuration's
+        publications file (and its extender, when extending is allowed);
+        seal checks that passed are cached in this verifier. ``seals`` and
+        ``revocations`` override the configuration's; ``at`` is the
+        validation time (default: the configuration's, else now).
+
+        Raises:
+            CertificateError: ``CRT-21`` when no trust list is configured
+                (naming the settings that give one), and what
+                :func:`~jura_trust.certificates.jt1.verify_certificate`
+                raises for text that cannot be read.
         """
         t = self.trust
         if t.trust_list is None:
-            raise ValueError(
+            raise CertificateError(
                 "JT1 verification needs a verified trust list: give --trust-list FILE "
-                "and --trust-root PEM (TrustConfig.trust_list)"
+                "and --trust-root PEM (TrustConfig.trust_list)",
+                code=ErrorCode.CRT_TRUST_NOT_CONFIGURED,
             )
         from jura_trust.certificates.jt1 import SealCache, verify_certificate  # noqa: PLC0415
 
@@ -273,8 +287,8 @@ class Verifier:
             text,
             trust_list=t.trust_list,
             at=self._at(at),
-            seals=t.seals,
-            revocations=t.revocations,
+            seals=seals if seals is not None else t.seals,
+            revocations=revocations if revocations is not None else t.revocations,
             publications_file=t.publications_file,
             extender=t.extender if t.extending_allowed else None,
             seal_cache=self.cache("jt1-seals", SealCache),

@@ -669,5 +669,5 @@ def test_verifier_owns_the_seal_cache(batch: Batch) -> None:
     assert second.ok
     assert second.steps == first.steps  # a cache hit skips work, never a rule
     assert len(Verifier(trust).cache("jt1-seals", dict)) == 0
-    with pytest.raises(ValueError, match="--trust-list"):
+    with pytest.raises(CertificateError, match="--trust-list"):
         Verifier(TrustConfig()).verify_certificate(batch.certificates[0].text())

@@ -6,7 +6,10 @@ Routes:
 * ``POST /extender``: extend request PDUs -> response PDUs;
 * ``GET /publications.bin``: the signed publications file;
 * ``GET /publisher.pem``: the certificate that signs it (``jura-trust trust pin``);
-* ``GET /health``: JSON status; ``GET /metrics``: Prometheus text.
+* ``GET /health``: JSON status; ``GET /metrics``: Prometheus text;
+* ``GET /`` and ``/api/v1/...``: the residents' verification page and its
+  JSON API (:mod:`~jura_trust.service.page`; ``[page] enabled = false``
+  turns them off).
 
 A request body holds one or more PDUs back to back; the response body holds
 the answers in the same order (a PDU whose answers do not fit one 64 KiB
@@ -73,6 +76,7 @@ from jura_trust.service._wire import iter_responses, success_payload
 from jura_trust.service.auth import Gate, Refusal
 from jura_trust.service.config import Login, ServiceConfig
 from jura_trust.service.metrics import Metrics
+from jura_trust.service.page import ResidentPage
 from jura_trust.service.publisher import Publisher
 from jura_trust.service.rounds import ClosedRound, RoundLoop
 from jura_trust.service.tcp import TcpListener
@@ -527,6 +531,10 @@ class Service:
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
         app.on_response_prepare.append(_server_header)
+        if self.config.page.enabled:
+            ResidentPage(
+                self.backend, self.config.page, body_timeout=self.config.body_timeout
+            ).install(app)
         return app
 
     # -- transport-independent request handling ------------------------------------

@@ -58,6 +58,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="monthly[:DAY] (default monthly:15), daily, every N(s|m|h|d), off",
     )
+    page = p.add_argument_group("the residents' page (GET /) and its API (docs/residents.md)")
+    page.add_argument("--qr-trust-list", metavar="FILE", help="signed JT1 trust list")
+    page.add_argument(
+        "--qr-trust-root",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="a root public key of the trust list (repeatable)",
+    )
+    page.add_argument("--qr-seals", metavar="DIR|FILE|URL", help="JT1 seal registry")
+    page.add_argument("--qr-revocations", metavar="FILE", help="signed JT1 revocation list")
+    page.add_argument("--no-page", action="store_true", help="do not serve the page and its API")
     p.add_argument(
         "--allow-unsafe-home",
         action="store_true",
@@ -98,6 +110,11 @@ def run(args: argparse.Namespace) -> int:
         schedule=args.publish_schedule,
         tcp_listen=args.tcp_listen,
         allow_unsafe_home=unsafe or None,
+        qr_trust_list=args.qr_trust_list,
+        qr_trust_roots=args.qr_trust_root,
+        qr_seals=args.qr_seals,
+        qr_revocations=args.qr_revocations,
+        no_page=args.no_page,
     )
     serve(config)
     return 0

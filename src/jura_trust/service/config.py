@@ -48,6 +48,21 @@ relative to the file's directory. Reference: docs/service.md.
     name = "anon"
     key = "anon"                   # or key_file = "anon.key", or key_env = "VAR"
     rate = 100                     # optional, per login
+
+    [qr]                           # JT1 certificates on the residents' page
+    trust_list = "trustlist.cose"  # the signed trust list
+    trust_roots = ["root.pub.pem"] # the root keys it is checked against
+    seals = "seals"                # seal registry: folder, file or http(s) URL
+    revocations = "revoked.cose"   # optional signed revocation list
+
+    [page]                         # the residents' page and its JSON API
+    enabled = true
+    client_rate = 1.0              # API requests per second per client address
+    client_burst = 30
+    total_rate = 50.0              # API requests per second, all anonymous clients
+    total_burst = 200
+    forwarded_for = false          # behind a reverse proxy: the last X-Forwarded-For
+    max_image_bytes = 16777216     # photo uploads
 """
 
 from __future__ import annotations
@@ -91,6 +106,7 @@ __all__ = [
     "MAX_LOGIN_LENGTH",
     "MAX_ROUND_MS",
     "Login",
+    "PageConfig",
     "Schedule",
     "ServiceConfig",
     "load_config",
@@ -134,6 +150,14 @@ DEFAULT_WRITE_TIMEOUT: Final = 30.0
 DEFAULT_MAX_CONNECTIONS: Final = 256
 #: Bytes of request bodies held while they are read and admitted, all together.
 DEFAULT_MAX_READING_BYTES: Final = 16 * 1024 * 1024
+#: API requests per second one client address of the residents' page may send.
+DEFAULT_CLIENT_RATE: Final = 1.0
+#: API requests one client address may send at once.
+DEFAULT_CLIENT_BURST: Final = 30
+#: API requests per second for all the page's clients together.
+DEFAULT_PAGE_TOTAL_RATE: Final = 50.0
+#: The page's shared bucket's size.
+DEFAULT_PAGE_TOTAL_BURST: Final = 200
 #: Longest login name (it becomes the metadata client id of signatures).
 MAX_LOGIN_LENGTH: Final = 64
 #: Seconds a client may take to send its request body.
@@ -402,6 +426,61 @@ def _check_range(name: str, value: Any, lo: float, hi: float) -> None:
 
 
 @attrs.frozen(slots=True)
+class PageConfig:
+    """The residents' page (``GET /``) and its JSON API (``/api/v1/...``).
+
+    Attributes:
+        enabled: serve the page and the API.
+        qr_trust_list: the signed JT1 trust list, or ``None`` (then the
+            certificate check answers "cannot be verified", CRT-17).
+        qr_trust_roots: the root public keys (PEM) the trust list and the
+            revocation list are checked against.
+        qr_seals: the seal registry of compact certificates (a folder, a
+            file or an ``http(s)://`` URL).
+        qr_revocations: a signed revocation list, or ``None``.
+        client_rate: API requests per second one client address may send
+            (a token bucket; IPv6 clients are counted per /64).
+        client_burst: API requests one client address may send at once.
+        total_rate: API requests per second for all clients together.
+        total_burst: the shared bucket's size.
+        forwarded_for: take the client address from the last
+            ``X-Forwarded-For`` entry (only behind a reverse proxy that sets it).
+        max_json_bytes: the largest JSON request body (HTTP 413 above).
+        max_image_bytes: the largest photo upload (HTTP 413 above).
+        max_image_pixels: the largest photo, in pixels (bigger ones are refused).
+    """
+
+    enabled: bool = True
+    qr_trust_list: Path | None = None
+    qr_trust_roots: tuple[Path, ...] = ()
+    qr_seals: str | None = None
+    qr_revocations: Path | None = None
+    client_rate: float = DEFAULT_CLIENT_RATE
+    client_burst: int = DEFAULT_CLIENT_BURST
+    total_rate: float = DEFAULT_PAGE_TOTAL_RATE
+    total_burst: int = DEFAULT_PAGE_TOTAL_BURST
+    forwarded_for: bool = False
+    max_json_bytes: int = 256 * 1024
+    max_image_bytes: int = 16 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.enabled, bool) or not isinstance(self.forwarded_for, bool):
+            raise _config_error("[page] enabled and forwarded_for must be true or false")
+        _check_range("[page] client_rate", self.client_rate, 0.001, 1e6)
+        _check_range("[page] client_burst", self.client_burst, 1, 1e7)
+        _check_range("[page] total_rate", self.total_rate, 0.001, 1e7)
+        _check_range("[page] total_burst", self.total_burst, 1, 1e8)
+        _check_range("[page] max_json_bytes", self.max_json_bytes, 1024, 16 * 1024 * 1024)
+        _check_range("[page] max_image_bytes", self.max_image_bytes, 1024, 64 * 1024 * 1024)
+        _check_range("[page] max_image_pixels", self.max_image_pixels, 10_000, 200_000_000)
+        if self.qr_trust_list is not None and not self.qr_trust_roots:
+            raise _config_error("[qr] trust_list needs trust_roots (the root public keys)")
+        if self.qr_trust_list is None and (self.qr_seals or self.qr_revocations):
+            raise _config_error("[qr] seals and revocations need trust_list and trust_roots")
+
+
+@attrs.frozen(slots=True)
 class ServiceConfig:
     """Everything the local service needs to start.
 
@@ -451,6 +530,7 @@ class ServiceConfig:
             (they cannot be told from their replays).
         allow_unsafe_home: start although the home or a file holding keys
             can be written (or keys read) by other users, with a warning.
+        page: the residents' page and its API (:class:`PageConfig`).
     """
 
     home: Path
@@ -480,6 +560,7 @@ class ServiceConfig:
     replay_capacity: int = DEFAULT_REPLAY_CAPACITY
     require_message_ids: bool = False
     allow_unsafe_home: bool = False
+    page: PageConfig = PageConfig()
 
     def __attrs_post_init__(self) -> None:
         _check_range("round_ms", self.round_ms, 1, MAX_ROUND_MS)
@@ -550,16 +631,36 @@ class ServiceConfig:
         schedule: str | None = None,
         tcp_listen: str | None = None,
         allow_unsafe_home: bool | None = None,
+        qr_trust_list: str | None = None,
+        qr_trust_roots: Sequence[str] = (),
+        qr_seals: str | None = None,
+        qr_revocations: str | None = None,
+        no_page: bool = False,
     ) -> ServiceConfig:
         """A copy with command-line settings applied.
 
         ``logins`` (``NAME:KEY``), ``login_files`` (``NAME:PATH``) and
         ``login_envs`` (``NAME:VARIABLE``) add logins or replace those of
-        the file with the same name.
+        the file with the same name. The ``qr_*`` settings replace those
+        of the file's ``[qr]`` table (``qr_trust_roots`` all of its roots);
+        ``no_page`` turns the residents' page off.
         """
         changes: dict[str, Any] = {}
         if allow_unsafe_home is not None:
             changes["allow_unsafe_home"] = allow_unsafe_home
+        page: dict[str, Any] = {}
+        if qr_trust_list is not None:
+            page["qr_trust_list"] = Path(qr_trust_list)
+        if qr_trust_roots:
+            page["qr_trust_roots"] = tuple(Path(p) for p in qr_trust_roots)
+        if qr_seals is not None:
+            page["qr_seals"] = qr_seals
+        if qr_revocations is not None:
+            page["qr_revocations"] = Path(qr_revocations)
+        if no_page:
+            page["enabled"] = False
+        if page:
+            changes["page"] = attrs.evolve(self.page, **page)
         if tcp_listen is not None:
             changes["tcp_listen"] = parse_listen(tcp_listen)
         if home is not None:
@@ -634,7 +735,16 @@ def load_config(
         isinstance(e, dict) and "key" in e for e in entries
     )
     _warn_unsafe(check_config_file(file, holds_keys=holds_keys, allow_unsafe=allow_unsafe))
-    unknown = set(doc) - {"server", "calendar", "publisher", "store", "limits", "login"}
+    unknown = set(doc) - {
+        "server",
+        "calendar",
+        "publisher",
+        "store",
+        "limits",
+        "login",
+        "qr",
+        "page",
+    }
     if unknown:
         raise _config_error(f"unknown tables: {', '.join(sorted(unknown))}")
     base = file.resolve().parent
@@ -738,7 +848,50 @@ def load_config(
         kwargs["store_engine"] = str(store["engine"])
     if "path" in store:
         kwargs["store_path"] = _path(base, store["path"], "[store] path")
+    kwargs["page"] = _page_config(doc, base)
     try:
         return ServiceConfig(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise _config_error(str(exc)) from None
+
+
+def _page_config(doc: Mapping[str, Any], base: Path) -> PageConfig:
+    """The ``[qr]`` and ``[page]`` tables."""
+    qr = _table(doc, "qr", {"trust_list", "trust_roots", "seals", "revocations"})
+    page = _table(
+        doc,
+        "page",
+        {
+            "enabled",
+            "client_rate",
+            "client_burst",
+            "total_rate",
+            "total_burst",
+            "forwarded_for",
+            "max_json_bytes",
+            "max_image_bytes",
+            "max_image_pixels",
+        },
+    )
+    kwargs: dict[str, Any] = dict(page)
+    if "trust_list" in qr:
+        kwargs["qr_trust_list"] = _path(base, qr["trust_list"], "[qr] trust_list")
+    roots = qr.get("trust_roots", [])
+    if isinstance(roots, str):
+        roots = [roots]
+    if not isinstance(roots, list):
+        raise _config_error("[qr] trust_roots must be a path or a list of paths")
+    kwargs["qr_trust_roots"] = tuple(_path(base, r, "[qr] trust_roots") for r in roots)
+    if "seals" in qr:
+        seals = qr["seals"]
+        if not isinstance(seals, str) or not seals:
+            raise _config_error("[qr] seals must be a folder, a file or an http(s) URL")
+        kwargs["qr_seals"] = (
+            seals if seals.startswith(("http://", "https://")) else str(_path(base, seals, "seals"))
+        )
+    if "revocations" in qr:
+        kwargs["qr_revocations"] = _path(base, qr["revocations"], "[qr] revocations")
+    try:
+        return PageConfig(**kwargs)
     except (TypeError, ValueError) as exc:
         raise _config_error(str(exc)) from None
