@@ -138,6 +138,7 @@ class ErrorCode(enum.Enum):
     CRT_KEY_USAGE = "CRT-18"
     CRT_ALGORITHM_MISMATCH = "CRT-19"
     CRT_ISSUER_MISMATCH = "CRT-20"
+    CRT_PRINT_SIZE = "CRT-21"
 
     # -- services and backends ---------------------------------------------
     SVC_UNAVAILABLE = "SVC-01"
