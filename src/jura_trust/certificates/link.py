@@ -153,7 +153,7 @@ def check_link_base(base: str) -> str:
     """
     if not isinstance(base, str):
         raise TypeError(f"link base must be str, not {type(base).__name__}")
-    if not base.lower().startswith(_SCHEMES) or len(base) <= len("http://"):
+    if not base.lower().startswith(_SCHEMES) or not base.partition("://")[2]:
         raise CertificateError(
             "a link certificate's URL must start with http:// or https://",
             code=ErrorCode.CRT_BAD_PREFIX,
