@@ -47,7 +47,10 @@ def test_modules_below_a_third_of_a_millimetre_are_refused(module_mm: float) -> 
         assert info.value.code is ErrorCode.CRT_PRINT_SIZE
 
 
-@pytest.mark.parametrize(("module_mm", "dpi", "scale"), [(0.5, 300, 6), (0.33, 300, 4), (0.33, 72, 1), (0.33, 100, 2), (1.0, 600, 24)])
+@pytest.mark.parametrize(
+    ("module_mm", "dpi", "scale"),
+    [(0.5, 300, 6), (0.33, 300, 4), (0.33, 72, 1), (0.33, 100, 2), (1.0, 600, 24)],
+)
 def test_print_png_has_its_dpi_and_whole_pixel_modules_never_below_the_minimum(
     module_mm: float, dpi: int, scale: int
 ) -> None:

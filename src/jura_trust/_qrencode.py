@@ -55,8 +55,8 @@ __all__ = [
     "encode",
     "encode_segments",
     "png",
-    "version_for",
     "segment_bits",
+    "version_for",
     "version_for_segments",
 ]
 
@@ -245,9 +245,7 @@ def _fit(parts: _Parts, level: str, pinned: int | None) -> int:
     raise DataOverflowError(f"{count} characters do not fit {where} at level {level}")
 
 
-def _data_stream(
-    segments: Sequence[Segment], level: str, pinned: int | None
-) -> tuple[int, bytes]:
+def _data_stream(segments: Sequence[Segment], level: str, pinned: int | None) -> tuple[int, bytes]:
     """The version and its data codewords (7.4), as segno writes them."""
     parts = [(mode, *_payload(text, mode)) for text, mode in segments]
     version = _fit(parts, level, pinned)

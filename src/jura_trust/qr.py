@@ -59,10 +59,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BORDER",
+    "DEFAULT_DPI",
     "DEFAULT_ERROR",
     "DEFAULT_FALLBACK",
     "DEFAULT_MASK",
-    "DEFAULT_DPI",
     "DEFAULT_MODULE_MM",
     "DEFAULT_SCALE",
     "MAX_IMAGE_BYTES",
@@ -70,9 +70,9 @@ __all__ = [
     "ErrorLevel",
     "QrFit",
     "QrSymbol",
+    "check_module_mm",
     "encode_qr",
     "qr_fit",
-    "check_module_mm",
     "qr_mode",
     "qr_segments",
     "qr_version",
@@ -346,7 +346,9 @@ class QrSymbol:
         """
         return self.png(scale=print_scale(module_mm, dpi), border=border, dpi=dpi)
 
-    def print_svg(self, *, module_mm: float = DEFAULT_MODULE_MM, border: int = DEFAULT_BORDER) -> str:
+    def print_svg(
+        self, *, module_mm: float = DEFAULT_MODULE_MM, border: int = DEFAULT_BORDER
+    ) -> str:
         """The code as an SVG document in millimetres, on a white background.
 
         The ``viewBox`` counts modules (quiet zone included); ``width`` and

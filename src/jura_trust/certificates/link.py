@@ -42,9 +42,9 @@ __all__ = [
     "LINK_FORM_VERSION",
     "MAX_LINK_BASE_LENGTH",
     "MAX_LINK_LENGTH",
+    "bytes_to_digits",
     "check_link_base",
     "digits_to_bytes",
-    "bytes_to_digits",
     "is_link",
     "link_text",
     "plain_text",
@@ -79,7 +79,7 @@ MAX_LINK_LENGTH = MAX_LINK_BASE_LENGTH + 2 + _digits_for(_MAX_BYTES)
 
 
 def bytes_to_digits(data: bytes) -> str:
-    """The digit form of ``data`` (17 digits per 7 bytes, see the module docs).
+    r"""The digit form of ``data`` (17 digits per 7 bytes, see the module docs).
 
     >>> bytes_to_digits(b"\\x00\\x01")
     '00001'
@@ -96,7 +96,7 @@ def bytes_to_digits(data: bytes) -> str:
 
 
 def digits_to_bytes(digits: str) -> bytes:
-    """The bytes of a digit form, refusing anything but the canonical form.
+    r"""The bytes of a digit form, refusing anything but the canonical form.
 
     Raises:
         CertificateError: ``CRT-02`` for a character other than ``0``-``9``,
@@ -197,8 +197,9 @@ def link_text(text: str, base: str) -> str:
 
 
 def plain_text(link: str) -> str:
-    """The plain ``JT1:`` text a link certificate carries (the URL is dropped unchecked
-    beyond its shape).
+    """The plain ``JT1:`` text a link certificate carries.
+
+    The URL is checked for its shape only, then dropped.
 
     Raises:
         CertificateError: ``CRT-15`` for an over-long link, ``CRT-01`` for a

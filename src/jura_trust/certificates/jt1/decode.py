@@ -31,9 +31,9 @@ from jura_trust.certificates.jt1._common import (
     _malformed,
 )
 from jura_trust.certificates.jt1.paths import PathLink, decode_path
-from jura_trust.certificates.link import is_link, plain_text
 from jura_trust.certificates.jt1.payload import Payload
 from jura_trust.certificates.jt1.seal import PageRecord, SealRecord, _check_page_index
+from jura_trust.certificates.link import is_link, plain_text
 from jura_trust.certificates.registry import SEAL_ID_LENGTH
 from jura_trust.core.hashing import Imprint
 from jura_trust.errors import CertificateError, ErrorCode

@@ -47,9 +47,9 @@ from jura_trust.certificates.jt1._common import (
     _to_numeric,
 )
 from jura_trust.certificates.jt1.paths import PathLink, encode_path
-from jura_trust.certificates.link import link_text
 from jura_trust.certificates.jt1.payload import Document, Payload
 from jura_trust.certificates.jt1.seal import PageRecord, SealRecord
+from jura_trust.certificates.link import link_text
 from jura_trust.certificates.trustlist import key_id
 from jura_trust.core.chains import AggregationLink
 from jura_trust.core.hashing import Imprint
