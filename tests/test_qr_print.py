@@ -49,7 +49,15 @@ def test_modules_below_a_third_of_a_millimetre_are_refused(module_mm: float) -> 
 
 @pytest.mark.parametrize(
     ("module_mm", "dpi", "scale"),
-    [(0.5, 300, 6), (0.33, 300, 4), (0.33, 72, 1), (0.33, 100, 2), (1.0, 600, 24)],
+    [
+        (0.5, 300, 6),
+        (0.33, 300, 4),
+        (0.33, 72, 1),
+        (0.33, 100, 2),
+        (1.0, 600, 24),
+        (0.5, 254, 5),
+        (0.4, 600, 10),
+    ],
 )
 def test_print_png_has_its_dpi_and_whole_pixel_modules_never_below_the_minimum(
     module_mm: float, dpi: int, scale: int
@@ -58,7 +66,7 @@ def test_print_png_has_its_dpi_and_whole_pixel_modules_never_below_the_minimum(
     image = Image.open(io.BytesIO(symbol.print_png(module_mm=module_mm, dpi=dpi)))
     assert tuple(round(v) for v in image.info["dpi"]) == (dpi, dpi)
     assert image.size[0] == (symbol.size + 8) * scale
-    assert scale * 25.4 / dpi >= qr.MIN_MODULE_MM
+    assert scale * 25.4 / dpi >= module_mm - 0.001
 
 
 def test_pinned_version_prints_every_code_at_the_same_size() -> None:

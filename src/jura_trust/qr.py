@@ -43,6 +43,7 @@ barcode hits and is several times faster than scanning every format.
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -260,21 +261,19 @@ def check_module_mm(module_mm: float) -> float:
 
 
 def print_scale(module_mm: float, dpi: int) -> int:
-    """Pixels per module for ``module_mm`` at ``dpi``: rounded, never below the minimum.
+    """Whole pixels per module at ``dpi`` for modules of at least ``module_mm``.
+
+    Rounded up (a module is never printed smaller than asked), with a
+    micrometre of tolerance so that 0.5 mm at 254 dpi stays 5 pixels.
 
     Raises:
-        CertificateError: ``CRT-21`` if the modules would be smaller than
-            :data:`MIN_MODULE_MM` (a size below it, or a density too low to
-            draw it in whole pixels).
+        CertificateError: ``CRT-21`` for a size below :data:`MIN_MODULE_MM`.
         ValueError: for a density below 1.
     """
     module_mm = check_module_mm(module_mm)
     if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 1:
         raise ValueError(f"dpi must be a positive integer, not {dpi!r}")
-    scale = max(1, round(module_mm * dpi / 25.4))
-    if scale * 25.4 / dpi < MIN_MODULE_MM:
-        scale += 1
-    return scale
+    return max(1, math.ceil((module_mm - 0.001) * dpi / 25.4))
 
 
 @attrs.frozen(slots=True)
@@ -339,7 +338,7 @@ class QrSymbol:
         dpi: int = DEFAULT_DPI,
         border: int = DEFAULT_BORDER,
     ) -> bytes:
-        """A PNG that prints at 100 % with modules of about ``module_mm`` (whole pixels).
+        """A PNG that prints at 100 % with modules of at least ``module_mm`` (whole pixels).
 
         Raises:
             CertificateError: ``CRT-21`` for modules below :data:`MIN_MODULE_MM`.

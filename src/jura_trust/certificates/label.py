@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -51,6 +50,7 @@ from jura_trust.qr import (
     check_module_mm,
     encode_qr,
     module_path,
+    print_scale,
 )
 
 __all__ = [
@@ -440,7 +440,7 @@ def label_png(label: Label, *, dpi: int = DEFAULT_DPI, font: str | None = None) 
     if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 1:
         raise ValueError(f"dpi must be a positive integer, not {dpi!r}")
     per_mm = dpi / 25.4
-    scale = max(1, math.ceil(round(label.module_mm * per_mm, 6)))  # never below the module size
+    scale = print_scale(label.module_mm, dpi)  # whole pixels, never below the module size
     qr_px = (label.symbol.size + 2 * label.border) * scale
     shift = max(0, qr_px - round(label.qr_side * per_mm))  # the text moves right of the code
     width = round(label.width * per_mm) + shift
