@@ -81,7 +81,7 @@ MAX_LINK_LENGTH = MAX_LINK_BASE_LENGTH + 2 + _digits_for(_MAX_BYTES)
 def bytes_to_digits(data: bytes) -> str:
     r"""The digit form of ``data`` (17 digits per 7 bytes, see the module docs).
 
-    >>> bytes_to_digits(b"\\x00\\x01")
+    >>> bytes_to_digits(b"\x00\x01")
     '00001'
     >>> bytes_to_digits(bytes(7)) == "0" * 17
     True
@@ -105,7 +105,7 @@ def digits_to_bytes(digits: str) -> bytes:
         TypeError: if ``digits`` is not a ``str``.
 
     >>> digits_to_bytes("00001")
-    b'\\x00\\x01'
+    b'\x00\x01'
     """
     if not isinstance(digits, str):
         raise TypeError(f"digit form must be str, not {type(digits).__name__}")
