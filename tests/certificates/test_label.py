@@ -162,3 +162,17 @@ def test_pinned_version_gives_labels_of_one_size() -> None:
     labels = [layout_label(c, version=pinned) for c in batch.certificates]
     assert {label.symbol.version for label in labels} == {pinned}
     assert labels[0].qr_side == labels[1].qr_side
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_label_png_never_cuts_text_at_its_right_edge(cert: object, lang: str) -> None:
+    from PIL import ImageOps
+
+    label = layout_label(
+        cert, lang=lang, link_base=LINK, issuer_name="Office des poursuites du Jura"
+    )  # type: ignore[arg-type]
+    with Image.open(io.BytesIO(label_png(label, dpi=200))) as image:
+        ink = ImageOps.invert(image.convert("L")).getbbox()
+        assert ink is not None
+        margin = round(4 * 200 / 25.4)  # the label's 4 mm margin
+        assert ink[2] <= image.size[0] - margin + 1

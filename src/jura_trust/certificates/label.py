@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -83,9 +84,12 @@ _TITLE_SIZE = 4.0
 _TEXT_SIZE = 3.0
 _NOTE_SIZE = 2.8
 _LEADING = 1.45
-#: Average advance of a character of sans-serif text, in font sizes (a
-#: generous estimate for Helvetica/DejaVu: lines are cut to fit, not measured).
-_CHAR_WIDTH = 0.56
+#: Average advance of a character, in font sizes: a generous estimate for
+#: DejaVu Sans (the widest of the fonts the label names; Helvetica is
+#: narrower). SVG text cannot be measured here, so the column is sized by it
+#: and longer values are cut with an ellipsis.
+_CHAR_WIDTH = 0.60
+_BOLD_CHAR_WIDTH = 0.68
 _MAX_TEXT_WIDTH = 110.0
 #: TrueType fonts tried for PNG labels (Debian's fonts-dejavu-core, fonts-liberation).
 _FONT_PATHS = (
@@ -265,8 +269,8 @@ class Label:
         return (self.symbol.size + 2 * self.border) * self.module_mm
 
 
-def _clip(text: str, size: float, width: float) -> str:
-    most = max(4, int(width / (size * _CHAR_WIDTH) + 1e-6))
+def _clip(text: str, size: float, width: float, *, bold: bool = False) -> str:
+    most = max(4, int(width / (size * (_BOLD_CHAR_WIDTH if bold else _CHAR_WIDTH)) + 1e-6))
     return text if len(text) <= most else text[: most - 1] + "\u2026"
 
 
@@ -337,13 +341,14 @@ def layout_label(
     note = str(texts["scan_link" if link else "scan_plain"])
     side = (symbol.size + 2 * border) * module_mm
     x = _MARGIN + side + _GAP
-    wanted = max(
-        [len(title) * _TITLE_SIZE * _CHAR_WIDTH, len(note) * _NOTE_SIZE * _CHAR_WIDTH]
-        + [(len(k) + len(v) + 2) * _TEXT_SIZE * _CHAR_WIDTH for k, v in rows]
+    # the title and the instruction are never cut (they come from the data
+    # file); field lines longer than the widest column are
+    wanted = max((len(k) + len(v) + 2) * _TEXT_SIZE * _CHAR_WIDTH for k, v in rows)
+    fixed = max(
+        len(title) * _TITLE_SIZE * _BOLD_CHAR_WIDTH, len(note) * _NOTE_SIZE * _BOLD_CHAR_WIDTH
     )
-    note_width = len(note) * _NOTE_SIZE * _CHAR_WIDTH
-    column = max(min(wanted, _MAX_TEXT_WIDTH), note_width)
-    title_line = _clip(title, _TITLE_SIZE, column)
+    column = max(min(wanted, _MAX_TEXT_WIDTH), fixed)
+    title_line = _clip(title, _TITLE_SIZE, column, bold=True)
     lines = [LabelLine(x, _MARGIN + _TITLE_SIZE, _TITLE_SIZE, title_line, bold=True)]
     y = _MARGIN + _TITLE_SIZE + _TEXT_SIZE * 0.6
     colon = "\u00a0: " if lang == "fr" else ": "  # French puts a space before the colon
@@ -351,8 +356,9 @@ def layout_label(
         y += _TEXT_SIZE * _LEADING
         lines.append(LabelLine(x, y, _TEXT_SIZE, _clip(f"{key}{colon}{value}", _TEXT_SIZE, column)))
     y += _NOTE_SIZE * _LEADING * 1.4
-    lines.append(LabelLine(x, y, _NOTE_SIZE, _clip(note, _NOTE_SIZE, column), True, "#333"))
-    # the instruction is never cut: the column is at least as wide as it
+    lines.append(
+        LabelLine(x, y, _NOTE_SIZE, _clip(note, _NOTE_SIZE, column, bold=True), True, "#333")
+    )
     height = max(side, y + _NOTE_SIZE * 0.6 - _MARGIN) + 2 * _MARGIN
     return Label(
         width=round(x + column + _MARGIN, 3),
@@ -445,20 +451,20 @@ def label_png(label: Label, *, dpi: int = DEFAULT_DPI, font: str | None = None) 
     shift = max(0, qr_px - round(label.qr_side * per_mm))  # the text moves right of the code
     width = round(label.width * per_mm) + shift
     height = max(round(label.height * per_mm), round((label.qr_y + _MARGIN) * per_mm) + qr_px)
+    placed = []
+    for line in label.lines:
+        font_ = _font(line.bold, max(6, round(line.size * per_mm)), font)
+        x = round(line.x * per_mm) + shift
+        placed.append((line, font_, x))
+        # the canvas grows when the font is wider than the layout's estimate: never cut text
+        width = max(width, x + math.ceil(font_.getlength(line.text)) + round(_MARGIN * per_mm))
     image = Image.new("L", (width, height), 255)
     code = Image.open(io.BytesIO(label.symbol.png(scale=scale, border=label.border)))
     image.paste(code.convert("L"), (round(label.qr_x * per_mm), round(label.qr_y * per_mm)))
     draw = ImageDraw.Draw(image)
-    for line in label.lines:
-        size_px = max(6, round(line.size * per_mm))
+    for line, font_, x in placed:
         grey = int(line.colour.lstrip("#")[0], 16) * 17
-        draw.text(
-            (round(line.x * per_mm) + shift, round(line.y * per_mm)),
-            line.text,
-            font=_font(line.bold, size_px, font),
-            fill=grey,
-            anchor="ls",
-        )
+        draw.text((x, round(line.y * per_mm)), line.text, font=font_, fill=grey, anchor="ls")
     out = io.BytesIO()
     image.save(out, format="PNG", dpi=(dpi, dpi), optimize=True)
     return out.getvalue()
