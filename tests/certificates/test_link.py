@@ -217,7 +217,9 @@ def test_link_code_stays_within_one_version_of_the_plain_code(
         plain = qr.qr_fit(cert.text(self_contained=self_contained))
         link = qr.qr_fit(cert.link(base, self_contained=self_contained))
         assert link.error == plain.error == "Q"
-        assert plain.version <= link.version <= plain.version + 1, (plain, link)
+        # digits pack 8.1 bits a byte against Base45's 8.25: a long self-contained
+        # link can even come out one version smaller than its plain code
+        assert abs(link.version - plain.version) <= 1, (plain, link)
 
 
 def test_link_code_is_a_url_segment_and_a_numeric_segment(small: object) -> None:
