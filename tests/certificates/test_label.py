@@ -176,3 +176,20 @@ def test_label_png_never_cuts_text_at_its_right_edge(cert: object, lang: str) ->
         assert ink is not None
         margin = round(4 * 200 / 25.4)  # the label's 4 mm margin
         assert ink[2] <= image.size[0] - margin + 1
+
+
+def test_label_times_without_time_zone_data_say_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import zoneinfo
+
+    from jura_trust.errors import JuraError
+
+    def missing(key: str) -> None:
+        raise zoneinfo.ZoneInfoNotFoundError(key)
+
+    monkeypatch.setattr(zoneinfo, "ZoneInfo", missing)
+    with pytest.raises(JuraError) as info:
+        format_datetime(datetime(2024, 1, 1, tzinfo=UTC), "fr")
+    assert info.value.code is ErrorCode.SVC_CONFIG
+    assert "tzdata" in info.value.message

@@ -232,3 +232,14 @@ def test_link_code_is_a_url_segment_and_a_numeric_segment(small: object) -> None
 def test_link_code_decodes_to_the_link(small: object) -> None:
     link = small.certificates[0].link(BASE)  # type: ignore[attr-defined]
     assert qr.read_qr(qr.encode_qr(link).png()) == [link]
+
+
+def test_link_fragment_survives_urls_unlike_base45(small: object) -> None:
+    """Base45 has ' ' and '%', which URLs mangle; the link's fragment is digits only."""
+    from urllib.parse import quote, unquote, urlsplit
+
+    cert = small.certificates[0]  # type: ignore[attr-defined]
+    link = cert.link(BASE)
+    fragment = urlsplit(link).fragment
+    assert quote(fragment, safe="") == fragment == unquote(fragment)
+    assert urlsplit(link)._replace(fragment="").geturl() + "#" + fragment == link
