@@ -188,3 +188,82 @@ def test_svg_and_terminal_draw_the_same_symbol() -> None:
     text_out = io.StringIO()
     reference.terminal(out=text_out, border=2)
     assert symbol.terminal(border=2) == text_out.getvalue()
+
+
+_SEGNO_MODE = {"numeric": consts.MODE_NUMERIC, "alphanumeric": consts.MODE_ALPHANUMERIC,
+               "byte": consts.MODE_BYTE}  # fmt: skip
+
+
+def random_link(rng: random.Random) -> str:
+    base = rng.choice(["https://qr.jura.ch/", "HTTPS://QR.JURA.CH/", "http://x/", "https://é.ch/"])
+    return base + "#" + "".join(rng.choice("0123456789") for _ in range(rng.randrange(6, 2500)))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mixed_segment_symbols_are_segnos(seed: int, long_run: bool) -> None:
+    """Link texts (URL in byte/alphanumeric mode, digits in numeric mode): segno's symbols."""
+    rng = random.Random(seed)
+    versions: set[int] = set()
+    for _ in range(200 if long_run else 25):
+        text = random_link(rng)
+        segments = qr.qr_segments(text)
+        assert segments[-1][1] == "numeric"
+        assert "".join(part for part, _ in segments) == text
+        level = rng.choice(LEVELS)
+        mask = rng.choice([None, None, *range(8)])
+        pinned = rng.choice([None, None, 40])
+        content = [(part, _SEGNO_MODE[mode]) for part, mode in segments]
+        try:
+            reference = segno.make(content, error=level.lower(), version=pinned, mask=mask,
+                                   micro=False, boost_error=False)  # fmt: skip
+        except segno.DataOverflowError:
+            with pytest.raises(_qrencode.DataOverflowError):
+                _qrencode.encode_segments(segments, level, mask, version=pinned)
+            continue
+        symbol = _qrencode.encode_segments(segments, level, mask, version=pinned)
+        assert (symbol.version, symbol.mask) == (reference.version, reference.mask)
+        assert symbol.matrix == tuple(bytes(row) for row in reference.matrix)
+        if pinned is None:
+            assert _qrencode.version_for_segments(segments, level) == reference.version
+        versions.add(symbol.version)
+    assert len(versions) >= 8
+
+
+@pytest.mark.parametrize("digits", ["", "7", "12", "123", "1234", "9" * 7089, "9" * 7090])
+def test_numeric_mode_edges_match_segno(digits: str) -> None:
+    for level in LEVELS:
+        try:
+            reference = segno.make(digits or "0", error=level.lower(), mode="numeric",
+                                   micro=False, boost_error=False)  # fmt: skip
+        except segno.DataOverflowError:
+            with pytest.raises(_qrencode.DataOverflowError):
+                _qrencode.encode(digits or "0", level, "numeric", None)
+            continue
+        symbol = _qrencode.encode(digits or "0", level, "numeric", None)
+        assert symbol.matrix == tuple(bytes(row) for row in reference.matrix)
+
+
+def test_pinned_version_is_segnos_and_too_small_a_pin_overflows() -> None:
+    text = "JT1:" + b45encode(bytes(range(100)))
+    smallest = _qrencode.version_for(text, "Q", "alphanumeric")
+    for version in (smallest, smallest + 1, 40):
+        reference = segno.make(text, error="q", version=version, mode="alphanumeric",
+                               micro=False, boost_error=False)  # fmt: skip
+        symbol = _qrencode.encode(text, "Q", "alphanumeric", None, version=version)
+        assert symbol.version == version
+        assert symbol.matrix == tuple(bytes(row) for row in reference.matrix)
+    with pytest.raises(_qrencode.DataOverflowError):
+        _qrencode.encode(text, "Q", "alphanumeric", None, version=smallest - 1)
+
+
+def test_png_with_dpi_carries_its_density() -> None:
+    matrix = _qrencode.encode("JT1:ABC", "Q", "alphanumeric", None).matrix
+    plain = _qrencode.png(matrix, 4, 4)
+    dense = _qrencode.png(matrix, 4, 4, dpi=300)
+    assert b"pHYs" not in plain
+    assert b"pHYs" in dense
+    image = Image.open(io.BytesIO(dense))
+    assert tuple(round(v) for v in image.info["dpi"]) == (300, 300)
+    assert pixels(dense) == pixels(plain)
+    with pytest.raises(ValueError, match="dpi"):
+        _qrencode.png(matrix, 4, 4, dpi=0)

@@ -4,8 +4,10 @@ Layer 8, private to :mod:`jura_trust.qr`. segno encodes and draws one
 module at a time in pure Python (about 4 ms to encode and 4 ms to write the
 PNG of a version 19 code); issuing a batch of certificates renders
 thousands of codes. This module does the same work on whole byte strings
-and integers, for the two cases :mod:`jura_trust.qr` uses (one segment in
-alphanumeric or byte mode, no ECI, no Micro QR, no error-level boost):
+and integers, for what :mod:`jura_trust.qr` uses (one or more segments in
+numeric, alphanumeric or byte mode, no ECI, no Micro QR, no error-level
+boost; a link certificate is a byte or alphanumeric segment for the URL and
+a numeric one for the certificate):
 
 * the data bit stream (ISO/IEC 18004:2015 7.4) as one integer, then
   Reed-Solomon error correction (7.5) with a per-generator table of the 256
@@ -48,10 +50,14 @@ from jura_trust import _qrmask
 __all__ = [
     "ALPHANUMERIC_CHARS",
     "DataOverflowError",
+    "Segment",
     "Symbol",
     "encode",
+    "encode_segments",
     "png",
+    "segment_bits",
     "version_for",
+    "version_for_segments",
 ]
 
 #: The 45 characters of alphanumeric mode, in the order of their values.
@@ -107,7 +113,13 @@ _BLOCKS: tuple[tuple[tuple[int, int, int, int, int], ...], ...] = (
 _LEVEL_INDEX = {"L": 0, "M": 1, "Q": 2, "H": 3}
 #: Mode indicators (table 2) and character count indicator lengths (table 3)
 #: for versions 1-9, 10-26 and 27-40.
-_MODES = {"alphanumeric": (0b0010, (9, 11, 13)), "byte": (0b0100, (8, 16, 16))}
+_MODES = {
+    "numeric": (0b0001, (10, 12, 14)),
+    "alphanumeric": (0b0010, (9, 11, 13)),
+    "byte": (0b0100, (8, 16, 16)),
+}
+#: Bits of a final group of 0, 1 or 2 digits in numeric mode (7.4.3).
+_NUMERIC_TAIL_BITS = (0, 4, 7)
 _PAD_CODEWORDS = bytes((0xEC, 0x11)) * 1500
 _VERSION_GENERATOR = 0x1F25
 _GF_POLY = 0x11D
@@ -117,8 +129,13 @@ _TO_PIXELS = bytes.maketrans(b"\x00\x01", b"LD")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+#: One segment of a symbol: its text and its mode (``"numeric"``,
+#: ``"alphanumeric"`` or ``"byte"``).
+Segment = tuple[str, str]
+
+
 class DataOverflowError(ValueError):
-    """The text does not fit any QR version at the level asked for."""
+    """The text does not fit any QR version at the level asked for (or the one pinned)."""
 
 
 def _size(version: int) -> int:
@@ -136,6 +153,20 @@ def _data_codewords(version: int, level: str) -> int:
 
 def _payload(text: str, mode: str) -> tuple[int, int, int]:
     """(character count, payload bits as an int, number of payload bits)."""
+    if mode == "numeric":
+        if text and not (text.isascii() and text.isdigit()):
+            raise ValueError("numeric mode holds the digits 0 to 9 only")
+        n = len(text)
+        full = n - n % 3
+        bits = 0
+        for i in range(0, full, 3):
+            bits = (bits << 10) | int(text[i : i + 3])
+        length = 10 * (full // 3)
+        if n % 3:
+            tail = _NUMERIC_TAIL_BITS[n % 3]
+            bits = (bits << tail) | int(text[full:])
+            length += tail
+        return n, bits, length
     if mode == "alphanumeric":
         values = [_ALNUM_VALUE[c] for c in text]
         n = len(values)
@@ -147,6 +178,8 @@ def _payload(text: str, mode: str) -> tuple[int, int, int]:
             bits = (bits << 6) | values[-1]
             length += 6
         return n, bits, length
+    if mode != "byte":
+        raise ValueError(f"unknown QR mode {mode!r}")
     data = _byte_data(text)
     return len(data), int.from_bytes(data, "big"), 8 * len(data)
 
@@ -166,27 +199,63 @@ def version_for(text: str, level: str, mode: str) -> int:
     Raises:
         DataOverflowError: if no version holds it.
     """
-    count, _, length = _payload(text, mode)
-    return _fit(count, length, level, mode)
+    return version_for_segments(((text, mode),), level)
 
 
-def _fit(count: int, length: int, level: str, mode: str) -> int:
-    _, cci = _MODES[mode]
-    for version in range(1, 41):
-        width = cci[_range_index(version)]
-        if count < 1 << width and 4 + width + length <= 8 * _data_codewords(version, level):
-            return version
-    raise DataOverflowError(f"{count} characters do not fit any QR version at level {level}")
+def version_for_segments(
+    segments: Sequence[Segment], level: str, *, version: int | None = None
+) -> int:
+    """The smallest version holding ``segments`` (in order) at ``level``.
+
+    With ``version``, that version if it holds them.
+
+    Raises:
+        DataOverflowError: if no version (or not ``version``) holds them.
+    """
+    return _fit([(mode, *_payload(text, mode)) for text, mode in segments], level, version)
 
 
-def _data_stream(text: str, level: str, mode: str) -> tuple[int, bytes]:
+def segment_bits(segments: Sequence[Segment], version: int) -> int:
+    """Data bits of ``segments`` at ``version`` (headers included, no terminator)."""
+    total = 0
+    for text, mode in segments:
+        _, _, length = _payload(text, mode)
+        total += 4 + _MODES[mode][1][_range_index(version)] + length
+    return total
+
+
+_Parts = list[tuple[str, int, int, int]]  # (mode, count, payload bits, number of bits)
+
+
+def _fit(parts: _Parts, level: str, pinned: int | None) -> int:
+    versions = range(1, 41) if pinned is None else (pinned,)
+    for version in versions:
+        bits = 0
+        for mode, count, _, length in parts:
+            _, cci = _MODES[mode]
+            width = cci[_range_index(version)]
+            if count >= 1 << width:
+                break
+            bits += 4 + width + length
+        else:
+            if bits <= 8 * _data_codewords(version, level):
+                return version
+    count = sum(part[1] for part in parts)
+    where = "any QR version" if pinned is None else f"QR version {pinned}"
+    raise DataOverflowError(f"{count} characters do not fit {where} at level {level}")
+
+
+def _data_stream(segments: Sequence[Segment], level: str, pinned: int | None) -> tuple[int, bytes]:
     """The version and its data codewords (7.4), as segno writes them."""
-    count, payload, length = _payload(text, mode)
-    version = _fit(count, length, level, mode)
-    indicator, cci = _MODES[mode]
-    width = cci[_range_index(version)]
-    stream = (((indicator << width) | count) << length) | payload
-    bits = 4 + width + length
+    parts = [(mode, *_payload(text, mode)) for text, mode in segments]
+    version = _fit(parts, level, pinned)
+    stream = 0
+    bits = 0
+    for mode, count, payload, length in parts:
+        indicator, cci = _MODES[mode]
+        width = cci[_range_index(version)]
+        stream = (((((stream << 4) | indicator) << width) | count) << length) | payload
+        bits += 4 + width + length
     capacity = 8 * _data_codewords(version, level)
     terminator = min(capacity - bits, 4)
     # Then zero bits up to a codeword boundary: segno adds 8 when already on one.
@@ -386,15 +455,33 @@ class Symbol:
     mask: int
 
 
-def encode(text: str, level: str, mode: str, mask: int | None) -> Symbol:
-    """Encode ``text`` in ``mode`` (``"alphanumeric"``/``"byte"``) at ``level`` (``"L"``..``"H"``).
+def encode(
+    text: str, level: str, mode: str, mask: int | None, *, version: int | None = None
+) -> Symbol:
+    """Encode ``text`` in ``mode`` (``"numeric"``/``"alphanumeric"``/``"byte"``) at ``level``.
 
-    ``mask`` is 0 to 7, or ``None`` for the ISO/IEC 18004 evaluation.
+    ``level`` is ``"L"`` to ``"H"``; ``mask`` is 0 to 7, or ``None`` for
+    the ISO/IEC 18004 evaluation; ``version`` pins the version (``None``:
+    the smallest that holds the text).
 
     Raises:
-        DataOverflowError: if no version holds the text at ``level``.
+        DataOverflowError: if no version (or not the pinned one) holds the text.
     """
-    version, data = _data_stream(text, level, mode)
+    return encode_segments(((text, mode),), level, mask, version=version)
+
+
+def encode_segments(
+    segments: Sequence[Segment], level: str, mask: int | None, *, version: int | None = None
+) -> Symbol:
+    """Encode ``segments`` one after the other in one symbol (see :func:`encode`).
+
+    Raises:
+        DataOverflowError: if no version (or not the pinned one) holds them.
+        ValueError: for an unknown mode or a character the mode cannot hold.
+    """
+    if version is not None and not 1 <= version <= 40:
+        raise ValueError(f"a QR version is 1 to 40, not {version!r}")
+    version, data = _data_stream(segments, level, version)
     message = _final_message(version, level, data)
     layout = _layout(version)
     n = layout.data_modules
@@ -409,12 +496,21 @@ def encode(text: str, level: str, mode: str, mask: int | None) -> Symbol:
     return Symbol(tuple(bytes(row) for row in matrix), version, level, chosen)
 
 
-def png(matrix: Sequence[bytes | bytearray], scale: int, border: int) -> bytes:
+def png(
+    matrix: Sequence[bytes | bytearray], scale: int, border: int, *, dpi: int | None = None
+) -> bytes:
     """The matrix as a black-on-white greyscale PNG of 1 bit per pixel (segno's bytes).
 
+    With ``dpi``, a ``pHYs`` chunk (before the image data) gives the pixel
+    density, so that printing at 100 % gives modules of ``scale / dpi``
+    inches; without it the file is byte for byte segno's.
+
     Raises:
-        ValueError: for a scale below 1 or a negative or fractional border.
+        ValueError: for a scale below 1, a negative or fractional border or a
+            density below 1.
     """
+    if dpi is not None and (isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 1):
+        raise ValueError(f"dpi must be a positive integer, not {dpi!r}")
     scale = int(scale)
     if scale <= 0:
         raise ValueError(f"scale must be a positive number, not {scale!r}")
@@ -442,10 +538,16 @@ def png(matrix: Sequence[bytes | bytearray], scale: int, border: int) -> bytes:
         (
             _PNG_SIGNATURE,
             _chunk(b"IHDR", struct.pack(">2I5B", width, height, 1, 0, 0, 0, 0)),
+            b"" if dpi is None else _chunk(b"pHYs", struct.pack(">2IB", *[_per_metre(dpi)] * 2, 1)),
             _chunk(b"IDAT", zlib.compress(b"".join(lines), 9)),
             _chunk(b"IEND", b""),
         )
     )
+
+
+def _per_metre(dpi: int) -> int:
+    """Pixels per metre (the unit of ``pHYs``) for ``dpi`` pixels per inch, rounded."""
+    return (dpi * 10000 * 2 + 254) // (254 * 2)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -139,6 +139,7 @@ class ErrorCode(enum.Enum):
     CRT_ALGORITHM_MISMATCH = "CRT-19"
     CRT_ISSUER_MISMATCH = "CRT-20"
     CRT_TRUST_NOT_CONFIGURED = "CRT-21"
+    CRT_PRINT_SIZE = "CRT-22"
 
     # -- services and backends ---------------------------------------------
     SVC_UNAVAILABLE = "SVC-01"

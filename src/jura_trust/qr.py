@@ -3,7 +3,17 @@
 Layer 8. Rendering uses ECC level Q by default (about 25 % of the code may be
 damaged), never boosts the level (so a text's version is predictable), and
 uses alphanumeric mode for texts in the QR alphanumeric set (all Base45
-payloads with their ``JT1:``/``HC1:`` prefix), byte mode otherwise.
+payloads with their ``JT1:``/``HC1:`` prefix), byte mode otherwise. A text
+that ends in ``#`` and a run of digits (a link certificate,
+:mod:`jura_trust.certificates.link`) is split into segments: the URL in
+byte mode (or alphanumeric mode for an upper-case URL, then ``#`` in byte
+mode, whichever is shorter), the digits in numeric mode (:func:`qr_segments`).
+
+Print sizes: :meth:`QrSymbol.print_svg` draws the code in millimetres (a
+``viewBox`` in modules, a white background) and :meth:`QrSymbol.print_png`
+writes a PNG whose ``pHYs`` chunk gives its density, both refusing modules
+smaller than :data:`MIN_MODULE_MM` (``CRT-22``). ``version=`` pins the QR
+version so that every code of a batch prints at the same size.
 
 ECC fallback: when the text does not fit any version at the requested
 level, rendering tries the levels of ``fallback`` in order (by default M,
@@ -33,12 +43,14 @@ barcode hits and is several times faster than scanning every format.
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import segno
+import segno.consts
 
 from jura_trust import _qrencode
 from jura_trust.errors import CertificateError, ErrorCode, FormatError, JuraError
@@ -48,17 +60,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BORDER",
+    "DEFAULT_DPI",
     "DEFAULT_ERROR",
     "DEFAULT_FALLBACK",
     "DEFAULT_MASK",
+    "DEFAULT_MODULE_MM",
     "DEFAULT_SCALE",
     "MAX_IMAGE_BYTES",
+    "MIN_MODULE_MM",
     "ErrorLevel",
     "QrFit",
     "QrSymbol",
+    "check_module_mm",
     "encode_qr",
     "qr_fit",
     "qr_mode",
+    "qr_segments",
     "qr_version",
     "read_qr",
     "render_png",
@@ -83,12 +100,57 @@ DEFAULT_BORDER = 4
 #: Largest encoded image accepted by :func:`read_qr`, in bytes.
 MAX_IMAGE_BYTES = 32 * 1024 * 1024
 
+#: The smallest printed module (mm) accepted: below it, measured
+#: print-and-scan decoding drops.
+MIN_MODULE_MM = 0.33
+#: The default printed module size (mm): a compact certificate (version
+#: 14 to 19) is then 25 to 50 mm wide with its quiet zone.
+DEFAULT_MODULE_MM = 0.5
+#: The default density of printable PNGs (pixels per inch).
+DEFAULT_DPI = 300
+
 _ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+#: The shortest run of digits after ``#`` worth a numeric segment of its own
+#: (from 6 digits the numeric segment costs less than the digits in byte mode
+#: at every version).
+_MIN_NUMERIC_RUN = 6
 
 
 def qr_mode(text: str) -> str:
-    """The QR mode used for ``text``: ``"alphanumeric"`` or ``"byte"``."""
+    """The QR mode used for ``text`` as one segment: ``"alphanumeric"`` or ``"byte"``.
+
+    (A link text is several segments, see :func:`qr_segments`.)
+    """
     return "alphanumeric" if text and set(text) <= _ALPHANUMERIC else "byte"
+
+
+def qr_segments(text: str) -> tuple[tuple[str, str], ...]:
+    """The segments ``(text, mode)`` :func:`encode_qr` writes for ``text``.
+
+    One segment in :func:`qr_mode`, except for a text ending in ``#`` and at
+    least 6 digits (a link certificate): then the part up to ``#`` in byte
+    mode, or in alphanumeric mode followed by ``#`` in byte mode when it is
+    all upper-case and that is shorter, and the digits in numeric mode.
+    """
+    head, sep, digits = text.rpartition("#")
+    if (
+        not sep
+        or len(digits) < _MIN_NUMERIC_RUN
+        or not (digits.isascii() and digits.isdigit())
+        or qr_mode(text) == "alphanumeric"
+    ):
+        return ((text, qr_mode(text)),)
+    numeric = (digits, "numeric")
+    plain = ((head + sep, "byte"), numeric)
+    if not head or qr_mode(head) != "alphanumeric":
+        return plain
+    split = ((head, "alphanumeric"), (sep, "byte"), numeric)
+    return split if _bits(split) < _bits(plain) else plain
+
+
+def _bits(segments: tuple[tuple[str, str], ...]) -> int:
+    """Data bits of ``segments`` at versions 10 to 26 (a stable tie-breaker)."""
+    return _qrencode.segment_bits(segments, 10)
 
 
 def _level(error: object) -> str:
@@ -126,34 +188,92 @@ def _check_text(text: object) -> str:
     return text
 
 
+def _check_version(version: object) -> int | None:
+    if version is None:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= 40:
+        raise ValueError(f"a QR version is 1 to 40 (or None), not {version!r}")
+    return version
+
+
+def _too_large_for(text: str, version: int, levels: list[str]) -> CertificateError:
+    tried = "/".join(level.upper() for level in levels)
+    return CertificateError(
+        f"{len(text)} characters do not fit QR version {version} at level {tried}",
+        code=ErrorCode.CRT_PRINT_SIZE,
+        length=len(text),
+        version=version,
+    )
+
+
 def _make(
     text: str,
     error: ErrorLevel,
     fallback: Sequence[ErrorLevel] = (),
     mask: int | None = DEFAULT_MASK,
+    version: int | None = None,
 ) -> _qrencode.Symbol:
     text = _check_text(text)
     levels = _levels(error, fallback)
     mask = _check_mask(mask)
-    mode = qr_mode(text)
+    version = _check_version(version)
+    segments = qr_segments(text)
     for level in levels:
         try:
-            return _qrencode.encode(text, level.upper(), mode, mask)
+            return _qrencode.encode_segments(segments, level.upper(), mask, version=version)
         except _qrencode.DataOverflowError:
             continue
-    raise _too_large(text, levels)
+    raise _too_large(text, levels) if version is None else _too_large_for(text, version, levels)
 
 
-def _fit(text: str, error: ErrorLevel, fallback: Sequence[ErrorLevel]) -> QrFit:
+def _fit(
+    text: str, error: ErrorLevel, fallback: Sequence[ErrorLevel], version: int | None = None
+) -> QrFit:
     text = _check_text(text)
     levels = _levels(error, fallback)
-    mode = qr_mode(text)
+    version = _check_version(version)
+    segments = qr_segments(text)
     for level in levels:
         try:
-            return QrFit(level.upper(), _qrencode.version_for(text, level.upper(), mode))
+            found = _qrencode.version_for_segments(segments, level.upper(), version=version)
         except _qrencode.DataOverflowError:
             continue
-    raise _too_large(text, levels)
+        return QrFit(level.upper(), found)
+    raise _too_large(text, levels) if version is None else _too_large_for(text, version, levels)
+
+
+def check_module_mm(module_mm: float) -> float:
+    """Check a printed module size (mm): at least :data:`MIN_MODULE_MM`.
+
+    Raises:
+        CertificateError: ``CRT-22`` for a smaller (or non-finite) size.
+    """
+    if isinstance(module_mm, bool) or not isinstance(module_mm, (int, float)):
+        raise TypeError(f"module size must be a number of millimetres, not {module_mm!r}")
+    if not MIN_MODULE_MM <= float(module_mm) < 100:
+        raise CertificateError(
+            f"a printed module of {module_mm} mm is outside {MIN_MODULE_MM} to 100 mm "
+            f"(below {MIN_MODULE_MM} mm, printed codes stop decoding reliably)",
+            code=ErrorCode.CRT_PRINT_SIZE,
+            module_mm=module_mm,
+        )
+    return float(module_mm)
+
+
+def print_scale(module_mm: float, dpi: int) -> int:
+    """Whole pixels per module at ``dpi`` for modules of at least ``module_mm``.
+
+    Rounded up (a module is never printed smaller than asked), with a
+    micrometre of tolerance so that 0.5 mm at 254 dpi stays 5 pixels.
+
+    Raises:
+        CertificateError: ``CRT-22`` for a size below :data:`MIN_MODULE_MM`.
+        ValueError: for a density below 1.
+    """
+    module_mm = check_module_mm(module_mm)
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 1:
+        raise ValueError(f"dpi must be a positive integer, not {dpi!r}")
+    return max(1, math.ceil((module_mm - 0.001) * dpi / 25.4))
 
 
 @attrs.frozen(slots=True)
@@ -194,21 +314,74 @@ class QrSymbol:
         """The modules row by row, one byte each (1 = dark), quiet zone excluded."""
         return self._code.matrix
 
-    def png(self, *, scale: int = DEFAULT_SCALE, border: int = DEFAULT_BORDER) -> bytes:
+    @property
+    def size(self) -> int:
+        """Modules per side, quiet zone excluded."""
+        return len(self._code.matrix)
+
+    def png(
+        self, *, scale: int = DEFAULT_SCALE, border: int = DEFAULT_BORDER, dpi: int | None = None
+    ) -> bytes:
         """The code as a black-on-white PNG image (greyscale, 1 bit per pixel).
 
+        ``dpi`` adds the pixel density (a ``pHYs`` chunk).
+
         Raises:
-            ValueError: for a scale below 1 or a negative border.
+            ValueError: for a scale below 1, a negative border or a bad density.
         """
-        return _qrencode.png(self._code.matrix, scale, border)
+        return _qrencode.png(self._code.matrix, scale, border, dpi=dpi)
+
+    def print_png(
+        self,
+        *,
+        module_mm: float = DEFAULT_MODULE_MM,
+        dpi: int = DEFAULT_DPI,
+        border: int = DEFAULT_BORDER,
+    ) -> bytes:
+        """A PNG that prints at 100 % with modules of at least ``module_mm`` (whole pixels).
+
+        Raises:
+            CertificateError: ``CRT-22`` for modules below :data:`MIN_MODULE_MM`.
+        """
+        return self.png(scale=print_scale(module_mm, dpi), border=border, dpi=dpi)
+
+    def print_svg(
+        self, *, module_mm: float = DEFAULT_MODULE_MM, border: int = DEFAULT_BORDER
+    ) -> str:
+        """The code as an SVG document in millimetres, on a white background.
+
+        The ``viewBox`` counts modules (quiet zone included); ``width`` and
+        ``height`` are in ``mm``, so printing at 100 % gives modules of
+        ``module_mm``.
+
+        Raises:
+            CertificateError: ``CRT-22`` for modules below :data:`MIN_MODULE_MM`.
+        """
+        module_mm = check_module_mm(module_mm)
+        if isinstance(border, bool) or not isinstance(border, int) or border < 0:
+            raise ValueError(f"border must be a non-negative integer, not {border!r}")
+        side = self.size + 2 * border
+        mm = _mm(side * module_mm)
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{mm}mm" height="{mm}mm" '
+            f'viewBox="0 0 {side} {side}" shape-rendering="crispEdges">'
+            f'<rect width="{side}" height="{side}" fill="#fff"/>'
+            f'<path fill="#000" d="{module_path(self._code.matrix, border, border)}"/></svg>'
+        )
 
     def _segno(self) -> Any:
         """The same symbol as a segno code (same version, level and mask)."""
+        segments = qr_segments(self.text)
+        content: Any = self.text
+        mode: str | None = qr_mode(self.text)
+        if len(segments) > 1:
+            content = [(part, _SEGNO_MODES[part_mode]) for part, part_mode in segments]
+            mode = None
         return segno.make(
-            self.text,
+            content,
             error=self.error.lower(),
             version=self.version,
-            mode=qr_mode(self.text),
+            mode=mode,
             mask=self.mask,
             micro=False,
             boost_error=False,
@@ -227,28 +400,62 @@ class QrSymbol:
         return out.getvalue()
 
 
+def _mm(value: float) -> str:
+    """A length in millimetres, to the micrometre, without trailing zeros."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def module_path(matrix: Sequence[bytes], x: int, y: int) -> str:
+    """SVG path data of the dark modules (one unit per module), runs joined, from (x, y)."""
+    parts: list[str] = []
+    for r, row in enumerate(matrix):
+        c = 0
+        size = len(row)
+        while c < size:
+            if row[c]:
+                start = c
+                while c < size and row[c]:
+                    c += 1
+                parts.append(f"M{x + start} {y + r}h{c - start}v1h-{c - start}z")
+            else:
+                c += 1
+    return "".join(parts)
+
+
+_SEGNO_MODES = {
+    "numeric": segno.consts.MODE_NUMERIC,
+    "alphanumeric": segno.consts.MODE_ALPHANUMERIC,
+    "byte": segno.consts.MODE_BYTE,
+}
+
+
 def encode_qr(
     text: str,
     *,
     error: ErrorLevel = DEFAULT_ERROR,
     fallback: Sequence[ErrorLevel] = DEFAULT_FALLBACK,
     mask: int | None = DEFAULT_MASK,
+    version: int | None = None,
 ) -> QrSymbol:
     """Encode ``text`` as a QR code at ``error``, or the first ``fallback`` level that fits.
 
     Args:
-        text: the text (alphanumeric mode when it allows, else byte mode).
+        text: the text (segments as :func:`qr_segments` says).
         error: the preferred error-correction level.
         fallback: levels tried in order when ``text`` does not fit at
             ``error`` (``()``: none).
         mask: the data mask 0 to 7, or ``None`` for the ISO/IEC 18004
             automatic choice.
+        version: pin the QR version 1 to 40 (``None``: the smallest that
+            holds the text), so that codes print at the same size.
 
     Raises:
-        CertificateError: ``CRT-15`` if no level tried can hold the text.
-        ValueError: for an unknown level or a mask outside 0 to 7.
+        CertificateError: ``CRT-15`` if no level tried can hold the text,
+            ``CRT-22`` if it does not fit the pinned version.
+        ValueError: for an unknown level, a mask outside 0 to 7 or a
+            version outside 1 to 40.
     """
-    code = _make(text, error, fallback, mask)
+    code = _make(text, error, fallback, mask, version)
     return QrSymbol(text=text, version=code.version, error=code.error, mask=code.mask, code=code)
 
 
@@ -257,13 +464,15 @@ def qr_fit(
     *,
     error: ErrorLevel = DEFAULT_ERROR,
     fallback: Sequence[ErrorLevel] = DEFAULT_FALLBACK,
+    version: int | None = None,
 ) -> QrFit:
     """The level and version :func:`encode_qr` would use (counted, nothing encoded).
 
     Raises:
-        CertificateError: ``CRT-15`` if no level tried can hold the text.
+        CertificateError: ``CRT-15`` if no level tried can hold the text,
+            ``CRT-22`` if it does not fit the pinned ``version``.
     """
-    return _fit(text, error, fallback)
+    return _fit(text, error, fallback, version)
 
 
 def qr_version(text: str, error: ErrorLevel = DEFAULT_ERROR) -> int:

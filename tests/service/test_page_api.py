@@ -390,7 +390,13 @@ def test_certificate_without_trust_list_is_not_verifiable(tmp_path: Path) -> Non
             srv.url + "/api/v1/verify-qr", {"text": "JT1:NCF0RBSGOL53A F+J4NOAFI9OJ"}
         )
     assert status == 200
-    assert obj["valid"] is False and obj["code"] in ("CRT-21", "CRT-17", "CRT-02", "CRT-03", "CRT-04")
+    assert obj["valid"] is False and obj["code"] in (
+        "CRT-21",
+        "CRT-17",
+        "CRT-02",
+        "CRT-03",
+        "CRT-04",
+    )
 
 
 def test_no_page_flag_turns_the_page_off(tmp_path: Path) -> None:

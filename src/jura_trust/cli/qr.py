@@ -89,6 +89,27 @@ def _home(args: argparse.Namespace) -> Path:
     return Path(args.home) if getattr(args, "home", None) else c.default_home()
 
 
+def _qr_version(text: str) -> int:
+    value = _positive_int(text)
+    if value > 40:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a QR version (1 to 40)")
+    return value
+
+
+def _issuer_name(args: argparse.Namespace, at: datetime) -> str | None:
+    """The issuer's name from ``--trust-list`` (checked with ``--trust-root``), if given."""
+    if not args.trust_list:
+        return None
+    if not args.trust_root:
+        raise CertificateError(
+            "--trust-list needs --trust-root PEM to be trusted",
+            code=ErrorCode.CRT_TRUST_NOT_CONFIGURED,
+        )
+    roots = [_public_key(p) for p in args.trust_root]
+    trust_list = verify_trust_list(_read(args.trust_list, "trust list"), roots, at=at)
+    return trust_list.issuer_by_id(args.issuer).name  # CRT-05 for an unknown issuer
+
+
 # -- qr issue ------------------------------------------------------------------------------
 
 
@@ -121,7 +142,13 @@ def _documents(spec: Any) -> list[Document]:
 
 def _cmd_issue(args: argparse.Namespace) -> int:
     from jura_trust import qr  # noqa: PLC0415
-    from jura_trust.certificates.label import render_label_svg  # noqa: PLC0415
+    from jura_trust.certificates.label import (  # noqa: PLC0415
+        label_language,
+        label_png,
+        label_svg,
+        layout_label,
+    )
+    from jura_trust.certificates.link import check_link_base  # noqa: PLC0415
 
     documents = _documents(_json_file(args.documents))
     key = _private_key(args.key)
@@ -133,6 +160,11 @@ def _cmd_issue(args: argparse.Namespace) -> int:
     out = Path(args.out)
     mask = None if args.mask == "auto" else int(args.mask)
     fallback: tuple[Any, ...] = () if args.no_ecc_fallback else qr.DEFAULT_FALLBACK
+    module_mm = qr.check_module_mm(args.module_mm)  # CRT-22 before anything is signed
+    qr.print_scale(module_mm, args.dpi)
+    if args.link_base is not None:
+        check_link_base(args.link_base)
+    issuer_name = _issuer_name(args, issued_at) if args.label else None
     with c.open_embedded(_home(args)) as backend:
         batch = issue_batch(
             documents,
@@ -153,36 +185,51 @@ def _cmd_issue(args: argparse.Namespace) -> int:
     registry = DirectorySealRegistry(args.seals or out / "seals")
     for record_id, data in batch.registry_records():
         registry.put(record_id, data)
-    written: list[dict[str, Any]] = []
-    for cert in batch.certificates:
-        text = cert.text(self_contained=args.self_contained)
-        stem = out / f"cert-{cert.index:04d}"
-        symbol = qr.encode_qr(text, error=args.error, fallback=fallback, mask=mask)
-        _write(stem.with_suffix(".txt"), text + "\n")
-        _write(stem.with_suffix(".png"), symbol.png())
-        _write(stem.with_suffix(".svg"), symbol.svg())
-        if args.label:
-            label = render_label_svg(
-                cert,
-                self_contained=args.self_contained,
-                error=args.error,
-                fallback=fallback,
-                mask=mask,
-            )
-            _write(out / f"label-{cert.index:04d}.svg", label)
-        written.append(
-            {
-                "index": cert.index,
-                "leaf": str(cert.leaf),
-                "page": cert.page,
-                "text": str(stem.with_suffix(".txt")),
-                "png": str(stem.with_suffix(".png")),
-                "qr_version": symbol.version,
-                "error_level": symbol.error,
-                "mask": symbol.mask,
-                "characters": len(text),
-            }
+    texts = [
+        cert.link(args.link_base, self_contained=args.self_contained)
+        if args.link_base is not None
+        else cert.text(self_contained=args.self_contained)
+        for cert in batch.certificates
+    ]
+    version: int | None = args.version
+    if args.pin_version:
+        # every code of the batch at the version of the largest, so they print alike
+        version = max(
+            qr.qr_fit(text, error=args.error, fallback=fallback).version for text in texts
         )
+    written: list[dict[str, Any]] = []
+    for cert, text in zip(batch.certificates, texts, strict=True):
+        stem = out / f"cert-{cert.index:04d}"
+        symbol = qr.encode_qr(text, error=args.error, fallback=fallback, mask=mask, version=version)
+        _write(stem.with_suffix(".txt"), text + "\n")
+        _write(stem.with_suffix(".png"), symbol.print_png(module_mm=module_mm, dpi=args.dpi))
+        _write(stem.with_suffix(".svg"), symbol.print_svg(module_mm=module_mm))
+        item: dict[str, Any] = {
+            "index": cert.index,
+            "leaf": str(cert.leaf),
+            "page": cert.page,
+            "text": str(stem.with_suffix(".txt")),
+            "png": str(stem.with_suffix(".png")),
+            "svg": str(stem.with_suffix(".svg")),
+            "qr_version": symbol.version,
+            "error_level": symbol.error,
+            "mask": symbol.mask,
+            "characters": len(text),
+            "link": args.link_base is not None,
+            "size_mm": round((symbol.size + 2 * qr.DEFAULT_BORDER) * module_mm, 3),
+        }
+        if args.label:
+            lang = args.lang or label_language(cert.payload.language)
+            label = layout_label(
+                cert, issuer_name=issuer_name, lang=lang, module_mm=module_mm, symbol=symbol
+            )
+            label_stem = out / f"label-{cert.index:04d}"
+            _write(label_stem.with_suffix(".svg"), label_svg(label))
+            _write(label_stem.with_suffix(".png"), label_png(label, dpi=args.dpi))
+            item["label"] = str(label_stem.with_suffix(".svg"))
+            item["label_png"] = str(label_stem.with_suffix(".png"))
+            item["label_lang"] = lang
+        written.append(item)
     summary = {
         "seal": str(batch.seal.seal),
         "seal_id": seal_hex,
@@ -192,6 +239,9 @@ def _cmd_issue(args: argparse.Namespace) -> int:
         "kid": batch.seal.kid.hex(),
         "batch_size": len(batch),
         "self_contained": bool(args.self_contained),
+        "link_base": args.link_base,
+        "module_mm": module_mm,
+        "dpi": args.dpi,
         "certificates": written,
     }
     if args.json:
@@ -207,30 +257,86 @@ def _cmd_issue(args: argparse.Namespace) -> int:
 # -- qr verify --------------------------------------------------------------------------------
 
 
+def _is_certificate_text(text: str) -> bool:
+    from jura_trust.certificates.link import is_link  # noqa: PLC0415
+
+    return text.startswith(_TEXT_PREFIXES) or is_link(text)
+
+
 def _input_text(value: str) -> str:
-    if value.startswith(_TEXT_PREFIXES):
+    if _is_certificate_text(value):
         return value
     if value == "-":
         return sys.stdin.read().rstrip("\r\n")
     path = Path(value)
     if not path.exists():
         raise CertificateError(
-            "argument is neither a JT1:/HC1: text nor an existing file",
+            "argument is neither a JT1:/HC1: text, a link certificate nor an existing file",
             code=ErrorCode.CRT_BAD_PREFIX,
         )
     data = _read(path, "input")
-    if data[:4] in (b"JT1:", b"HC1:"):
+    if data[:4] in (b"JT1:", b"HC1:") or data[:8].lower().startswith((b"http://", b"https://")):
         return data.decode("ascii", errors="replace").rstrip("\r\n")
     from jura_trust import qr  # noqa: PLC0415
 
     texts = qr.read_qr(data, aztec=True)
     for text in texts:
-        if text.startswith(_TEXT_PREFIXES):
+        if _is_certificate_text(text):
             return text
     raise CertificateError(
-        f"no JT1/HC1 QR or Aztec code found in {value} ({len(texts)} code(s) read)",
+        f"no JT1/HC1 QR or Aztec code or link certificate found in {value} "
+        f"({len(texts)} code(s) read)",
         code=ErrorCode.CRT_BAD_PREFIX,
     )
+
+
+# -- qr stamp ---------------------------------------------------------------------------------
+
+
+def _position(text: str) -> tuple[float, float]:
+    x, sep, y = text.partition(",")
+    try:
+        if not sep:
+            raise ValueError(text)
+        return float(x), float(y)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y in millimetres") from None
+
+
+def _cmd_stamp(args: argparse.Namespace) -> int:
+    from jura_trust import qr  # noqa: PLC0415
+    from jura_trust.certificates.jt1 import decode_certificate  # noqa: PLC0415
+    from jura_trust.certificates.label import label_language, layout_label  # noqa: PLC0415
+    from jura_trust.certificates.stamp import stamp_pdf  # noqa: PLC0415
+
+    text = _input_text(args.certificate)
+    decoded = decode_certificate(text)  # CRT-01..04: only a readable JT1 text is stamped
+    symbol = qr.encode_qr(text, error=args.error, version=args.version)
+    issuer_name = None
+    if args.trust_list:
+        args.issuer = decoded.payload.issuer_id
+        issuer_name = _issuer_name(args, datetime.now(UTC))
+    lang = args.lang or label_language(decoded.payload.language)
+    label = layout_label(
+        decoded, issuer_name=issuer_name, lang=lang, module_mm=args.module_mm, symbol=symbol
+    )
+    stamped = stamp_pdf(_read(args.pdf, "PDF"), label, page=args.page, at=args.at)
+    _write(Path(args.out), stamped)
+    summary = {
+        "out": args.out,
+        "page": args.page,
+        "label_mm": [label.width, label.height],
+        "qr_version": symbol.version,
+        "module_mm": label.module_mm,
+        "lang": lang,
+    }
+    if args.json:
+        c.print_json(summary)
+    else:
+        print(
+            f"wrote {args.out}: label {label.width:.0f} x {label.height:.0f} mm on page {args.page}"
+        )
+    return 0
 
 
 def _publications(args: argparse.Namespace, at: datetime) -> Any:
@@ -458,7 +564,46 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help=f"documents per page in batches larger than N (default {PAGE_SIZE})",
     )
-    p.add_argument("--label", action="store_true", help="also write a printable label SVG")
+    p.add_argument(
+        "--label", action="store_true", help="also write a printable label (SVG and PNG)"
+    )
+    p.add_argument(
+        "--link-base",
+        metavar="URL",
+        help="make link certificates: URL#digits, opened by any phone camera (URL = the "
+        "verification page, e.g. https://verify.example/)",
+    )
+    p.add_argument(
+        "--lang",
+        choices=["fr", "de", "en"],
+        help="label language (default: the document's language if fr, de or en, else fr)",
+    )
+    p.add_argument(
+        "--trust-list", metavar="FILE", help="signed trust list: the issuer's name on labels"
+    )
+    p.add_argument("--trust-root", action="append", default=[], metavar="PEM")
+    p.add_argument(
+        "--module-mm",
+        type=float,
+        default=0.5,
+        metavar="MM",
+        help="printed module size in mm (default 0.5; at least 0.33)",
+    )
+    p.add_argument(
+        "--dpi", type=_positive_int, default=300, metavar="N", help="PNG density (default 300)"
+    )
+    pin = p.add_mutually_exclusive_group()
+    pin.add_argument(
+        "--version",
+        type=_qr_version,
+        metavar="N",
+        help="QR version 1-40 for every code (CRT-22 if a certificate does not fit)",
+    )
+    pin.add_argument(
+        "--pin-version",
+        action="store_true",
+        help="every code of the batch at the version of the largest (same printed size)",
+    )
     p.add_argument("--issued-at", metavar="TIME", help="issuance time (default now)")
     p.add_argument("--home", help="state directory of the embedded KSI backend")
     p.add_argument("--json", action="store_true")
@@ -473,7 +618,8 @@ def register(subparsers: Any) -> None:
         "inputs",
         nargs="+",
         metavar="TEXT|IMAGE|DIR",
-        help="JT1:/HC1: texts, images, files, directories (their .txt/.png/.jpg files), or -",
+        help="JT1:/HC1: texts, link certificate URLs, images, files, directories "
+        "(their .txt/.png/.jpg files), or -",
     )
     p.add_argument("--trust-list", metavar="FILE", help="signed trust list")
     p.add_argument("--trust-root", action="append", default=[], metavar="PEM")
@@ -496,6 +642,34 @@ def register(subparsers: Any) -> None:
     c.add_config(p)
     p.add_argument("--json", action="store_true", help="one JSON object per input (JSON Lines)")
     p.set_defaults(func=_cmd_verify)
+
+    p = qr_sub.add_parser(
+        "stamp", help="place a certificate's label on a page of an existing PDF (extra: print)"
+    )
+    p.add_argument("pdf", metavar="DOC.pdf")
+    p.add_argument(
+        "--certificate",
+        required=True,
+        metavar="TEXT|FILE",
+        help="the certificate: JT1: text, link URL, a .txt file or an image of the code",
+    )
+    p.add_argument("--out", "-o", required=True, metavar="OUT.pdf")
+    p.add_argument("--page", type=_positive_int, default=1, metavar="N", help="page (default 1)")
+    p.add_argument(
+        "--at",
+        type=_position,
+        metavar="X,Y",
+        help="label's top-left corner in mm from the page's top-left corner "
+        "(default: bottom right, 10 mm from the edges)",
+    )
+    p.add_argument("--lang", choices=["fr", "de", "en"], help="label language")
+    p.add_argument("--trust-list", metavar="FILE", help="signed trust list: the issuer's name")
+    p.add_argument("--trust-root", action="append", default=[], metavar="PEM")
+    p.add_argument("--module-mm", type=float, default=0.5, metavar="MM")
+    p.add_argument("--version", type=_qr_version, metavar="N", help="QR version 1-40")
+    p.add_argument("--error", default="q", choices=["l", "m", "q", "h"], help="ECC (default q)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_stamp)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

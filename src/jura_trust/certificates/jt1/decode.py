@@ -33,6 +33,7 @@ from jura_trust.certificates.jt1._common import (
 from jura_trust.certificates.jt1.paths import PathLink, decode_path
 from jura_trust.certificates.jt1.payload import Payload
 from jura_trust.certificates.jt1.seal import PageRecord, SealRecord, _check_page_index
+from jura_trust.certificates.link import is_link, plain_text
 from jura_trust.certificates.registry import SEAL_ID_LENGTH
 from jura_trust.core.hashing import Imprint
 from jura_trust.errors import CertificateError, ErrorCode
@@ -104,7 +105,13 @@ def _check_reference_deflate() -> None:
 
 
 def decode_certificate(text: str) -> DecodedCertificate:
-    """Read a JT1 text strictly (verification step 1).
+    """Read a JT1 text or link certificate strictly (verification step 1).
+
+    A link certificate (``https://...#1`` + digits, see
+    :mod:`jura_trust.certificates.link`) is read back to the plain text it
+    carries first (``CRT-01`` for a bad URL shape or form version,
+    ``CRT-02`` for a digit string that is not canonical); its URL is not
+    used for anything.
 
     Envelope versions 1 and 2 are read; only version 2 may use the preset
     dictionary :data:`ZDICT_V2` and carry a page level.
@@ -129,6 +136,8 @@ def decode_certificate(text: str) -> DecodedCertificate:
     and canonical CBOR checks, one certificate has exactly one compact text
     (self-contained texts: see "One text per certificate" in docs/qr.md).
     """
+    if is_link(text):
+        text = plain_text(text)
     unwrapped = unwrap_envelope(text, prefix=JT1_PREFIX, zdict=ZDICT_V2)
     data = unwrapped.payload
     item = loads_strict(data, "JT1 envelope")

@@ -49,6 +49,7 @@ from jura_trust.certificates.jt1._common import (
 from jura_trust.certificates.jt1.paths import PathLink, encode_path
 from jura_trust.certificates.jt1.payload import Document, Payload
 from jura_trust.certificates.jt1.seal import PageRecord, SealRecord
+from jura_trust.certificates.link import link_text
 from jura_trust.certificates.trustlist import key_id
 from jura_trust.core.chains import AggregationLink
 from jura_trust.core.hashing import Imprint
@@ -130,6 +131,18 @@ class Certificate:
             CertificateError: ``CRT-15`` if it would not fit a QR code.
         """
         return encode_envelope(self.envelope_cbor(self_contained=self_contained), zdict=ZDICT_V2)
+
+    def link(self, base: str, *, self_contained: bool = False) -> str:
+        """The link certificate: ``base#1`` + the digit form of :meth:`text`'s bytes.
+
+        ``base`` is the verification page's URL (``https://...``, no ``#``);
+        see :mod:`jura_trust.certificates.link`.
+
+        Raises:
+            CertificateError: ``CRT-01`` for a bad ``base``, ``CRT-15`` if
+                the certificate would not fit a QR code.
+        """
+        return link_text(self.text(self_contained=self_contained), base)
 
 
 @attrs.frozen(slots=True)
