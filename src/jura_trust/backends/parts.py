@@ -66,6 +66,7 @@ CERTIFICATE_YEARS: Final = 20
 _YEAR = 365 * 24 * 3600
 _PUBFILE = "publications.bin"
 
+
 def _iso(t: int) -> str:
     return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -99,10 +100,15 @@ class Anchor:
 class Calendar(Protocol):
     """Anchors round roots in a calendar, one second per round."""
 
-    #: True when the part writes the calendar itself and so honours an
-    #: explicit ``second`` (a publication round); False for a part that
-    #: hands roots to someone else (a parent, the writer process).
-    local: bool
+    @property
+    def local(self) -> bool:
+        """Whether this process writes the calendar (and so honours an explicit second).
+
+        True for the local calendar (a publication round may take a given
+        second); False for a part that hands roots to someone else (a
+        parent, the writer process).
+        """
+        ...
 
     def head(self) -> int | None:
         """The last second the calendar holds, or ``None`` when empty."""
