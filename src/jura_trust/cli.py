@@ -613,11 +613,35 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         login_envs=args.login_env,
         schedule=args.publish_schedule,
         tcp_listen=args.tcp_listen,
+        store=args.store,
+        read_store=args.read_store,
+        parents=args.parent,
+        parent_login=args.parent_login,
     )
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
     service.serve(config)
+    return EXIT_OK
+
+
+def _cmd_store_migrate(args: argparse.Namespace) -> int:
+    dsn = args.store
+    if dsn is None and args.config is not None:
+        from jura_trust import service  # noqa: PLC0415 - the optional 'service' extra
+
+        dsn = service.load_config(args.config, home=default_home()).store_dsn
+    if dsn is None or not dsn.startswith(("postgresql://", "postgres://")):
+        raise UsageError("store migrate needs --store postgresql://... (or [store] dsn)")
+    from jura_trust.backends.postgres import migrate_dsn  # noqa: PLC0415 - the 'postgres' extra
+
+    before, after = migrate_dsn(dsn)
+    if args.json:
+        _print_json({"schema_version_before": before, "schema_version": after})
+    elif before == after:
+        print(f"schema version {after}: up to date")
+    else:
+        print(f"schema version {before} -> {after}")
     return EXIT_OK
 
 
@@ -786,8 +810,43 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="monthly[:DAY] (default monthly:15), daily, every N(s|m|h|d), off",
     )
+    p.add_argument(
+        "--store",
+        metavar="DSN|FILE",
+        help="the calendar store: postgresql://USER@HOST:PORT/DB (several serve processes "
+        "share it, one calendar writer) or an SQLite file (default HOME/calendar.sqlite)",
+    )
+    p.add_argument(
+        "--read-store",
+        metavar="DSN",
+        help="a PostgreSQL read replica to extend from (alone: only extend and serve "
+        "the publications file)",
+    )
+    p.add_argument(
+        "--parent",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="run as a child aggregator of this KSI aggregator (repeatable: failover "
+        "in order); credentials in the URL (http://LOGIN:KEY@host/...) or --parent-login",
+    )
+    p.add_argument(
+        "--parent-login",
+        metavar="NAME:PATH",
+        help="the login at the parents and the file holding its HMAC key",
+    )
     _add_home(p)
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("store", help="calendar store maintenance (PostgreSQL)")
+    store_sub = p.add_subparsers(dest="store_command", required=True)
+    q = store_sub.add_parser(
+        "migrate", help="create or upgrade the PostgreSQL schema (serve also does it)"
+    )
+    q.add_argument("--store", metavar="DSN", help="postgresql://USER@HOST:PORT/DB")
+    q.add_argument("--config", metavar="FILE", help="take [store] dsn from this TOML file")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_cmd_store_migrate)
 
     cli_qr.register(sub)
     return parser

@@ -280,9 +280,11 @@ class BackendParts:
             aggregator, or the PostgreSQL writer).
         extender: builds calendar chains (may read a replica).
         publications: the signed publications file.
-        publisher: the publications-file signer.
+        publisher_certificate: the publications-file signer's certificate
+            (the trust anchor), if known.
         calendar_certificate: the certificate of the key that signs
-            calendar heads (for trust defaults).
+            calendar heads, or ``None`` when this process signs none (a
+            child aggregator); a new one is added to the publications file.
         closers: closed in order by :meth:`EmbeddedBackend.close` (stores,
             connections).
     """
@@ -290,8 +292,8 @@ class BackendParts:
     calendar: Calendar
     extender: Extender
     publications: Publications
-    publisher: pki.CalendarSigner
-    calendar_certificate: pki.Certificate
+    publisher_certificate: pki.Certificate | None
+    calendar_certificate: pki.Certificate | None
     closers: tuple[Callable[[], object], ...] = ()
 
 
@@ -429,7 +431,7 @@ class EmbeddedBackend:
             calendar=LocalCalendar(store, calendar_signer, self.clock),
             extender=StoreExtender(store),
             publications=publications,
-            publisher=publisher,
+            publisher_certificate=publisher.certificate,
             calendar_certificate=calendar_signer.certificate,
             closers=(store.close,),
         )
@@ -437,11 +439,22 @@ class EmbeddedBackend:
     def _adopt_certificate(self) -> None:
         # a new home, or a new calendar key: publish its certificate beside
         # the old ones
+        certificate = self.parts.calendar_certificate
+        if certificate is None:
+            return
         publications = self.parts.publications
-        publications.refresh()
-        cert_id = pki.certificate_id(self.parts.calendar_certificate)
-        if cert_id not in publications.certificate_ids:
-            publications.commit(publications.records)
+        cert_id = pki.certificate_id(certificate)
+        for attempt in range(3):
+            publications.refresh()
+            if cert_id in publications.certificate_ids:
+                return
+            try:
+                publications.commit(publications.records)
+                return
+            except BackendError:
+                # a shared file another process changed meanwhile: read it again
+                if attempt == 2:
+                    raise
 
     @contextlib.contextmanager
     def _state(self) -> Iterator[None]:
@@ -486,7 +499,7 @@ class EmbeddedBackend:
     @property
     def publisher_certificate(self) -> object:
         """The publications-file signer's certificate: the trust anchor."""
-        return self.parts.publisher.certificate
+        return self.parts.publisher_certificate
 
     @property
     def publications_file_bytes(self) -> bytes:
@@ -499,8 +512,14 @@ class EmbeddedBackend:
 
     def trusted_publications_file(self, at: int | None = None) -> VerifiedPublicationsFile:
         """The publications file, verified against this backend's publisher certificate."""
+        anchor = self.parts.publisher_certificate
+        if anchor is None:
+            raise BackendError(
+                "no publications-file signer configured for this backend",
+                code=ErrorCode.SVC_CONFIG,
+            )
         return self.publications_file().trusted(
-            trust_anchors=[self.parts.publisher.certificate],
+            trust_anchors=[anchor],
             constraints={"E": self.publisher_email},
             at_time=int(self.clock.now()) if at is None else at,
         )

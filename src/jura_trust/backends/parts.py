@@ -35,11 +35,13 @@ from jura_trust import _files, pki
 from jura_trust.backends.base import Clock
 from jura_trust.backends.stores import CalendarStore
 from jura_trust.core import calendar as cal
+from jura_trust.core import tlv
 from jura_trust.core.chains import AggregationChain, CalendarChain
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData, PublicationRecord
 from jura_trust.core.signature import CalendarAuthRecord, SignatureData
 from jura_trust.errors import BackendError, ErrorCode
+from jura_trust.pdu import shift_first_link_level
 from jura_trust.publications import PublicationsFile
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "LocalCalendar",
     "Publications",
     "StoreExtender",
+    "relative_chain",
     "sign_calendar_head",
 ]
 
@@ -424,3 +427,15 @@ class FilePublications:
         self._certificates = certs
         self._records = sorted(records, key=lambda p: p.publication_time)
         self._bytes = data
+
+
+def relative_chain(chain: AggregationChain, level: int) -> AggregationChain:
+    """``chain`` with its first link's level correction counted from ``level``.
+
+    A tree gives absolute corrections (from level 0); a chain stacked on a
+    lower chain whose output is at ``level`` carries the rest only.
+    """
+    if level == 0:
+        return chain
+    raw = shift_first_link_level(tlv.decode(chain.encode()), -level)
+    return AggregationChain.from_tlv(tlv.decode(raw))

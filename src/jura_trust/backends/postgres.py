@@ -49,6 +49,7 @@ from jura_trust.backends.parts import (
     Anchor,
     build_publications_file,
     generate_signer,
+    relative_chain,
     sign_calendar_head,
 )
 from jura_trust.backends.stores import _check_append_args, _RelationalStore
@@ -59,7 +60,6 @@ from jura_trust.core.hashing import DEFAULT_ALGORITHM, HashAlgorithm, Imprint
 from jura_trust.core.publication import PublicationRecord
 from jura_trust.core.tree import TreeBuilder
 from jura_trust.errors import BackendError, ErrorCode
-from jura_trust.pdu import shift_first_link_level
 from jura_trust.publications import PublicationsFile
 
 try:
@@ -78,7 +78,6 @@ __all__ = [
     "WriterLease",
     "is_dsn",
     "migrate",
-    "relative_chain",
 ]
 
 #: The schema version this code writes (table ``schema_version``).
@@ -451,8 +450,8 @@ class PostgresPublications:
     def __init__(
         self,
         dsn: str,
-        publisher: pki.CalendarSigner,
-        calendar_certificate: pki.Certificate,
+        publisher: pki.CalendarSigner | None,
+        calendar_certificate: pki.Certificate | None,
         clock: Clock | None = None,
         *,
         read_only: bool = False,
@@ -503,12 +502,14 @@ class PostgresPublications:
 
     def commit(self, records: Sequence[PublicationRecord]) -> None:
         """Sign and store the file (compare-and-set); adopt it once committed."""
-        if self._read_only:
+        if self._read_only or self._publisher is None:
             raise BackendError(
                 "the publications file is read-only here", code=ErrorCode.SVC_REFUSED
             )
         certs = dict(self._certificates)
-        certs[pki.certificate_id(self._calendar_certificate)] = self._calendar_certificate
+        if self._calendar_certificate is not None:
+            cert_id = pki.certificate_id(self._calendar_certificate)
+            certs[cert_id] = self._calendar_certificate
         data = build_publications_file(records, certs, self._publisher, int(self._clock.now()))
         with self._db.conn() as conn:
             if self._version is None:
@@ -535,6 +536,29 @@ class PostgresPublications:
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+
+def read_signing_certificates(dsn: str) -> tuple[pki.Certificate, pki.Certificate]:
+    """The calendar and publisher certificates stored in ``dsn`` (a replica will do).
+
+    A process that only extends needs the trust anchor but no private key.
+    Raises SVC-08 when the database holds no keys (configure key files).
+    """
+    db = _Shared(dsn, read_only=True, name="jura-trust keys")
+    try:
+        with db.conn() as conn:
+            rows = dict(conn.execute("SELECT role, cert_pem FROM signing_key").fetchall())
+    finally:
+        db.close()
+    try:
+        return (
+            pki.load_certificate(bytes(rows["calendar"])),
+            pki.load_certificate(bytes(rows["publisher"])),
+        )
+    except KeyError:
+        raise BackendError(
+            f"{_redact(dsn)} holds no signing certificates yet", code=ErrorCode.SVC_CONFIG
+        ) from None
 
 
 def default_member_name() -> str:
@@ -639,18 +663,6 @@ class WriterLease:
         self._db.close()
 
 
-def relative_chain(chain: AggregationChain, level: int) -> AggregationChain:
-    """``chain`` with its first link's level correction counted from ``level``.
-
-    A tree gives absolute corrections (from level 0); a chain stacked on a
-    lower chain whose output is at ``level`` carries the rest only.
-    """
-    if level == 0:
-        return chain
-    raw = shift_first_link_level(tlv.decode(chain.encode()), -level)
-    return AggregationChain.from_tlv(tlv.decode(raw))
-
-
 class ClusterCalendar:
     """The calendar of one of several processes on one database (see the module docstring).
 
@@ -711,6 +723,16 @@ class ClusterCalendar:
     def first(self) -> int | None:
         """The first second the calendar holds."""
         return self.store.first()
+
+    def gauges(self) -> dict[str, Callable[[], float | None]]:
+        """``/metrics`` gauges: the lease, its fencing token, hand-offs and rounds written."""
+        out: dict[str, Callable[[], float | None]] = {
+            "writer_lease_held": lambda: 1.0 if self.lease.held() else 0.0,
+            "writer_lease_token": lambda: self.lease.token,
+        }
+        for key in self.stats:
+            out[f"cluster_{key}"] = lambda key=key: self.stats[key]  # type: ignore[misc]
+        return out
 
     # -- the lease keeper ---------------------------------------------------
 

@@ -70,6 +70,7 @@ from jura_trust.pdu import (
 from jura_trust.service._wire import seal_responses, success_payload
 from jura_trust.service.auth import Gate
 from jura_trust.service.config import Login, ServiceConfig
+from jura_trust.service.deploy import calendar_gauges, open_parts
 from jura_trust.service.metrics import Metrics
 from jura_trust.service.publisher import Publisher
 from jura_trust.service.rounds import ClosedRound, RoundLoop
@@ -125,6 +126,20 @@ def open_backend(config: ServiceConfig, *, home_lock: HomeLock | None = None) ->
                 code=ErrorCode.SVC_CONFIG,
             ) from None
     config.home.mkdir(parents=True, exist_ok=True)
+    parts = open_parts(config, calendar_signer, publisher)
+    if parts is not None:
+        try:
+            return EmbeddedBackend(
+                config.home,
+                parts=parts,
+                publisher_email=config.publisher_email,
+                home_lock=home_lock,
+            )
+        except BaseException:
+            for close in parts.closers:
+                with contextlib.suppress(Exception):
+                    close()
+            raise
     store = SQLiteCalendarStore(config.calendar_store_path)
     try:
         return EmbeddedBackend(
@@ -258,6 +273,7 @@ class Service:
                 "calendar_first": lambda: self.backend.calendar_first,
                 "pending_requests": lambda: self.rounds.pending,
                 "round_ms": lambda: self.config.round_ms,
+                **calendar_gauges(self.backend.calendar),
             }
         )
 
