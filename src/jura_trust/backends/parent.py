@@ -21,6 +21,7 @@ from the first parent that answers (its ``/extender`` and
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +32,7 @@ from jura_trust.core.chains import CalendarChain
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationRecord
 from jura_trust.errors import BackendError, ErrorCode
+from jura_trust.pdu import ExtenderConfig
 from jura_trust.publications import PublicationsFile
 
 __all__ = [
@@ -44,6 +46,8 @@ __all__ = [
 
 #: Seconds a child waits for one parent before trying the next.
 DEFAULT_PARENT_TIMEOUT: Final = 5.0
+#: Seconds a child keeps the parent calendar's bounds before asking again.
+BOUNDS_SECONDS: Final = 1.0
 
 
 def sibling_url(aggregator_url: str, path: str) -> str:
@@ -168,19 +172,40 @@ class ParentCalendar:
 
 
 class ParentExtender:
-    """Calendar chains from the parents' extenders (failing over like the calendar)."""
+    """Calendar chains from the parents' extenders (failing over like the calendar).
+
+    The calendar's bounds are the parent extender's (its configuration,
+    asked at most once per :data:`BOUNDS_SECONDS`).
+    """
 
     def __init__(self, parents: Sequence[KsiHttpBackend]) -> None:
         self._failover = _Failover(parents)
-        self._head: int | None = None
+        self._bounds: tuple[int | None, int | None] = (None, None)
+        self._asked = -BOUNDS_SECONDS
+
+    def _read_bounds(self) -> tuple[int | None, int | None]:
+        now = time.monotonic()
+        if now - self._asked >= BOUNDS_SECONDS:
+            self._asked = now
+
+            def config(parent: KsiHttpBackend) -> ExtenderConfig:
+                return parent.extender_config()
+
+            try:
+                conf = self._failover.call("send its extender configuration", config)
+            except BackendError:
+                return self._bounds
+            assert isinstance(conf, ExtenderConfig)
+            self._bounds = (conf.calendar_last_time, conf.calendar_first_time)
+        return self._bounds
 
     def head(self) -> int | None:
-        """The parent calendar's head as last seen (``None`` before any extension)."""
-        return self._head
+        """The parent calendar's head (``None`` when no parent answers)."""
+        return self._read_bounds()[0]
 
     def first(self) -> int | None:
-        """Unknown for a parent's calendar: ``None``."""
-        return None
+        """The parent calendar's first second."""
+        return self._read_bounds()[1]
 
     def extend_calendar(self, aggregation_time: int, publication_time: int | None) -> CalendarChain:
         """A calendar chain from a parent's extender."""
@@ -190,7 +215,6 @@ class ParentExtender:
 
         chain = self._failover.call("extend", extend)
         assert isinstance(chain, CalendarChain)
-        self._head = max(self._head or 0, chain.publication_time)
         return chain
 
 
