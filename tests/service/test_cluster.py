@@ -21,24 +21,26 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.request import urlopen
 
 import psycopg
 import pytest
 
 from jura_trust import pki
+from jura_trust.backends.ksi_http import KsiHttpBackend
 from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.backends.parts import StoreExtender
 from jura_trust.backends.postgres import PostgresCalendarStore, read_signing_certificates
 from jura_trust.core.calendar import right_links_consistent
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.signature import Signature
-from jura_trust.errors import Outcome
+from jura_trust.errors import BackendError, ErrorCode, Outcome
 from jura_trust.publications import PublicationsFile
 from jura_trust.service.config import ServiceConfig
 from jura_trust.service.deploy import cluster_parts
 from jura_trust.verify import verify_signature
 from tests.pg import drop_schema, new_schema_dsn
-from tests.service.server import PUBLISHER_EMAIL, ServerProcess
+from tests.service.server import KEY, LOGIN, PUBLISHER_EMAIL, ServerProcess
 from tests.service.test_crash import Load
 
 #: The issue's bound on taking over the lease after the writer died.
@@ -163,3 +165,33 @@ def test_writer_sigkilled_under_load_loses_nothing_and_never_forks(
         backend.close()
     assert len(roots) >= kills  # rounds of many seconds were checked
     print(f"{processes} processes: {len(acked)} signatures, failovers {failovers}")
+
+
+def test_extender_on_a_replica_extends_and_serves_the_file_but_signs_nothing(
+    dsn: str, tmp_path: Path
+) -> None:
+    writer = _start(tmp_path / "central", dsn)
+    # the replica: a read-only session on the same data
+    replica = ServerProcess(tmp_path / "replica", "--read-store", dsn).start(timeout=60)
+    try:
+        with (
+            KsiHttpBackend(writer.aggregator, login=LOGIN, key=KEY, timeout=30) as central,
+            KsiHttpBackend(
+                replica.aggregator, replica.extender, replica.publications, login=LOGIN, key=KEY
+            ) as reader,
+        ):
+            sig = central.sign(Imprint.hash(b"signed centrally"))
+            deadline = time.monotonic() + 10
+            while (reader.extender_config().calendar_last_time or 0) < sig.aggregation_time:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            chain = reader.extend_calendar(sig.aggregation_time)
+            assert chain.input_hash == sig.aggregation_root()
+            with urlopen(writer.publications, timeout=10) as response:
+                assert reader.publications_file_bytes() == response.read()
+            with pytest.raises(BackendError) as info:
+                reader.sign(Imprint.hash(b"not here"))
+            assert info.value.code is ErrorCode.SVC_REFUSED
+    finally:
+        replica.stop()
+        writer.stop()
