@@ -25,6 +25,13 @@ server collecting requests from many clients uses the round API:
 arrive, and :meth:`EmbeddedBackend.close_round` turns it into an
 :class:`AggregationRound` (one tree, one calendar second, one calendar
 authentication record). :meth:`EmbeddedBackend.aggregate` does both at once.
+
+The backend is assembled from parts (:mod:`jura_trust.backends.parts`):
+by default a local calendar over the store, an extender reading it, the
+publications file and the keys of the home; given other
+:class:`BackendParts` the same class is a process of the PostgreSQL
+deployment (:mod:`jura_trust.backends.postgres`) or a child aggregator
+(:mod:`jura_trust.backends.parent`).
 """
 
 from __future__ import annotations
@@ -287,6 +294,12 @@ class BackendParts:
             child aggregator); a new one is added to the publications file.
         closers: closed in order by :meth:`EmbeddedBackend.close` (stores,
             connections).
+        exclusive_rounds: hold the backend's lock (and the home's
+            ``state.lock``) while a round is anchored, serialising it with
+            extensions and publications of this backend (the local
+            calendar); ``False`` for a calendar that synchronises itself
+            and may wait on others (a parent, the writer process), so that
+            extending never waits for it.
     """
 
     calendar: Calendar
@@ -295,6 +308,7 @@ class BackendParts:
     publisher_certificate: pki.Certificate | None
     calendar_certificate: pki.Certificate | None
     closers: tuple[Callable[[], object], ...] = ()
+    exclusive_rounds: bool = True
 
 
 class EmbeddedBackend:
@@ -577,7 +591,7 @@ class EmbeddedBackend:
                 raise ValueError("this backend's calendar is not written by this process")
             if second > int(self.clock.now()):
                 raise ValueError(f"second {second} is in the future")
-        with self._state():
+        with self._state() if self.parts.exclusive_rounds else contextlib.nullcontext():
             tree, requests = pending._close()
             anchor = calendar.commit(tree.root, tree.root_level, second)
             return AggregationRound(

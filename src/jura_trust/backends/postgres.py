@@ -89,6 +89,9 @@ LEASE_SECONDS: Final = 4.0
 HANDOFF_TIMEOUT: Final = 12.0
 #: How often a waiting hand-off, and the writer for hand-offs, look (seconds).
 POLL_SECONDS: Final = 0.05
+#: Seconds a taken hand-off row is kept (its member reads it within
+#: :data:`POLL_SECONDS`); the writer deletes older ones.
+HANDOFF_KEEP_SECONDS: Final = 300
 #: Serialises migrations of one database (a transaction-level advisory lock).
 _MIGRATION_LOCK: Final = 0x6A75726154
 #: Every migration, in order: ``_MIGRATIONS[v - 1]`` makes version ``v``.
@@ -762,7 +765,7 @@ class ClusterCalendar:
 
     def _run(self) -> None:
         renew_every = self.lease.seconds / 3
-        last = time.monotonic()
+        last = cleaned = time.monotonic()
         while not self._stop.wait(POLL_SECONDS):
             now = time.monotonic()
             if now - last >= renew_every or not self.lease.held():
@@ -771,6 +774,14 @@ class ClusterCalendar:
             if self.lease.held():
                 with contextlib.suppress(BackendError):
                     self.commit_handoffs()
+                if now - cleaned >= 10:
+                    cleaned = now
+                    with contextlib.suppress(BackendError), self._handoffs.conn() as conn:
+                        conn.execute(
+                            "DELETE FROM handoff WHERE second IS NOT NULL"
+                            " AND created < now() - %s::interval",
+                            (f"{HANDOFF_KEEP_SECONDS} seconds",),
+                        )
 
     # -- writing ------------------------------------------------------------
 

@@ -93,6 +93,7 @@ def cluster_parts(
         publisher_certificate=publisher.certificate,
         calendar_certificate=calendar_signer.certificate,
         closers=tuple(closers),
+        exclusive_rounds=False,
     )
 
 
@@ -165,6 +166,7 @@ def child_parts(config: ServiceConfig) -> BackendParts:
         publisher_certificate=None,
         calendar_certificate=None,
         closers=(calendar.close,),
+        exclusive_rounds=False,
     )
 
 
