@@ -89,6 +89,15 @@ LEASE_SECONDS: Final = 4.0
 HANDOFF_TIMEOUT: Final = 12.0
 #: How often a waiting hand-off, and the writer for hand-offs, look (seconds).
 POLL_SECONDS: Final = 0.05
+#: Seconds after the start of its second the writer waits before taking the
+#: hand-offs into its own round, so that processes whose rounds closed at the
+#: same tick get the same second (only while other processes hand off).
+HANDOFF_GRACE: Final = 0.3
+#: The fraction of a second after which the writer anchors hand-offs alone
+#: when it had no round of its own in that second.
+KEEPER_PHASE: Final = 0.6
+#: Other processes count as active this long after their last hand-off.
+MEMBERS_ACTIVE_SECONDS: Final = 10.0
 #: Seconds a taken hand-off row is kept (its member reads it within
 #: :data:`POLL_SECONDS`); the writer deletes older ones.
 HANDOFF_KEEP_SECONDS: Final = 300
@@ -705,6 +714,7 @@ class ClusterCalendar:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sequence = 0
+        self._members_seen = -MEMBERS_ACTIVE_SECONDS
         #: Counters for /metrics and tests.
         self.stats: dict[str, int] = {
             "rounds_written": 0,
@@ -821,6 +831,23 @@ class ClusterCalendar:
                         (sec, chain, hid),
                     )
 
+            if second is not None:
+                target = second
+            elif own is not None:
+                target = self._next_second()
+                if time.monotonic() - self._members_seen < MEMBERS_ACTIVE_SECONDS:
+                    # the other processes closed their rounds at the same tick:
+                    # give their hand-offs a moment to arrive for this second
+                    delay = target + HANDOFF_GRACE - self._clock.now()
+                    if delay > 0:
+                        self._clock.sleep(delay)
+            else:
+                # the keeper: hand-offs alone, late in a second no round took
+                now = self._clock.now()
+                target = int(now)
+                head = self.store.head()
+                if now - target < KEEPER_PHASE or (head is not None and head >= target):
+                    return None
             with self._handoffs.conn() as conn:
                 rows = conn.execute(
                     "SELECT id, member, root, level FROM handoff WHERE second IS NULL"
@@ -828,7 +855,8 @@ class ClusterCalendar:
                 ).fetchall()
             if own is None and not rows:
                 return None
-            target = self._next_second() if second is None else second
+            if rows:
+                self._members_seen = time.monotonic()
             builder = TreeBuilder(self.algorithm)
             leaves: list[tuple[Imprint, int]] = []
             if own is not None:
