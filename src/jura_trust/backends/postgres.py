@@ -68,16 +68,26 @@ except ImportError:  # pragma: no cover - the extra is not installed
     psycopg = None  # type: ignore[assignment]
 
 __all__ = [
+    "HANDOFF_GRACE",
+    "HANDOFF_KEEP_SECONDS",
     "HANDOFF_TIMEOUT",
+    "KEEPER_PHASE",
     "LEASE_SECONDS",
+    "MEMBERS_ACTIVE_SECONDS",
+    "POLL_SECONDS",
     "SCHEMA_VERSION",
     "ClusterCalendar",
     "PostgresCalendarStore",
     "PostgresKeyStore",
     "PostgresPublications",
     "WriterLease",
+    "connect",
+    "default_member_name",
     "is_dsn",
     "migrate",
+    "migrate_dsn",
+    "read_signing_certificates",
+    "schema_version",
 ]
 
 #: The schema version this code writes (table ``schema_version``).
