@@ -14,6 +14,7 @@ import pytest
 from jura_trust import pki
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend
+from jura_trust.backends.parts import sign_calendar_head
 from jura_trust.core.chains import CalendarChain, CalendarLink, Direction
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData
@@ -96,7 +97,9 @@ def test_attack_key_policy_certificate_expired_when_it_signed() -> None:
     aggregation time T < P. The key's act is at P: KEY-03 (libksi checks the
     certificate at the auth record's publication time).
     """
-    backend, clock = _expiring_backend(60)
+    signer = _signer(T0 - 3600, T0 + 60)
+    clock = ManualClock(T0)
+    backend = EmbeddedBackend(clock=clock, calendar_signer=signer)
     sig = backend.sign(Imprint.hash(b"document"))
     t = sig.aggregation_time
     clock.advance(3600)  # the certificate has expired
@@ -104,7 +107,7 @@ def test_attack_key_policy_certificate_expired_when_it_signed() -> None:
     head = backend.calendar_head
     assert head is not None and head > t + 60
     chain = backend.extend_calendar(t, head)
-    late = backend._auth_record(chain)  # what a key used after its expiry signs
+    late = sign_calendar_head(signer, chain)  # what a key used after its expiry signs
     forged = Signature.build(sig.aggregation_chains, chain, calendar_auth_record=late)
     forged = Signature.from_bytes(forged.encode())
     pubfile = backend.trusted_publications_file(at=t)

@@ -10,11 +10,12 @@ Faults fire at named *write points*, ``before`` or ``after`` the write:
 
 * ``append``: around the whole :meth:`CalendarStore.append`, for every kind
   (the :class:`FaultyStore` wrapper); a fault after it is "fail but persist".
-* implementation points, inside one append: for SQLite ``leaf`` (the leaf
-  row), ``nodes`` (the subtree roots) and ``commit``, injected by a
-  :class:`sqlite3.Connection` subclass handed to the store's ``factory``
-  hook; a fault after ``commit`` is "fail but persist", every other one
-  "fail and not persist".
+* implementation points, inside one append: for SQLite and PostgreSQL
+  ``leaf`` (the leaf row), ``nodes`` (the subtree roots) and ``commit``,
+  injected by a connection subclass (:class:`sqlite3.Connection` through the
+  SQLite store's ``factory``, :class:`psycopg.Connection` through the
+  PostgreSQL store's ``connection_class``); a fault after ``commit`` is
+  "fail but persist", every other one "fail and not persist".
 * round points, outside the store, for the embedded backend:
   ``head-signature`` (the calendar signer, :class:`FaultySigner`) and
   ``publication`` (the write of ``publications.bin``, :func:`faulty_writer`).
@@ -28,7 +29,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -202,10 +203,64 @@ class SQLiteKind:
         return FaultyStore(store, faults)
 
 
+def _point_of(sql: str) -> str | None:
+    text = sql.lstrip().upper()
+    if text.startswith("INSERT INTO LEAF"):
+        return "leaf"
+    if text.startswith("INSERT INTO NODE"):
+        return "nodes"
+    if text.startswith("COMMIT"):
+        return "commit"
+    return None
+
+
+def _faulty_pg_connection(faults: Faults) -> Any:
+    """A :class:`psycopg.Connection` class firing faults around the store's writes."""
+    import psycopg
+
+    def error(message: str) -> psycopg.Error:
+        return psycopg.OperationalError(message)
+
+    class FaultyPgConnection(psycopg.Connection[Any]):
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+            point = _point_of(query) if isinstance(query, str) else None
+            if point is not None:
+                faults.fire(point, BEFORE, error)
+            cursor = super().execute(query, params, **kwargs)
+            if point is not None:
+                faults.fire(point, AFTER, error)
+            return cursor
+
+    return FaultyPgConnection
+
+
+class PostgresKind:
+    """:class:`PostgresCalendarStore` in a schema of its own, faults through its connection class.
+
+    Needs ``JURA_TRUST_TEST_PG`` (:mod:`tests.pg`): fails in CI without it.
+    """
+
+    name = "postgresql"
+    points = ("append", "leaf", "nodes", "commit")
+    durable_after = frozenset({"append", "commit"})
+
+    def __init__(self, directory: Path) -> None:
+        from tests.pg import new_schema_dsn
+
+        self.dsn, self.schema = new_schema_dsn()
+
+    def open(self, faults: Faults) -> CalendarStore:
+        from jura_trust.backends.postgres import PostgresCalendarStore
+
+        store = PostgresCalendarStore(self.dsn, connection_class=_faulty_pg_connection(faults))
+        return FaultyStore(store, faults)
+
+
 #: Every store implementation the contract suite runs against.
 STORE_KINDS: dict[str, Callable[[Path], StoreKind]] = {
     "memory": MemoryKind,
     "sqlite": SQLiteKind,
+    "postgresql": PostgresKind,
 }
 
 

@@ -211,15 +211,15 @@ def test_without_round_ms_calls_queued_during_a_round_share_the_next(backend, mo
     lock = threading.Lock()
     first_round = threading.Event()
     release = threading.Event()
-    real = backend.aggregate
+    real = backend.close_round
 
-    def slow_first(requests):  # the first round waits until the others have queued
+    def slow_first(pending, **kw):  # the first round waits until the others have queued
         if not first_round.is_set():
             first_round.set()
             assert release.wait(10)
-        return real(requests)
+        return real(pending, **kw)
 
-    monkeypatch.setattr(backend, "aggregate", slow_first)
+    monkeypatch.setattr(backend, "close_round", slow_first)
 
     def worker(i: int) -> None:
         s = backend.sign(imp(i))
@@ -232,7 +232,7 @@ def test_without_round_ms_calls_queued_during_a_round_share_the_next(backend, mo
     for t in threads[1:]:
         t.start()
     deadline = time.monotonic() + 10
-    while len(backend._pending) < n - 1 and time.monotonic() < deadline:
+    while backend._batcher.pending < n - 1 and time.monotonic() < deadline:
         time.sleep(0.005)
     release.set()
     for t in threads:

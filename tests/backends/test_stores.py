@@ -1,4 +1,4 @@
-"""One contract suite for every CalendarStore (memory and SQLite)."""
+"""One contract suite for every CalendarStore (memory, SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.errors import BackendError, ErrorCode
 from tests.budget import scaled
 from tests.core.calendar_oracle import naive_chain, naive_leaves, naive_root
+from tests.pg import drop_schema, new_schema_dsn
 
 
 def imp(i: int) -> Imprint:
@@ -34,21 +35,30 @@ class Harness:
     def __init__(self, kind: str, directory: Path) -> None:
         self.kind = kind
         self.path = directory / f"calendar-{os.urandom(4).hex()}.sqlite"
+        self.schema: str | None = None
+        if kind == "postgresql":
+            self.dsn, self.schema = new_schema_dsn()
         self.store: CalendarStore = self._open()
 
     def _open(self) -> CalendarStore:
         if self.kind == "memory":
             return MemoryCalendarStore()
+        if self.kind == "postgresql":
+            from jura_trust.backends.postgres import PostgresCalendarStore
+
+            return PostgresCalendarStore(self.dsn)
         return SQLiteCalendarStore(self.path)
 
     def reopen(self) -> CalendarStore:
-        if self.kind == "sqlite":
+        if self.kind != "memory":
             self.store.close()
             self.store = self._open()
         return self.store
 
     def close(self) -> None:
         self.store.close()
+        if self.schema is not None:
+            drop_schema(self.schema)
 
     def then_reopened(self) -> Iterator[CalendarStore]:
         """The store as it is, then (lazily) after a reopen."""
@@ -56,14 +66,17 @@ class Harness:
         yield self.reopen()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+KINDS = ["memory", "sqlite", "postgresql"]
+
+
+@pytest.fixture(params=KINDS)
 def harness(request, tmp_path) -> Iterator[Harness]:
     h = Harness(request.param, tmp_path)
     yield h
     h.close()
 
 
-@pytest.fixture(scope="module", params=["memory", "sqlite"])
+@pytest.fixture(scope="module", params=KINDS)
 def kind(request) -> str:
     return request.param
 

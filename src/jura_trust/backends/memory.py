@@ -25,6 +25,13 @@ server collecting requests from many clients uses the round API:
 arrive, and :meth:`EmbeddedBackend.close_round` turns it into an
 :class:`AggregationRound` (one tree, one calendar second, one calendar
 authentication record). :meth:`EmbeddedBackend.aggregate` does both at once.
+
+The backend is assembled from parts (:mod:`jura_trust.backends.parts`):
+by default a local calendar over the store, an extender reading it, the
+publications file and the keys of the home; given other
+:class:`BackendParts` the same class is a process of the PostgreSQL
+deployment (:mod:`jura_trust.backends.postgres`) or a child aggregator
+(:mod:`jura_trust.backends.parent`).
 """
 
 from __future__ import annotations
@@ -41,9 +48,20 @@ import attrs
 
 from jura_trust import _files, pki
 from jura_trust.backends.base import Clock, SystemClock
+from jura_trust.backends.batcher import RoundBatcher
 from jura_trust.backends.home import HomeLock, StateLock, lock_for_writer
+from jura_trust.backends.parts import (
+    CALENDAR_ROLE,
+    PUBLISHER_ROLE,
+    Calendar,
+    Extender,
+    FilePublications,
+    HomeKeyStore,
+    LocalCalendar,
+    Publications,
+    StoreExtender,
+)
 from jura_trust.backends.stores import CalendarStore, MemoryCalendarStore, SQLiteCalendarStore
-from jura_trust.core import calendar as cal
 from jura_trust.core import tlv
 from jura_trust.core.chains import (
     AGGREGATION_CHAIN_TYPE,
@@ -57,7 +75,7 @@ from jura_trust.core.publication import (
     PublicationRecord,
     encode_publication_string,
 )
-from jura_trust.core.signature import CalendarAuthRecord, Signature, SignatureData
+from jura_trust.core.signature import CalendarAuthRecord, Signature
 from jura_trust.core.tree import Tree, TreeBuilder
 from jura_trust.errors import BackendError, ErrorCode
 from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
@@ -68,6 +86,7 @@ __all__ = [
     "MAX_REQUEST_LEVEL",
     "PUBLISHER_EMAIL",
     "AggregationRound",
+    "BackendParts",
     "EmbeddedBackend",
     "PendingRound",
     "RoundReceipt",
@@ -83,15 +102,7 @@ WriteFile = Callable[[Path, bytes, int], object]
 DEFAULT_CLIENT_ID = "jura-trust"
 #: The e-mail in the embedded publisher's certificate (the default constraint).
 PUBLISHER_EMAIL = "publications@jura-trust.invalid"
-#: Validity of generated certificates.
-CERTIFICATE_YEARS = 20
-_YEAR = 365 * 24 * 3600
-
-_CAL_KEY = "calendar-key.pem"
-_CAL_CERT = "calendar-cert.pem"
-_PUB_KEY = "publisher-key.pem"
 _PUB_CERT = "publisher-cert.pem"
-_PUBFILE = "publications.bin"
 _CALENDAR_DB = "calendar.sqlite"
 #: The highest request level the embedded aggregator accepts (a leaf with
 #: metadata sits one level above its request, and the tree adds more).
@@ -188,8 +199,10 @@ class AggregationRound:
     """A closed round: its calendar second, root, calendar chain and auth record.
 
     Every request's signature shares the calendar chain (from the round's
-    second to itself) and the calendar authentication record; only the
-    aggregation chain differs. :meth:`signature` builds one signature;
+    second to itself), the calendar authentication record and the ``upper``
+    aggregation chains (from the round root to the calendar leaf, when the
+    round was anchored through a parent aggregator or the writer process);
+    only the request's own aggregation chain differs. :meth:`signature` builds one signature;
     :meth:`encoded_aggregation_chains` gives every leaf's chain as bytes in
     one pass, for servers that answer thousands of requests per round.
     """
@@ -197,21 +210,23 @@ class AggregationRound:
     aggregation_time: int
     root: Imprint
     calendar_chain: CalendarChain
-    calendar_auth_record: CalendarAuthRecord
+    calendar_auth_record: CalendarAuthRecord | None
     requests: tuple[RoundRequest, ...]
     _tree: Tree = attrs.field(repr=False, alias="tree")
+    upper: tuple[AggregationChain, ...] = ()
 
     def __len__(self) -> int:
         return len(self.requests)
 
     def aggregation_chain(self, index: int) -> AggregationChain:
-        """The aggregation chain of request ``index``."""
-        return self._tree.chain(index, self.aggregation_time)
+        """The aggregation chain of request ``index`` (this round's tree only)."""
+        prefix = self.upper[0].chain_index if self.upper else ()
+        return self._tree.chain(index, self.aggregation_time, prefix)
 
     def signature(self, index: int) -> Signature:
         """The complete signature of request ``index`` (key-based verifiable)."""
         return Signature.build(
-            [self.aggregation_chain(index)],
+            [self.aggregation_chain(index), *self.upper],
             self.calendar_chain,
             calendar_auth_record=self.calendar_auth_record,
         )
@@ -225,10 +240,16 @@ class AggregationRound:
         """Every request's aggregation chain element (0x801), in request order.
 
         Byte-identical to ``aggregation_chain(i).encode()``, computed from
-        the tree's encoded paths without building link objects.
+        the tree's encoded paths without building link objects. The
+        ``upper`` chains and the calendar parts follow in a signature
+        (:meth:`shared_elements`).
         """
         tree = self._tree
         head = tlv.encode(0x02, tlv.encode_uint(self.aggregation_time))
+        if self.upper:
+            head += b"".join(
+                tlv.encode(0x03, tlv.encode_uint(i)) for i in self.upper[0].chain_index
+            )
         alg = tlv.encode(0x06, tlv.encode_uint(tree.algorithm.value))
         out: list[bytes] = []
         for i, links in enumerate(tree.all_encoded_links()):
@@ -243,6 +264,51 @@ class AggregationRound:
             )
             out.append(tlv.encode(AGGREGATION_CHAIN_TYPE, body))
         return out
+
+    def shared_elements(self) -> bytes:
+        """The elements every signature of the round shares, encoded, in signature order.
+
+        The ``upper`` aggregation chains, the calendar chain and the
+        calendar authentication record (when there is one).
+        """
+        parts = [c.encode() for c in self.upper]
+        parts.append(self.calendar_chain.encode())
+        if self.calendar_auth_record is not None:
+            parts.append(self.calendar_auth_record.encode())
+        return b"".join(parts)
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class BackendParts:
+    """The parts an :class:`EmbeddedBackend` is assembled from (:mod:`jura_trust.backends.parts`).
+
+    Attributes:
+        calendar: anchors round roots (the local calendar, a parent
+            aggregator, or the PostgreSQL writer).
+        extender: builds calendar chains (may read a replica).
+        publications: the signed publications file.
+        publisher_certificate: the publications-file signer's certificate
+            (the trust anchor), if known.
+        calendar_certificate: the certificate of the key that signs
+            calendar heads, or ``None`` when this process signs none (a
+            child aggregator); a new one is added to the publications file.
+        closers: closed in order by :meth:`EmbeddedBackend.close` (stores,
+            connections).
+        exclusive_rounds: hold the backend's lock (and the home's
+            ``state.lock``) while a round is anchored, serialising it with
+            extensions and publications of this backend (the local
+            calendar); ``False`` for a calendar that synchronises itself
+            and may wait on others (a parent, the writer process), so that
+            extending never waits for it.
+    """
+
+    calendar: Calendar
+    extender: Extender
+    publications: Publications
+    publisher_certificate: pki.Certificate | None
+    calendar_certificate: pki.Certificate | None
+    closers: tuple[Callable[[], object], ...] = ()
+    exclusive_rounds: bool = True
 
 
 class EmbeddedBackend:
@@ -278,6 +344,14 @@ class EmbeddedBackend:
             ``publications.bin``): atomically and durably; the default is
             :func:`jura_trust._files.write_atomic`. A hook for fault
             injection in tests.
+        parts: assemble the backend from these parts instead (a PostgreSQL
+            deployment, a child aggregator); ``calendar_signer``,
+            ``publisher`` and ``store`` are then not used.
+
+    The backend is an assembly of parts (:mod:`jura_trust.backends.parts`):
+    a tree aggregator (:class:`PendingRound`), a calendar, an extender, the
+    publications file and a key store, with the one
+    :class:`~jura_trust.backends.batcher.RoundBatcher` for ``round_ms``.
 
     Several processes may write one home: key creation on first use,
     every round and every publication run under the home's ``state.lock``,
@@ -306,6 +380,7 @@ class EmbeddedBackend:
         create: bool = True,
         home_lock: HomeLock | None = None,
         write_file: WriteFile | None = None,
+        parts: BackendParts | None = None,
     ) -> None:
         if not algorithm.trusted:
             raise ValueError(f"{algorithm} is not allowed for new signatures")
@@ -319,16 +394,17 @@ class EmbeddedBackend:
         self.home = Path(home) if home is not None else None
         self._lock = threading.RLock()
         self._sequence = itertools.count(1)
-        self._pending: list[tuple[Imprint, int, _Slot]] = []
-        self._leader_active = False
+        self._batcher: RoundBatcher[AggregationRound] = RoundBatcher(
+            self.open_round,
+            lambda pending: self.close_round(pending),  # noqa: PLW0108 - late-bound: tests replace close_round
+        )
+        #: One round closes at a time (group commit: the next round collects
+        #: the calls that arrive meanwhile).
+        self._closing = threading.Lock()
         self._writable = create or self.home is None
         self._write_file: WriteFile = write_file or _files.write_atomic
         self._home_lock: HomeLock | None = None
         self._state_lock: StateLock | None = None
-        self._publications: list[PublicationRecord] = []
-        self._certificates: dict[bytes, pki.Certificate] = {}
-        self._pubfile_bytes: bytes | None = None
-        self._pubfile_stamp: tuple[int, int, int] | None = None
         if self.home is not None:
             if not create and not (self.home / _PUB_CERT).is_file():
                 raise BackendError(
@@ -342,36 +418,62 @@ class EmbeddedBackend:
                 self._state_lock = StateLock(self.home)
         try:
             with self._state():
-                self._open_state(store, calendar_signer, publisher)
+                self.parts = parts or self._local_parts(store, calendar_signer, publisher)
+                self._adopt_certificate()
         except BaseException:
             self._release_home()
             raise
 
-    def _open_state(
+    def _local_parts(
         self,
         store: CalendarStore | None,
         calendar_signer: pki.CalendarSigner | None,
         publisher: pki.CalendarSigner | None,
-    ) -> None:
+    ) -> BackendParts:
         # Under the state lock: a first use of a home creates the keys and the
         # publications file exactly once, whatever other processes do.
-        if store is not None:
-            self._store: CalendarStore = store
-        elif self.home is not None:
-            self._store = SQLiteCalendarStore(self.home / _CALENDAR_DB)
-        else:
-            self._store = MemoryCalendarStore()
-        self._calendar_signer = calendar_signer or self._load_or_create_signer(
-            _CAL_KEY, _CAL_CERT, {"O": "jura_trust", "CN": "calendar"}
+        if store is None:
+            if self.home is not None:
+                store = SQLiteCalendarStore(self.home / _CALENDAR_DB)
+            else:
+                store = MemoryCalendarStore()
+        save = self._save if self.home is not None and self._writable else None
+        keys = HomeKeyStore(self.home, self.clock, save)
+        calendar_signer = calendar_signer or keys.signer(
+            CALENDAR_ROLE, {"O": "jura_trust", "CN": "calendar"}
         )
-        self._publisher = publisher or self._load_or_create_signer(
-            _PUB_KEY, _PUB_CERT, {"O": "jura_trust", "CN": "publisher", "E": self.publisher_email}
+        publisher = publisher or keys.signer(
+            PUBLISHER_ROLE, {"O": "jura_trust", "CN": "publisher", "E": self.publisher_email}
         )
-        self._load_publications()
-        if self._calendar_signer.certificate_id not in self._certificates:
-            # a new home, or a new calendar key: publish its certificate
-            # beside the old ones
-            self._commit_publications(self._publications)
+        publications = FilePublications(self.home, publisher, calendar_signer, self.clock, save)
+        return BackendParts(
+            calendar=LocalCalendar(store, calendar_signer, self.clock),
+            extender=StoreExtender(store),
+            publications=publications,
+            publisher_certificate=publisher.certificate,
+            calendar_certificate=calendar_signer.certificate,
+            closers=(store.close,),
+        )
+
+    def _adopt_certificate(self) -> None:
+        # a new home, or a new calendar key: publish its certificate beside
+        # the old ones
+        certificate = self.parts.calendar_certificate
+        if certificate is None:
+            return
+        publications = self.parts.publications
+        cert_id = pki.certificate_id(certificate)
+        for attempt in range(3):
+            publications.refresh()
+            if cert_id in publications.certificate_ids:
+                return
+            try:
+                publications.commit(publications.records)
+                return
+            except BackendError:
+                # a shared file another process changed meanwhile: read it again
+                if attempt == 2:
+                    raise
 
     @contextlib.contextmanager
     def _state(self) -> Iterator[None]:
@@ -391,8 +493,6 @@ class EmbeddedBackend:
             self._home_lock.release()
             self._home_lock = None
 
-    # -- keys and files ------------------------------------------------------------
-
     def _save(self, name: str, data: bytes, mode: int = _files.PUBLIC_MODE) -> None:
         assert self.home is not None
         try:
@@ -403,93 +503,27 @@ class EmbeddedBackend:
                 code=ErrorCode.SVC_STORE,
             ) from None
 
-    def _load_or_create_signer(
-        self, key_name: str, cert_name: str, subject: dict[str, str]
-    ) -> pki.CalendarSigner:
-        if self.home is not None:
-            key_path, cert_path = self.home / key_name, self.home / cert_name
-            if key_path.exists() and cert_path.exists():
-                return pki.CalendarSigner.from_pem(key_path.read_bytes(), cert_path.read_bytes())
-        now = int(self.clock.now())
-        key = pki.generate_rsa_key()
-        cert = pki.self_signed_certificate(
-            key,
-            subject,
-            not_before=now - 86_400,
-            not_after=now + CERTIFICATE_YEARS * _YEAR,
-            ca=False,
-        )
-        signer = pki.CalendarSigner(key, cert)
-        if self.home is not None and self._writable:
-            # The key first: a certificate on disk always has its key. A crash
-            # between the two leaves a key without a certificate, which the
-            # next first use replaces (nothing was signed with it yet).
-            self._save(key_name, signer.private_key_pem(), _files.PRIVATE_MODE)
-            self._save(cert_name, signer.certificate_pem())
-        return signer
-
-    def _stamp(self) -> tuple[int, int, int] | None:
-        assert self.home is not None
-        try:
-            st = (self.home / _PUBFILE).stat()
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-    def _load_publications(self) -> None:
-        """Read ``publications.bin`` from the home if it changed since the last read."""
-        if self.home is None:
-            return
-        stamp = self._stamp()
-        if stamp is None or stamp == self._pubfile_stamp:
-            return
-        data = (self.home / _PUBFILE).read_bytes()
-        parsed = PublicationsFile.parse(data)
-        self._publications = list(parsed.publications)
-        self._certificates = {r.certificate_id: r.certificate for r in parsed.certificates}
-        self._pubfile_bytes = data
-        self._pubfile_stamp = stamp
-
-    def _commit_publications(self, publications: Sequence[PublicationRecord]) -> None:
-        """Sign and write the publications file; only then adopt it in memory.
-
-        Certificates of earlier calendar keys stay in the file, so
-        signatures they signed keep verifying with the key-based policy. A
-        failed write leaves the backend serving the previous file.
-        """
-        certs = dict(self._certificates)
-        certs[self._calendar_signer.certificate_id] = self._calendar_signer.certificate
-        ordered = sorted(publications, key=lambda p: p.publication_time)
-        pubfile = PublicationsFile.build(
-            creation_time=int(self.clock.now()),
-            certificates=certs,
-            publications=ordered,
-        )
-        data = pubfile.sign(self._publisher.private_key, self._publisher.certificate)
-        if self.home is not None and self._writable:
-            self._save(_PUBFILE, data)
-            self._pubfile_stamp = self._stamp()
-        self._certificates = certs
-        self._publications = list(ordered)
-        self._pubfile_bytes = data
-
     # -- trust material --------------------------------------------------------------
+
+    @property
+    def calendar(self) -> Calendar:
+        """The calendar part rounds are anchored in."""
+        return self.parts.calendar
 
     @property
     def calendar_certificate(self) -> object:
         """The calendar key's certificate (a cryptography ``Certificate``)."""
-        return self._calendar_signer.certificate
+        return self.parts.calendar_certificate
 
     @property
     def publisher_certificate(self) -> object:
         """The publications-file signer's certificate: the trust anchor."""
-        return self._publisher.certificate
+        return self.parts.publisher_certificate
 
     @property
     def publications_file_bytes(self) -> bytes:
         """The signed publications file, as served to verifiers."""
-        assert self._pubfile_bytes is not None
-        return self._pubfile_bytes
+        return self.parts.publications.file_bytes
 
     def publications_file(self) -> PublicationsFile:
         """The publications file, parsed (the caller still decides to trust it)."""
@@ -497,8 +531,14 @@ class EmbeddedBackend:
 
     def trusted_publications_file(self, at: int | None = None) -> VerifiedPublicationsFile:
         """The publications file, verified against this backend's publisher certificate."""
+        anchor = self.parts.publisher_certificate
+        if anchor is None:
+            raise BackendError(
+                "no publications-file signer configured for this backend",
+                code=ErrorCode.SVC_CONFIG,
+            )
         return self.publications_file().trusted(
-            trust_anchors=[self._publisher.certificate],
+            trust_anchors=[anchor],
             constraints={"E": self.publisher_email},
             at_time=int(self.clock.now()) if at is None else at,
         )
@@ -510,47 +550,26 @@ class EmbeddedBackend:
 
         A calendar second holds one round, so signing one imprint per round
         would let concurrent signers (threads of a web server) wait a second
-        each. Calls that arrive while a round is being closed are queued and
-        all signed in the next round (group commit): ten concurrent calls
-        cost about two rounds, not ten. With ``round_ms`` set, the first
-        caller also waits that long for others before closing the round.
+        each. Requests join the open round of the shared
+        :class:`~jura_trust.backends.batcher.RoundBatcher`; the call that
+        opens a round closes it, one round at a time, so calls that arrive
+        while a round is being closed are all signed in the next round
+        (group commit): ten concurrent calls cost about two rounds, not ten.
+        With ``round_ms`` set, the opening call also waits that long for
+        others before closing the round.
         """
-        slot = _Slot()
-        with self._lock:
-            self._check_request(imprint, level)
-            self._pending.append((imprint, level, slot))
-            lead = not self._leader_active
-            if lead:
-                self._leader_active = True
-        if lead:
+        ticket, index, opened = self._batcher.add(RoundRequest(imprint, level))
+        if opened:
             if self.round_ms:
                 self.clock.sleep(self.round_ms / 1000.0)
-            self._serve_pending()
-        return slot.wait()
-
-    def _serve_pending(self) -> None:
-        """Sign every queued request, a round at a time, until the queue is empty."""
-        while True:
-            with self._lock:
-                batch, self._pending = self._pending, []
-                if not batch:
-                    self._leader_active = False
-                    return
-            try:
-                signatures = self.aggregate([RoundRequest(i, lv) for i, lv, _ in batch]).signatures
-            except Exception as exc:  # each waiting caller gets the round's error
-                for _, _, s in batch:
-                    s.fail(exc)
-                continue
-            except BaseException as exc:  # interrupted: nobody is left waiting forever
-                with self._lock:
-                    rest, self._pending = self._pending, []
-                    self._leader_active = False
-                for _, _, s in (*batch, *rest):
-                    s.fail(exc)
-                raise
-            for (_, _, s), sig in zip(batch, signatures, strict=True):
-                s.set(sig)
+            with self._closing:  # the round before this one may still be closing
+                taken = self._batcher.take()
+                if taken is not None:
+                    # a failed round settles its ticket with the error, which
+                    # every waiter (this call included) re-raises below
+                    with contextlib.suppress(Exception):
+                        self._batcher.close(taken)
+        return ticket.result().signature(index)
 
     def sign_many(self, imprints: Sequence[Imprint], *, level: int = 0) -> list[Signature]:
         """Sign every imprint in one round (one tree, one calendar second)."""
@@ -568,32 +587,35 @@ class EmbeddedBackend:
         return PendingRound(self)
 
     def close_round(self, pending: PendingRound, *, second: int | None = None) -> AggregationRound:
-        """Close ``pending``: build its tree, append the root, sign the calendar head.
+        """Close ``pending``: build its tree and anchor its root in the calendar.
 
-        The round takes the calendar second ``second``, by default the
-        current second, or the next one when the current second already has
-        a round (this waits on the clock). An explicit ``second`` must be
-        after the calendar head and not in the future. Returns once the
-        calendar leaf is durable in the store.
+        With the local calendar the round takes the calendar second
+        ``second``, by default the current second, or the next one when the
+        current second already has a round (this waits on the clock). An
+        explicit ``second`` must be after the calendar head and not in the
+        future (and needs a calendar this process writes). Returns once the
+        round is durable in the calendar.
         """
         if not isinstance(pending, PendingRound) or pending._backend is not self:
             raise ValueError("the round belongs to another backend")
         self._check_writable()
-        with self._state():
-            if second is None:
-                second = self._next_second()
-            elif second > int(self.clock.now()):
+        calendar = self.parts.calendar
+        if second is not None:
+            if not calendar.local:
+                raise ValueError("this backend's calendar is not written by this process")
+            if second > int(self.clock.now()):
                 raise ValueError(f"second {second} is in the future")
+        with self._state() if self.parts.exclusive_rounds else contextlib.nullcontext():
             tree, requests = pending._close()
-            self._store.append(second, tree.root)
-            chain = cal.calendar_chain(self._store, second, second)
+            anchor = calendar.commit(tree.root, tree.root_level, second)
             return AggregationRound(
-                aggregation_time=second,
+                aggregation_time=anchor.aggregation_time,
                 root=tree.root,
-                calendar_chain=chain,
-                calendar_auth_record=self._auth_record(chain),
+                calendar_chain=anchor.calendar_chain,
+                calendar_auth_record=anchor.calendar_auth_record,
                 requests=requests,
                 tree=tree,
+                upper=anchor.upper,
             )
 
     def aggregate(
@@ -623,67 +645,28 @@ class EmbeddedBackend:
                 code=ErrorCode.SVC_REFUSED,
             )
 
-    def _next_second(self) -> int:
-        head = self._store.head()
-        now = self.clock.now()
-        second = int(now)
-        if head is not None and second <= head:
-            self.clock.sleep(head + 1 - now)
-            second = max(int(self.clock.now()), head + 1)
-        return second
-
-    def _auth_record(self, chain: CalendarChain) -> CalendarAuthRecord:
-        data = PublicationData.build(chain.publication_time, chain.root(), forward=True)
-        try:
-            sig_type, value = self._calendar_signer.sign(data.raw)
-        except Exception as exc:  # a key store or HSM failure: no signature leaves the round
-            raise BackendError(
-                f"signing the calendar head at {_iso(chain.publication_time)} failed: {exc}; "
-                "the round is not answered",
-                code=ErrorCode.SVC_STORE,
-            ) from exc
-        return CalendarAuthRecord(
-            published_data=data,
-            signature_data=SignatureData(
-                signature_type=sig_type,
-                signature_value=value,
-                certificate_id=self._calendar_signer.certificate_id,
-            ),
-        )
-
     # -- calendar, extending, publishing ----------------------------------------------
 
     @property
     def calendar_head(self) -> int | None:
         """The last second the calendar holds, or ``None`` when empty."""
-        return self._store.head()
+        return self.parts.extender.head()
 
     @property
     def calendar_first(self) -> int | None:
         """The first second holding a round, or ``None`` when empty."""
-        return self._store.first()
+        return self.parts.extender.first()
 
     def extend_calendar(
         self, aggregation_time: int, publication_time: int | None = None
     ) -> CalendarChain:
         """A calendar chain from ``aggregation_time`` to ``publication_time`` (or the head)."""
         with self._lock:
-            head = self._store.head()
-            if head is None:
-                raise BackendError("the calendar is empty", code=ErrorCode.SVC_EXTEND)
-            target = head if publication_time is None else publication_time
-            if target > head:
-                raise BackendError(
-                    f"publication time {target} is after the calendar head {head}",
-                    code=ErrorCode.SVC_EXTEND,
-                )
-            first = self._store.first()
-            if first is None or aggregation_time < first or aggregation_time > target:
-                raise BackendError(
-                    f"cannot extend from {aggregation_time} to {target}",
-                    code=ErrorCode.SVC_EXTEND,
-                )
-            return cal.calendar_chain(self._store, aggregation_time, target)
+            return self.parts.extender.extend_calendar(aggregation_time, publication_time)
+
+    @property
+    def _publications(self) -> Sequence[PublicationRecord]:
+        return self.parts.publications.records
 
     def find_publication(self, publication_time: int) -> PublicationRecord | None:
         """The publication at exactly ``publication_time``."""
@@ -701,6 +684,11 @@ class EmbeddedBackend:
         """The most recent publication."""
         return max(self._publications, key=lambda p: p.publication_time, default=None)
 
+    def refresh_publications(self) -> None:
+        """Read the publications file again if another process changed it."""
+        with self._lock:
+            self.parts.publications.refresh()
+
     def extend(self, signature: Signature, publication_time: int | None = None) -> Signature:
         """Extend ``signature`` to a publication.
 
@@ -709,8 +697,7 @@ class EmbeddedBackend:
         not a publication extends to that calendar second and records the
         calendar root there (verifiable with a publication string for it).
         """
-        with self._lock:
-            self._load_publications()  # another process may have published
+        self.refresh_publications()  # another process may have published
         if publication_time is None:
             target = self.nearest_publication(signature.aggregation_time)
             if target is None:
@@ -747,8 +734,9 @@ class EmbeddedBackend:
         """
         self._check_writable()
         with self._state():
-            self._load_publications()  # another process may have published
-            head = self._store.head()
+            self.parts.publications.refresh()  # another process may have published
+            extender = self.parts.extender
+            head = extender.head()
             if head is None:
                 raise BackendError(
                     "nothing to publish: the calendar is empty", code=ErrorCode.SVC_NO_PUBLICATION
@@ -769,18 +757,18 @@ class EmbeddedBackend:
                     f"publication {_iso(latest.publication_time)}",
                     code=ErrorCode.SVC_REFUSED,
                 )
-            first = self._store.first()
+            first = extender.first()
             if first is not None and t < first:
                 raise BackendError(
                     f"{_iso(t)} is before the calendar's first round", code=ErrorCode.SVC_REFUSED
                 )
-            root = cal.calendar_root(self._store, t)
+            root = extender.extend_calendar(t, t).root()
             record = PublicationRecord.build(
                 PublicationData.build(t, root),
                 references=(f"jura_trust publication {_iso(t)}",),
                 tlv_type=0x703,
             )
-            self._commit_publications([*self._publications, record])
+            self.parts.publications.commit([*self._publications, record])
             return record
 
     def publication_string(self, record: PublicationRecord | None = None) -> str:
@@ -793,7 +781,8 @@ class EmbeddedBackend:
     def close(self) -> None:
         """Release the calendar store and the home's locks."""
         try:
-            self._store.close()
+            for closer in self.parts.closers:
+                closer()
         finally:
             self._release_home()
 
@@ -813,29 +802,3 @@ class EmbeddedBackend:
 
 def _iso(t: int) -> str:
     return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class _Slot:
-    """A one-shot result holder for a request waiting on its round."""
-
-    __slots__ = ("_error", "_event", "_value")
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._value: Signature | None = None
-        self._error: BaseException | None = None
-
-    def set(self, value: Signature) -> None:
-        self._value = value
-        self._event.set()
-
-    def fail(self, error: BaseException) -> None:
-        self._error = error
-        self._event.set()
-
-    def wait(self) -> Signature:
-        self._event.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value

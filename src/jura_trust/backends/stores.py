@@ -27,9 +27,9 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from jura_trust.core.calendar import (
     FILLER_LEAF,
@@ -205,7 +205,190 @@ _SCHEMA: Final = (
 )
 
 
-class SQLiteCalendarStore:
+class _RelationalStore:
+    """What the SQLite and PostgreSQL calendar stores share: the tables and their reads.
+
+    Tables: ``leaf(second, imprint)`` holds the stored seconds; ``node(height,
+    idx, imprint)`` the root of the complete subtree ``[idx * 2**height,
+    (idx + 1) * 2**height)`` when both of its halves hold a leaf and it holds
+    more than :data:`SQLITE_RECOMPUTED_LEAVES` leaves (see
+    :class:`SQLiteCalendarStore`). Statements use ``?`` placeholders;
+    :meth:`_exec` adapts them to the driver.
+    """
+
+    __slots__ = ("_first", "_head", "_lock")
+
+    _first: int | None
+    _head: int | None
+    _lock: threading.RLock
+
+    _errors: tuple[type[Exception], ...] = ()
+
+    @property
+    def _name(self) -> str:
+        raise NotImplementedError
+
+    def _db(self) -> Any:
+        raise NotImplementedError
+
+    def _error(self, what: str, exc: Exception) -> BackendError:
+        return BackendError(f"calendar store {self._name}: {what}: {exc}", code=ErrorCode.SVC_STORE)
+
+    def _exec(self, conn: Any, sql: str, params: Sequence[object] = ()) -> Any:
+        return conn.execute(sql, params)
+
+    def _insert_nodes(self, conn: Any, rows: list[tuple[int, int, bytes]]) -> None:
+        conn.executemany("INSERT INTO node (height, idx, imprint) VALUES (?, ?, ?)", rows)
+
+    def _read_bounds(self) -> tuple[int | None, int | None]:
+        # Two sub-queries: SQLite answers a lone max() or min() on the key
+        # from the index, but scans the table for both in one SELECT.
+        row = self._exec(
+            self._db(), "SELECT (SELECT max(second) FROM leaf), (SELECT min(second) FROM leaf)"
+        ).fetchone()
+        return (row[0], row[1]) if row is not None else (None, None)
+
+    def _refresh(self) -> None:
+        # Another process may have appended since this one last looked.
+        try:
+            self._head, self._first = self._read_bounds()
+        except self._errors as exc:
+            raise self._error("read failed", exc) from exc
+
+    # -- reads ------------------------------------------------------------
+
+    def head(self) -> int | None:
+        """The last stored second, or ``None`` when empty (read from the file)."""
+        with self._lock:
+            self._refresh()
+            return self._head
+
+    def first(self) -> int | None:
+        """The first stored second, or ``None`` when empty (read from the file)."""
+        with self._lock:
+            self._refresh()
+            return self._first
+
+    def _leaf(self, second: int) -> bytes:
+        first = self._first
+        if first is None or second < first:
+            return FILLER_LEAF
+        try:
+            row = self._exec(
+                self._db(), "SELECT imprint FROM leaf WHERE second = ?", (second,)
+            ).fetchone()
+        except self._errors as exc:
+            raise self._error("read failed", exc) from exc
+        return FILLER_LEAF if row is None else bytes(row[0])
+
+    def leaf(self, second: int) -> bytes:
+        """The leaf imprint of ``second`` (filler for a quiet second)."""
+        with self._lock:
+            _check_subtree(second, 0, self._head)
+            return self._leaf(second)
+
+    def subtree_root(self, start: int, height: int) -> bytes:
+        """The root of the complete aligned subtree ``[start, start + 2**height)``."""
+        with self._lock:
+            _check_subtree(start, height, self._head)
+            if height == 0:
+                return self._leaf(start)
+            first = self._first
+            if first is None or start + (1 << height) - 1 < first:
+                return filler_root(height)
+            try:
+                return self._subtree_root(start, height)
+            except self._errors as exc:
+                raise self._error("read failed", exc) from exc
+
+    def _node(self, start: int, height: int) -> bytes | None:
+        row = self._exec(
+            self._db(),
+            "SELECT imprint FROM node WHERE height = ? AND idx = ?",
+            (height, start >> height),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _subtree_root(self, start: int, height: int) -> bytes:
+        if height >= SQLITE_MIN_STORED_HEIGHT:
+            stored = self._node(start, height)
+            if stored is not None:
+                return stored
+        end = start + (1 << height) - 1
+        db = self._db()
+        leaves = [
+            (int(second), bytes(imprint))
+            for second, imprint in self._exec(
+                db,
+                "SELECT second, imprint FROM leaf WHERE second BETWEEN ? AND ?"
+                " ORDER BY second LIMIT ?",
+                (start, end, SQLITE_RECOMPUTED_LEAVES + 1),
+            )
+        ]
+        if len(leaves) <= SQLITE_RECOMPUTED_LEAVES:
+            return sparse_subtree_root(start, height, leaves)
+        # All leaves lie in the lowest subtree holding the first and the last:
+        # both its halves hold a leaf, so its root is stored.
+        row = self._exec(
+            db,
+            "SELECT second FROM leaf WHERE second BETWEEN ? AND ? ORDER BY second DESC LIMIT 1",
+            (start, end),
+        ).fetchone()
+        low_height = (leaves[0][0] ^ int(row[0])).bit_length()
+        low = (leaves[0][0] >> low_height) << low_height
+        stored = self._node(low, low_height) if low_height < height else None
+        if stored is None:
+            raise BackendError(
+                f"calendar store {self._name}: the root of [{low}, +2**{low_height}) is missing",
+                code=ErrorCode.SVC_STORE,
+            )
+        return lift_root(stored, low, low_height, height)
+
+    # -- writes -----------------------------------------------------------
+
+    def _append_in_transaction(self, conn: Any, second: int, value: bytes) -> None:
+        head = self._head
+        if head is not None and second <= head:
+            raise _not_after_head(second, head)
+        nodes = completed_subtrees(self, head, second, value)
+        self._exec(conn, "INSERT INTO leaf (second, imprint) VALUES (?, ?)", (second, value))
+        rows = [(h, start >> h, root) for h, start, root in nodes if self._keeps(conn, start, h)]
+        self._insert_nodes(conn, rows)
+        self._head = second
+        if self._first is None:
+            self._first = second
+
+    def _keeps(self, conn: Any, start: int, height: int) -> bool:
+        """Whether the store keeps the root of a subtree just completed (leaf written).
+
+        Kept: both halves hold a leaf and it holds more than
+        :data:`SQLITE_RECOMPUTED_LEAVES` leaves.
+        """
+        if height < SQLITE_MIN_STORED_HEIGHT:
+            return False
+        end = start + (1 << height) - 1
+        seconds = [
+            int(r[0])
+            for r in self._exec(
+                conn,
+                "SELECT second FROM leaf WHERE second BETWEEN ? AND ? ORDER BY second LIMIT ?",
+                (start, end, SQLITE_RECOMPUTED_LEAVES + 1),
+            )
+        ]
+        if len(seconds) <= SQLITE_RECOMPUTED_LEAVES:
+            return False
+        middle = start + (1 << (height - 1))
+        if seconds[0] >= middle:
+            return False
+        row = self._exec(
+            conn,
+            "SELECT second FROM leaf WHERE second BETWEEN ? AND ? ORDER BY second DESC LIMIT 1",
+            (start, end),
+        ).fetchone()
+        return int(row[0]) >= middle
+
+
+class SQLiteCalendarStore(_RelationalStore):
     """A calendar store in one SQLite file (WAL journal, ``synchronous=FULL``).
 
     Tables: ``leaf(second, imprint)`` holds the stored seconds; ``node(height,
@@ -230,7 +413,7 @@ class SQLiteCalendarStore:
     faults around the store's statements.
     """
 
-    __slots__ = ("_conn", "_first", "_head", "_lock", "_path")
+    __slots__ = ("_conn", "_path")
 
     def __init__(
         self,
@@ -282,165 +465,16 @@ class SQLiteCalendarStore:
             self._conn = None
             raise
 
-    def _error(self, what: str, exc: sqlite3.Error) -> BackendError:
-        return BackendError(f"calendar store {self._path}: {what}: {exc}", code=ErrorCode.SVC_STORE)
+    _errors = (sqlite3.Error,)
+
+    @property
+    def _name(self) -> str:
+        return self._path
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             raise BackendError("calendar store is closed", code=ErrorCode.SVC_STORE)
         return self._conn
-
-    def _read_bounds(self) -> tuple[int | None, int | None]:
-        # Two sub-queries: SQLite answers a lone max() or min() on the key
-        # from the index, but scans the table for both in one SELECT.
-        row = (
-            self._db()
-            .execute("SELECT (SELECT max(second) FROM leaf), (SELECT min(second) FROM leaf)")
-            .fetchone()
-        )
-        return (row[0], row[1]) if row is not None else (None, None)
-
-    def _refresh(self) -> None:
-        # Another process may have appended since this one last looked.
-        try:
-            self._head, self._first = self._read_bounds()
-        except sqlite3.Error as exc:
-            raise self._error("read failed", exc) from exc
-
-    # -- reads ------------------------------------------------------------
-
-    def head(self) -> int | None:
-        """The last stored second, or ``None`` when empty (read from the file)."""
-        with self._lock:
-            self._refresh()
-            return self._head
-
-    def first(self) -> int | None:
-        """The first stored second, or ``None`` when empty (read from the file)."""
-        with self._lock:
-            self._refresh()
-            return self._first
-
-    def _leaf(self, second: int) -> bytes:
-        first = self._first
-        if first is None or second < first:
-            return FILLER_LEAF
-        try:
-            row = (
-                self._db()
-                .execute("SELECT imprint FROM leaf WHERE second = ?", (second,))
-                .fetchone()
-            )
-        except sqlite3.Error as exc:
-            raise self._error("read failed", exc) from exc
-        return FILLER_LEAF if row is None else bytes(row[0])
-
-    def leaf(self, second: int) -> bytes:
-        """The leaf imprint of ``second`` (filler for a quiet second)."""
-        with self._lock:
-            _check_subtree(second, 0, self._head)
-            return self._leaf(second)
-
-    def subtree_root(self, start: int, height: int) -> bytes:
-        """The root of the complete aligned subtree ``[start, start + 2**height)``."""
-        with self._lock:
-            _check_subtree(start, height, self._head)
-            if height == 0:
-                return self._leaf(start)
-            first = self._first
-            if first is None or start + (1 << height) - 1 < first:
-                return filler_root(height)
-            try:
-                return self._subtree_root(start, height)
-            except sqlite3.Error as exc:
-                raise self._error("read failed", exc) from exc
-
-    def _node(self, start: int, height: int) -> bytes | None:
-        row = (
-            self._db()
-            .execute(
-                "SELECT imprint FROM node WHERE height = ? AND idx = ?", (height, start >> height)
-            )
-            .fetchone()
-        )
-        return None if row is None else bytes(row[0])
-
-    def _subtree_root(self, start: int, height: int) -> bytes:
-        if height >= SQLITE_MIN_STORED_HEIGHT:
-            stored = self._node(start, height)
-            if stored is not None:
-                return stored
-        end = start + (1 << height) - 1
-        db = self._db()
-        leaves = [
-            (int(second), bytes(imprint))
-            for second, imprint in db.execute(
-                "SELECT second, imprint FROM leaf WHERE second BETWEEN ? AND ?"
-                " ORDER BY second LIMIT ?",
-                (start, end, SQLITE_RECOMPUTED_LEAVES + 1),
-            )
-        ]
-        if len(leaves) <= SQLITE_RECOMPUTED_LEAVES:
-            return sparse_subtree_root(start, height, leaves)
-        # All leaves lie in the lowest subtree holding the first and the last:
-        # both its halves hold a leaf, so its root is stored.
-        row = db.execute(
-            "SELECT second FROM leaf WHERE second BETWEEN ? AND ? ORDER BY second DESC LIMIT 1",
-            (start, end),
-        ).fetchone()
-        low_height = (leaves[0][0] ^ int(row[0])).bit_length()
-        low = (leaves[0][0] >> low_height) << low_height
-        stored = self._node(low, low_height) if low_height < height else None
-        if stored is None:
-            raise BackendError(
-                f"calendar store {self._path}: the root of [{low}, +2**{low_height}) is missing",
-                code=ErrorCode.SVC_STORE,
-            )
-        return lift_root(stored, low, low_height, height)
-
-    # -- writes -----------------------------------------------------------
-
-    def _append_in_transaction(self, conn: sqlite3.Connection, second: int, value: bytes) -> None:
-        head = self._head
-        if head is not None and second <= head:
-            raise _not_after_head(second, head)
-        nodes = completed_subtrees(self, head, second, value)
-        conn.execute("INSERT INTO leaf (second, imprint) VALUES (?, ?)", (second, value))
-        conn.executemany(
-            "INSERT INTO node (height, idx, imprint) VALUES (?, ?, ?)",
-            [(h, start >> h, root) for h, start, root in nodes if self._keeps(conn, start, h)],
-        )
-        self._head = second
-        if self._first is None:
-            self._first = second
-
-    @staticmethod
-    def _keeps(conn: sqlite3.Connection, start: int, height: int) -> bool:
-        """Whether the store keeps the root of a subtree just completed (leaf written).
-
-        Kept: both halves hold a leaf and it holds more than
-        :data:`SQLITE_RECOMPUTED_LEAVES` leaves.
-        """
-        if height < SQLITE_MIN_STORED_HEIGHT:
-            return False
-        end = start + (1 << height) - 1
-        seconds = [
-            int(r[0])
-            for r in conn.execute(
-                "SELECT second FROM leaf WHERE second BETWEEN ? AND ? ORDER BY second LIMIT ?",
-                (start, end, SQLITE_RECOMPUTED_LEAVES + 1),
-            )
-        ]
-        if len(seconds) <= SQLITE_RECOMPUTED_LEAVES:
-            return False
-        middle = start + (1 << (height - 1))
-        if seconds[0] >= middle:
-            return False
-        row = conn.execute(
-            "SELECT second FROM leaf WHERE second BETWEEN ? AND ? ORDER BY second DESC LIMIT 1",
-            (start, end),
-        ).fetchone()
-        return int(row[0]) >= middle
 
     def _write(self, items: Iterable[tuple[int, Imprint]]) -> None:
         with self._lock:

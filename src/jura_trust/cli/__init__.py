@@ -55,6 +55,7 @@ COMMANDS = {
     "publication": "ksi",
     "publish": "ksi",
     "serve": "serve",
+    "store": "serve",
     "qr": "qr",
     "trustlist": "trustlist",
     "trust": "trust",

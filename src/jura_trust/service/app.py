@@ -75,6 +75,7 @@ from jura_trust.pdu import (
 from jura_trust.service._wire import iter_responses, success_payload
 from jura_trust.service.auth import Gate, Refusal
 from jura_trust.service.config import Login, ServiceConfig
+from jura_trust.service.deploy import calendar_gauges, open_parts
 from jura_trust.service.metrics import Metrics
 from jura_trust.service.page import ResidentPage
 from jura_trust.service.publisher import Publisher
@@ -171,6 +172,20 @@ def open_backend(config: ServiceConfig, *, home_lock: HomeLock | None = None) ->
                 code=ErrorCode.SVC_CONFIG,
             ) from None
     config.home.mkdir(parents=True, exist_ok=True)
+    parts = open_parts(config, calendar_signer, publisher)
+    if parts is not None:
+        try:
+            return EmbeddedBackend(
+                config.home,
+                parts=parts,
+                publisher_email=config.publisher_email,
+                home_lock=home_lock,
+            )
+        except BaseException:
+            for close in parts.closers:
+                with contextlib.suppress(Exception):
+                    close()
+            raise
     store = SQLiteCalendarStore(config.calendar_store_path)
     try:
         return EmbeddedBackend(
@@ -478,6 +493,7 @@ class Service:
                 "answers_in_flight": lambda: self.gate.in_flight_total,
                 "connections": lambda: self.connections,
                 "reading_bytes": lambda: self._reading.used,
+                **calendar_gauges(self.backend.calendar),
             }
         )
 

@@ -58,6 +58,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="monthly[:DAY] (default monthly:15), daily, every N(s|m|h|d), off",
     )
+    p.add_argument(
+        "--store",
+        metavar="DSN|FILE",
+        help="the calendar store: postgresql://USER@HOST:PORT/DB (several serve processes "
+        "share it, one calendar writer) or an SQLite file (default HOME/calendar.sqlite)",
+    )
+    p.add_argument(
+        "--read-store",
+        metavar="DSN",
+        help="a PostgreSQL read replica to extend from (alone: only extend and serve "
+        "the publications file)",
+    )
+    p.add_argument(
+        "--parent",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="run as a child aggregator of this KSI aggregator (repeatable: failover "
+        "in order); credentials in the URL (http://LOGIN:KEY@host/...) or --parent-login",
+    )
+    p.add_argument(
+        "--parent-login",
+        metavar="NAME:PATH",
+        help="the login at the parents and the file holding its HMAC key",
+    )
     page = p.add_argument_group("the residents' page (GET /) and its API (docs/residents.md)")
     page.add_argument("--qr-trust-list", metavar="FILE", help="signed JT1 trust list")
     page.add_argument(
@@ -115,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
         qr_seals=args.qr_seals,
         qr_revocations=args.qr_revocations,
         no_page=args.no_page,
+        store=args.store,
+        read_store=args.read_store,
+        parents=args.parent,
+        parent_login=args.parent_login,
     )
     serve(config)
     return 0

@@ -32,6 +32,15 @@ relative to the file's directory. Reference: docs/service.md.
     [store]
     engine = "sqlite"
     path = "calendar.sqlite"
+    # or PostgreSQL (several processes on one database; docs/operations.md):
+    # dsn = "postgresql://jura@db.example:5432/jura"
+    # read_dsn = "postgresql://jura@replica.example:5432/jura"  # extending only
+    # member = "node-a"            # this process's name in the writer lease
+
+    [parent]                       # a child aggregator (no calendar of its own)
+    urls = ["http://central.example:8080/aggregator"]
+    login = "department-a"
+    key_file = "parent.key"        # or key = "...", or key_env = "VAR"
 
     [limits]                       # defaults for every login, and totals
     rate = 2000                    # requests per second, per login
@@ -74,6 +83,7 @@ import math
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -500,8 +510,18 @@ class ServiceConfig:
         publisher_email: the e-mail in the publisher certificate's subject
             (what verifiers constrain).
         schedule: when to publish.
-        store_engine: the calendar store engine (``sqlite``).
+        store_engine: the calendar store engine (``sqlite`` or
+            ``postgresql``).
         store_path: the store's file, by default ``home/calendar.sqlite``.
+        store_dsn: the PostgreSQL database (``postgresql://...``): the
+            calendar, the writer lease, hand-offs, keys and publications.
+        read_dsn: a PostgreSQL read replica to extend from (without
+            ``store_dsn``: this process only extends and serves the
+            publications file).
+        member: this process's name in the writer lease (default
+            ``host:pid``).
+        parents: parent aggregator URLs: a child aggregator, tried in order.
+        parent_login: the login (name, key) at the parents.
         max_request_bytes: the largest request body accepted (HTTP 413
             above).
         max_level: the highest aggregation request level accepted
@@ -545,6 +565,11 @@ class ServiceConfig:
     schedule: Schedule = Schedule("monthly")
     store_engine: str = "sqlite"
     store_path: Path | None = None
+    store_dsn: str | None = attrs.field(default=None, repr=False)
+    read_dsn: str | None = attrs.field(default=None, repr=False)
+    member: str | None = None
+    parents: tuple[str, ...] = ()
+    parent_login: Login | None = attrs.field(default=None, repr=False)
     max_request_bytes: int = MAX_STREAM_SIZE
     max_level: int = DEFAULT_MAX_LEVEL
     body_timeout: float = DEFAULT_BODY_TIMEOUT
@@ -579,10 +604,22 @@ class ServiceConfig:
         for flag in ("require_message_ids", "allow_unsafe_home"):
             if not isinstance(getattr(self, flag), bool):
                 raise _config_error(f"{flag} must be true or false")
-        if self.store_engine != "sqlite":
+        if self.store_engine not in ("sqlite", "postgresql"):
             raise _config_error(
-                f"store engine {self.store_engine!r} is not available (only 'sqlite' so far)"
+                f"store engine {self.store_engine!r} is not available ('sqlite' or 'postgresql')"
             )
+        for dsn, what in ((self.store_dsn, "dsn"), (self.read_dsn, "read_dsn")):
+            if dsn is not None and not dsn.startswith(("postgresql://", "postgres://")):
+                raise _config_error(f"[store] {what} must be a postgresql:// URL")
+        if self.store_engine == "postgresql" and self.store_dsn is None and self.read_dsn is None:
+            raise _config_error("store engine 'postgresql' needs [store] dsn (or read_dsn)")
+        if self.parents:
+            if self.store_dsn is not None or self.read_dsn is not None:
+                raise _config_error("a child aggregator (--parent) keeps no calendar store")
+            if self.parent_login is None:
+                raise _config_error(
+                    "a child aggregator needs its login at the parents: [parent] login and key"
+                )
         for a, b, what in (
             (self.calendar_key, self.calendar_certificate, "calendar"),
             (self.publisher_key, self.publisher_certificate, "publisher"),
@@ -636,6 +673,10 @@ class ServiceConfig:
         qr_seals: str | None = None,
         qr_revocations: str | None = None,
         no_page: bool = False,
+        store: str | None = None,
+        read_store: str | None = None,
+        parents: Sequence[str] = (),
+        parent_login: str | None = None,
     ) -> ServiceConfig:
         """A copy with command-line settings applied.
 
@@ -643,7 +684,10 @@ class ServiceConfig:
         ``login_envs`` (``NAME:VARIABLE``) add logins or replace those of
         the file with the same name. The ``qr_*`` settings replace those
         of the file's ``[qr]`` table (``qr_trust_roots`` all of its roots);
-        ``no_page`` turns the residents' page off.
+        ``no_page`` turns the residents' page off. ``store`` is a
+        ``postgresql://`` DSN or an SQLite file; ``read_store`` a replica's
+        DSN; ``parents`` make a child aggregator, with ``parent_login``
+        (``NAME:PATH`` of the key file, or the URL's ``user:key@``).
         """
         changes: dict[str, Any] = {}
         if allow_unsafe_home is not None:
@@ -661,6 +705,22 @@ class ServiceConfig:
             page["enabled"] = False
         if page:
             changes["page"] = attrs.evolve(self.page, **page)
+        if store is not None:
+            if store.startswith(("postgresql://", "postgres://")):
+                changes.update(store_engine="postgresql", store_dsn=store)
+            else:
+                changes.update(store_engine="sqlite", store_path=Path(store), store_dsn=None)
+        if read_store is not None:
+            changes["read_dsn"] = read_store
+            if store is None and self.store_dsn is None:
+                changes["store_engine"] = "postgresql"
+        if parents:
+            urls, login = _parent_urls(parents)
+            changes["parents"] = urls
+            if login is not None:
+                changes["parent_login"] = login
+        if parent_login is not None:
+            changes["parent_login"] = parse_login_file(parent_login)
         if tcp_listen is not None:
             changes["tcp_listen"] = parse_listen(tcp_listen)
         if home is not None:
@@ -690,6 +750,27 @@ class ServiceConfig:
                 "no login configured: add [[login]], --login-file NAME:PATH, "
                 "--login-env NAME:VARIABLE or --login NAME:KEY"
             )
+
+
+def _parent_urls(urls: Sequence[str]) -> tuple[tuple[str, ...], Login | None]:
+    """Parent URLs without credentials, and the login of the first URL that has one."""
+    out: list[str] = []
+    login: Login | None = None
+    for url in urls:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https", "ksi+http", "ksi+https", "ksi+tcp"):
+            raise _config_error(f"parent {url!r} is not an http(s):// or ksi+tcp:// URL")
+        if parts.username is not None:
+            if login is None and parts.password:
+                login = Login(
+                    urllib.parse.unquote(parts.username),
+                    urllib.parse.unquote(parts.password).encode("utf-8"),
+                )
+            netloc = parts.netloc.rsplit("@", 1)[1]
+            out.append(urllib.parse.urlunsplit(parts._replace(netloc=netloc)))
+        else:
+            out.append(url)
+    return tuple(out), login
 
 
 def _path(base: Path, value: Any, name: str) -> Path:
@@ -744,6 +825,7 @@ def load_config(
         "login",
         "qr",
         "page",
+        "parent",
     }
     if unknown:
         raise _config_error(f"unknown tables: {', '.join(sorted(unknown))}")
@@ -767,7 +849,8 @@ def load_config(
     )
     calendar = _table(doc, "calendar", {"key", "certificate"})
     publisher = _table(doc, "publisher", {"key", "certificate", "email", "schedule"})
-    store = _table(doc, "store", {"engine", "path"})
+    store = _table(doc, "store", {"engine", "path", "dsn", "read_dsn", "member"})
+    parent = _table(doc, "parent", {"urls", "login", "key", "key_file", "key_env"})
     limits = _table(doc, "limits", set(_LIMITS) | {"rate", "burst", "in_flight"})
     rate = limits.get("rate", DEFAULT_RATE)
     burst = limits.get("burst", DEFAULT_BURST)
@@ -849,6 +932,34 @@ def load_config(
     if "path" in store:
         kwargs["store_path"] = _path(base, store["path"], "[store] path")
     kwargs["page"] = _page_config(doc, base)
+    for key in ("dsn", "read_dsn", "member"):
+        if key in store:
+            if not isinstance(store[key], str):
+                raise _config_error(f"[store] {key} must be a string")
+            kwargs["store_dsn" if key == "dsn" else key] = store[key]
+    if ("dsn" in store or "read_dsn" in store) and "engine" not in store:
+        kwargs["store_engine"] = "postgresql"
+    if parent:
+        urls = parent.get("urls", [])
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+            raise _config_error("[parent] urls must be a non-empty list of URLs")
+        kwargs["parents"], login = _parent_urls(urls)
+        sources = [k for k in ("key", "key_file", "key_env") if k in parent]
+        if "login" in parent:
+            name = parent["login"]
+            if not isinstance(name, str) or len(sources) != 1:
+                raise _config_error(
+                    "[parent] needs login and exactly one of key, key_file, key_env"
+                )
+            value = str(parent[sources[0]])
+            if sources[0] == "key_file":
+                secret = read_key_file(_path(base, value, "[parent] key_file"), name)
+            elif sources[0] == "key_env":
+                secret = read_key_env(value, name)
+            else:
+                secret = value.encode("utf-8")
+            login = Login(name, secret)
+        kwargs["parent_login"] = login
     try:
         return ServiceConfig(**kwargs)
     except (TypeError, ValueError) as exc:

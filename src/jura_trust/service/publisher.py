@@ -48,8 +48,12 @@ def publish_at(backend: EmbeddedBackend, t: int) -> PublicationRecord | None:
     """Publish the calendar root at second ``t``; ``None`` if the calendar starts later.
 
     Closes a publication round at ``t`` first when the calendar has not
-    reached it. Call it on the writer thread.
+    reached it. Call it on the writer thread. A process that does not write
+    the calendar (a child aggregator, a PostgreSQL process without the
+    writer lease, a replica) publishes nothing: ``None``.
     """
+    if not backend.calendar.local:
+        return None
     existing = backend.find_publication(t)
     if existing is not None:
         return existing

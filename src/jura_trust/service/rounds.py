@@ -19,20 +19,27 @@ request's aggregation chain) runs on the single *writer* thread, so the
 event loop never blocks on it and keeps accepting requests for the next
 round. A request is answered only after its round's calendar leaf is
 durable.
+
+Collecting requests and settling a round's waiters is the one
+:class:`~jura_trust.backends.batcher.RoundBatcher` (the embedded backend's
+``round_ms`` batching uses it too); this module only decides *when* rounds
+close.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from typing import Final, TypeVar
 
 import attrs
 
+from jura_trust.backends.batcher import RoundBatcher
 from jura_trust.backends.memory import (
     AggregationRound,
     EmbeddedBackend,
@@ -66,8 +73,9 @@ class ClosedRound:
         round: the backend's round (time, root, chains, auth record).
         chains: each request's aggregation chain element (0x801), in the
             order requests were added.
-        shared: the calendar chain and calendar authentication record
-            elements, the same for every request of the round.
+        shared: the upper aggregation chains (if any), the calendar chain
+            and calendar authentication record elements, the same for every
+            request of the round.
     """
 
     round: AggregationRound
@@ -77,7 +85,7 @@ class ClosedRound:
 
 def _close(backend: EmbeddedBackend, pending: PendingRound) -> ClosedRound:
     rnd = backend.close_round(pending)
-    shared = rnd.calendar_chain.encode() + rnd.calendar_auth_record.encode()
+    shared = rnd.shared_elements()
     return ClosedRound(rnd, rnd.encoded_aggregation_chains(), shared)
 
 
@@ -107,7 +115,10 @@ class RoundLoop:
         self._writer = writer
         self._metrics = metrics
         self._now = now
-        self._pending = backend.open_round()
+        self._batcher: RoundBatcher[ClosedRound] = RoundBatcher(
+            backend.open_round, self._close_round
+        )
+        self._ticket: Future[ClosedRound] | None = None
         self._future: asyncio.Future[ClosedRound] | None = None
         self._wake = asyncio.Event()
         self._draining = False
@@ -120,7 +131,7 @@ class RoundLoop:
     @property
     def pending(self) -> int:
         """Requests waiting in the open round."""
-        return len(self._pending)
+        return self._batcher.pending
 
     def add(self, request: RoundRequest) -> tuple[asyncio.Future[ClosedRound], int]:
         """Add a request to the open round: its round's future and its index.
@@ -128,9 +139,11 @@ class RoundLoop:
         Raises what :meth:`~jura_trust.backends.memory.PendingRound.add`
         raises for a request the backend refuses; the round is unaffected.
         """
-        index = self._pending.add(request)
-        if self._future is None:
-            self._future = asyncio.get_running_loop().create_future()
+        ticket, index, _ = self._batcher.add(request)
+        if ticket is not self._ticket or self._future is None:
+            # one asyncio future per round, wrapping the round's ticket
+            self._ticket = ticket
+            self._future = asyncio.wrap_future(ticket)
         self._wake.set()
         return self._future, index
 
@@ -161,29 +174,31 @@ class RoundLoop:
                 await sleep_until(self._closing_at, self._now)
             await self._close_once()
 
-    async def _close_once(self) -> None:
-        pending, future = self._pending, self._future
-        self._pending = self.backend.open_round()
-        self._future = None
-        self._wake.clear()
-        self._closing_at = None
-        if future is None or not len(pending):
-            return
+    def _close_round(self, pending: PendingRound) -> ClosedRound:
+        # On the writer thread; the bookkeeping is done before the round's
+        # waiters learn the outcome.
         started = time.perf_counter()
         try:
-            closed = await self.run_on_writer(lambda: _close(self.backend, pending))
+            closed = _close(self.backend, pending)
         except Exception as exc:
             self._metrics.round_failures += 1
             code = exc.code.value if isinstance(exc, JuraError) else ErrorCode.SVC_STORE.value
             self.last_error = {"code": code, "message": ROUND_FAILED}
             _log.exception("round of %d requests failed", len(pending))
-            if not future.done():
-                future.set_exception(exc)
-            return
+            raise
         self.last_error = None
         self._metrics.round_closed(len(closed.round), time.perf_counter() - started)
-        if not future.done():
-            future.set_result(closed)
+        return closed
+
+    async def _close_once(self) -> None:
+        taken = self._batcher.take()
+        self._wake.clear()
+        self._closing_at = None
+        if taken is None:
+            return
+        # a failure is logged and answered to the round's requests
+        with contextlib.suppress(Exception):
+            await self.run_on_writer(lambda: self._batcher.close(taken))
 
     def drain(self) -> None:
         """Stop waiting for ticks: close open rounds as soon as they have requests."""
