@@ -35,7 +35,12 @@ ANCHOR_KINDS = frozenset(
 )
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not value:
+        return _EMPTY  # one shared, read-only empty mapping
     return MappingProxyType(dict(value))
 
 
@@ -63,11 +68,18 @@ class Anchor:
     @classmethod
     def none(cls, description: str = "consistent, not anchored") -> Anchor:
         """No anchor: the result shows internal consistency only."""
+        if description == _NO_ANCHOR_TEXT:
+            return _NO_ANCHOR
         return cls("none", description)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly form: ``kind``, ``description`` and the details."""
         return {"kind": self.kind, "description": self.description, **self.details}
+
+
+_NO_ANCHOR_TEXT = "consistent, not anchored"
+#: The default anchor, shared (values are immutable).
+_NO_ANCHOR = Anchor("none", _NO_ANCHOR_TEXT)
 
 
 @attrs.frozen(slots=True)
@@ -117,7 +129,7 @@ class VerificationResult:
     code: ErrorCode | None
     message: str
     steps: tuple[RuleResult, ...] = ()
-    anchor: Anchor = attrs.field(factory=Anchor.none)
+    anchor: Anchor = _NO_ANCHOR
     aggregation_time: int | None = None
     document_checked: bool = False
     facts: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, eq=False)
