@@ -186,7 +186,7 @@ class AllOf(Generic[C]):
         ok = Outcome.OK
         for check, passed, member in self._plan:
             if check is None:
-                outcome = member.run(ctx, trace)
+                outcome: Outcome = member.run(ctx, trace)
                 if outcome is not ok:
                     return outcome
                 continue
