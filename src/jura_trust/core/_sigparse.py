@@ -30,6 +30,9 @@ records, unknown non-critical elements anywhere, and every malformed input.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from jura_trust.core import tlv
 from jura_trust.core.chains import (
     AggregationChain,
@@ -58,6 +61,25 @@ _MAX_UINT_BYTES = tlv.MAX_UINT_BYTES
 _MAX_LEVEL = 0xFF
 _META_PAD = 0x1E
 _ALGORITHMS = {alg.value: alg for alg in HashAlgorithm}
+
+
+def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """The slot's own setter: a frozen value's field set once, as its ``__init__`` does."""
+    setter: Callable[[Any, Any], None] = cls.__dict__[name].__set__
+    return setter
+
+
+# Values built field by field, without their ``__init__`` (the fields are
+# checked here first, as the validators would): the hottest objects only.
+_set_imprint = _setter(Imprint, "value")
+_set_calendar_direction = _setter(CalendarLink, "direction")
+_set_calendar_sibling = _setter(CalendarLink, "sibling")
+_set_link_direction = _setter(AggregationLink, "direction")
+_set_link_correction = _setter(AggregationLink, "level_correction")
+_set_link_sibling = _setter(AggregationLink, "sibling")
+_set_link_legacy = _setter(AggregationLink, "legacy_id")
+_set_link_metadata = _setter(AggregationLink, "metadata")
+_set_link_unknown = _setter(AggregationLink, "unknown")
 
 
 class _UnhandledError(Exception):
@@ -105,7 +127,7 @@ def _imprint(data: bytes, start: int, stop: int) -> Imprint:
     if stop <= start or _sizes.get(data[start]) != stop - start:
         raise _UnhandledError
     imprint = _new(Imprint)
-    _set(imprint, "value", data[start:stop])
+    _set_imprint(imprint, data[start:stop])
     return imprint
 
 
@@ -203,18 +225,41 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
     algorithm: int | None = None
     links: list[AggregationLink] = []
     append = links.append
-    for typ, _b0, p, s, e in _scan(data, start, stop):
-        if typ == 0x08:
+    p = start
+    while p < stop:  # the element loop of _scan, inlined
+        b0 = data[p]
+        if b0 & 0x80:
+            if stop - p < 4:
+                raise _UnhandledError
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            if stop - p < 2:
+                raise _UnhandledError
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
+        if e > stop:
+            raise _UnhandledError
+        if typ == 0x07 or typ == 0x08:  # noqa: PLR1714 - the hot loop
+            direction = _LEFT if typ == 0x07 else _RIGHT
             if e - s == 35 and data[s] == 0x02 and data[s + 1] == 33:
                 # The common link: one sibling imprint, no level correction.
-                append(_keep_raw(AggregationLink(_RIGHT, 0, _imprint(data, s + 2, e)), data[p:e]))
+                if _sizes.get(data[s + 2]) != 33:
+                    raise _UnhandledError
+                imprint = _new(Imprint)
+                _set_imprint(imprint, data[s + 2 : e])
+                link = _new(AggregationLink)
+                _set_link_direction(link, direction)
+                _set_link_correction(link, 0)
+                _set_link_sibling(link, imprint)
+                _set_link_legacy(link, None)
+                _set_link_metadata(link, None)
+                _set_link_unknown(link, ())
+                append(_keep_raw(link, data[p:e]))
             else:
-                append(_aggregation_link(_RIGHT, data, p, s, e))
-        elif typ == 0x07:
-            if e - s == 35 and data[s] == 0x02 and data[s + 1] == 33:
-                append(_keep_raw(AggregationLink(_LEFT, 0, _imprint(data, s + 2, e)), data[p:e]))
-            else:
-                append(_aggregation_link(_LEFT, data, p, s, e))
+                append(_aggregation_link(direction, data, p, s, e))
         elif typ == 0x03:
             index.append(_uint(data, s, e))
         elif typ == 0x02 and time is None:
@@ -227,6 +272,7 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
             input_data = data[s:e]
         else:
             raise _UnhandledError
+        p = e
     if time is None or not index or input_hash is None or algorithm is None or not links:
         raise _UnhandledError
     alg = _ALGORITHMS.get(algorithm)
@@ -245,15 +291,31 @@ def _calendar_chain(data: bytes, pos: int, start: int, stop: int) -> CalendarCha
     links: list[CalendarLink] = []
     append = links.append
     sizes = _sizes
-    for typ, _b0, _p, s, e in _scan(data, start, stop):
+    p = start
+    while p < stop:  # the element loop of _scan, inlined: the hottest loop
+        b0 = data[p]
+        if b0 & 0x80:
+            if stop - p < 4:
+                raise _UnhandledError
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            if stop - p < 2:
+                raise _UnhandledError
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
+        if e > stop:
+            raise _UnhandledError
         if typ == 0x07 or typ == 0x08:  # noqa: PLR1714 - the hot loop
             if e <= s or sizes.get(data[s]) != e - s:
                 raise _UnhandledError
             imprint = _new(Imprint)
-            _set(imprint, "value", data[s:e])
+            _set_imprint(imprint, data[s:e])
             link = _new(CalendarLink)
-            _set(link, "direction", _LEFT if typ == 0x07 else _RIGHT)
-            _set(link, "sibling", imprint)
+            _set_calendar_direction(link, _LEFT if typ == 0x07 else _RIGHT)
+            _set_calendar_sibling(link, imprint)
             append(link)
         elif typ == 0x01 and publication_time is None:
             publication_time = _uint(data, s, e)
@@ -263,6 +325,7 @@ def _calendar_chain(data: bytes, pos: int, start: int, stop: int) -> CalendarCha
             input_hash = _imprint(data, s, e)
         else:
             raise _UnhandledError
+        p = e
     if publication_time is None or input_hash is None or not links:
         raise _UnhandledError
     return _keep_raw(

@@ -19,12 +19,19 @@ the way KSI writers do.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import attrs
 
 from jura_trust.core import tlv
-from jura_trust.core.hashing import IMPRINT_SIZES, HashAlgorithm, Imprint, hash_constructor
+from jura_trust.core.hashing import (
+    IMPRINT_SIZES,
+    HashAlgorithm,
+    Imprint,
+    _imprint_unchecked,
+    hash_constructor,
+)
 from jura_trust.errors import ErrorCode, FormatError, VerificationError
 
 __all__ = [
@@ -334,11 +341,14 @@ def aggregation_shape_index(links: Iterable[AggregationLink]) -> int:
     A leading 1 bit, then one bit per link from the root side down to the
     leaf side; a bit is 1 for a left link.
     """
-    directions = [link.direction for link in links]
-    index = 1
-    for d in reversed(directions):
-        index = (index << 1) | (1 if d is Direction.LEFT else 0)
-    return index
+    index = 0
+    bit = 1
+    left = Direction.LEFT
+    for link in links:  # leaf side first: the lowest bits
+        if link.direction is left:
+            index |= bit
+        bit <<= 1
+    return index | bit
 
 
 # -- aggregation chain --------------------------------------------------------
@@ -422,7 +432,7 @@ class AggregationChain:
         out, level = evaluate_aggregation_links(
             self.algorithm, self.input_hash.value, self.links, start_level
         )
-        return Imprint(out), level
+        return _imprint_unchecked(out), level
 
     @property
     def shape_index(self) -> int:
@@ -458,43 +468,59 @@ def evaluate_calendar_links(input_hash: bytes, links: Sequence[CalendarLink]) ->
     right link the running hash is the right child and keeps its algorithm.
     """
     x = input_hash
-    alg_id = x[0]
     level = _LEVEL_BYTES[CALENDAR_LEVEL]
     left = Direction.LEFT
-    new_id = -1
-    new = None
+    # The algorithm of the node being hashed: a right link keeps the running
+    # hash's (it is the right child), a left link takes its sibling's.
+    alg_id = -1
+    new = _no_hash
+    prefix = b""
     for link in links:
         s = link.sibling.value
         if link.direction is left:
-            alg_id = s[0]
-            data = x + s + level
+            if s[0] != alg_id:
+                alg_id = s[0]
+                new = _calendar_constructor(alg_id)
+                prefix = _ID_BYTES[alg_id]
+            x = prefix + new(x + s + level).digest()
         else:
-            data = s + x + level
-        if alg_id != new_id:
-            try:
-                new = hash_constructor(alg_id)
-            except FormatError as exc:
-                raise ChainComputationError(exc.message) from None
-            new_id = alg_id
-        assert new is not None
-        x = _ID_BYTES[alg_id] + new(data).digest()
+            if alg_id < 0:  # the first node hashed: the input's algorithm
+                alg_id = x[0]
+                new = _calendar_constructor(alg_id)
+                prefix = _ID_BYTES[alg_id]
+            x = prefix + new(s + x + level).digest()
     return x
 
 
-def calendar_time_from_shape(publication_time: int, directions: Sequence[Direction]) -> int | None:
+def _no_hash(_data: bytes) -> Any:  # pragma: no cover - replaced before any use
+    raise AssertionError("no algorithm chosen")
+
+
+def _calendar_constructor(alg_id: int) -> Callable[..., Any]:
+    try:
+        return hash_constructor(alg_id)
+    except FormatError as exc:
+        raise ChainComputationError(exc.message) from None
+
+
+def calendar_time_from_shape(
+    publication_time: int, directions: Sequence[Direction | CalendarLink]
+) -> int | None:
     """The aggregation time a calendar chain's shape encodes (spec 5.2).
 
-    ``directions`` are leaf-first. Returns ``None`` for a malformed shape.
+    ``directions`` are leaf-first: directions, or the links themselves.
+    Returns ``None`` for a malformed shape.
     """
     if not directions:
         return None
     r = publication_time
     t = 0
+    left = Direction.LEFT
     for d in reversed(directions):
         if r <= 0:
             return None
         h = 1 << (r.bit_length() - 1)
-        if d is Direction.LEFT:
+        if (d if type(d) is Direction else d.direction) is left:  # type: ignore[union-attr]
             r = h - 1
         else:
             t += h
@@ -571,13 +597,11 @@ class CalendarChain:
 
     def root(self) -> Imprint:
         """The calendar root (the published hash at the publication time)."""
-        return Imprint(evaluate_calendar_links(self.input_hash.value, self.links))
+        return _imprint_unchecked(evaluate_calendar_links(self.input_hash.value, self.links))
 
     def time_from_shape(self) -> int | None:
         """The aggregation time encoded by the shape, or ``None`` if malformed."""
-        return calendar_time_from_shape(
-            self.publication_time, [link.direction for link in self.links]
-        )
+        return calendar_time_from_shape(self.publication_time, self.links)
 
     def right_siblings(self) -> tuple[Imprint, ...]:
         """The right-link siblings, in order (they never change on extension)."""

@@ -353,6 +353,18 @@ class Imprint:
         return f"{self.algorithm.ksi_name}:{self.digest.hex()}"
 
 
+def _imprint_unchecked(value: bytes) -> Imprint:
+    """An :class:`Imprint` of ``value`` without the validator (private).
+
+    Only for bytes that are an imprint by construction (an algorithm's id
+    byte followed by that algorithm's digest, or bytes the caller has just
+    checked against :data:`IMPRINT_SIZES`): chain evaluation and parsers.
+    """
+    imprint = object.__new__(Imprint)
+    object.__setattr__(imprint, "value", value)
+    return imprint
+
+
 class DataHasher:
     """Streaming hasher producing an :class:`Imprint`, in bounded memory.
 

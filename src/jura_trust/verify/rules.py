@@ -16,6 +16,7 @@ libksi does not make (docs/verification.md).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -54,7 +55,7 @@ def _is_verified(_inst: object, _attr: attrs.Attribute[Any], value: object) -> N
         )
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, on_setattr=attrs.setters.NO_OP)
 class VerificationContext:
     """Everything a policy may use, plus values the rules compute on the way.
 
@@ -76,7 +77,9 @@ class VerificationContext:
     document_hash: Imprint | None = None
     input_level: int = 0
     publications_file: VerifiedPublicationsFile | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_is_verified)
+        default=None,
+        validator=attrs.validators.optional(_is_verified),
+        on_setattr=attrs.setters.validate,
     )
     user_publication: PublicationData | None = None
     extending_allowed: bool = False
@@ -648,19 +651,25 @@ def calendar_auth_signature(ctx: VerificationContext) -> str | None:
         )
     except JuraError as exc:
         return exc.message
+    ctx.anchor = _key_anchor(auth.signature_data.certificate_id, cert)
+    ctx.proven_time = cal.time_from_shape()
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _key_anchor(certificate_id: bytes, cert: pki.Certificate) -> Anchor:
+    """The anchor of a calendar key (a value: the same for every signature it signed)."""
     subject = cert.subject.rfc4514_string()
-    ctx.anchor = Anchor(
+    return Anchor(
         "calendar-key",
-        f"calendar key {auth.signature_data.certificate_id.hex()} ({subject})",
+        f"calendar key {certificate_id.hex()} ({subject})",
         {
-            "certificate_id": auth.signature_data.certificate_id.hex(),
+            "certificate_id": certificate_id.hex(),
             "subject": subject,
             "not_before": format_time(int(cert.not_valid_before_utc.timestamp())),
             "not_after": format_time(int(cert.not_valid_after_utc.timestamp())),
         },
     )
-    ctx.proven_time = cal.time_from_shape()
-    return None
 
 
 # -- publication-based policies ---------------------------------------------------
@@ -669,29 +678,55 @@ def calendar_auth_signature(ctx: VerificationContext) -> str | None:
 def _publication_anchor(
     ctx: VerificationContext, data: PublicationData, *, user: bool, extended: bool
 ) -> None:
-    details: dict[str, Any] = {
-        "publication_time": data.publication_time,
-        "published_hash": str(data.published_hash),
-        "publication_date": format_time(data.publication_time),
-        "publication_string": encode_publication_string(data),
-        "extended": extended,
-    }
     if user:
-        source = "publication string given by the user"
-        details["source"] = "user"
+        signer = None
     else:
         pubfile = ctx.publications_file
         assert pubfile is not None
-        verification = pubfile.verification
-        if isinstance(verification, str):
-            signer = f"not checked: {verification}"
-        else:
-            signer = verification.signer.subject.rfc4514_string()
+        signer = _signer(pubfile)
+    ctx.anchor = _publication_anchor_of(
+        data.publication_time, data.published_hash, signer, extended=extended
+    )
+
+
+def _signer(pubfile: VerifiedPublicationsFile) -> str:
+    verification = pubfile.verification
+    if isinstance(verification, str):
+        return f"not checked: {verification}"
+    return _subject(verification.signer)
+
+
+@functools.lru_cache(maxsize=64)
+def _subject(cert: pki.Certificate) -> str:
+    return cert.subject.rfc4514_string()
+
+
+@functools.lru_cache(maxsize=256)
+def _publication_anchor_of(
+    publication_time: int, published_hash: Imprint, signer: str | None, *, extended: bool
+) -> Anchor:
+    """The anchor of a publication (a value: the same for every signature it anchors).
+
+    ``signer`` names the publications file's signer; ``None`` for a
+    publication the user gave.
+    """
+    data = PublicationData.build(publication_time, published_hash)
+    details: dict[str, Any] = {
+        "publication_time": publication_time,
+        "published_hash": str(published_hash),
+        "publication_date": format_time(publication_time),
+        "publication_string": encode_publication_string(data),
+        "extended": extended,
+    }
+    if signer is None:
+        source = "publication string given by the user"
+        details["source"] = "user"
+    else:
         source = f"publications file signed by {signer}"
         details["source"] = "publications-file"
         details["publications_file_signer"] = signer
     text = f"publication {details['publication_string']} ({source})"
-    ctx.anchor = Anchor("publication", text, details)
+    return Anchor("publication", text, details)
 
 
 @_rule(
