@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import itertools
 import os
 import threading
@@ -165,10 +166,9 @@ class PendingRound:
             raise TypeError("request must be a RoundRequest")
         backend = self._backend
         backend._check_request(request.imprint, request.level)
-        meta = Metadata.build(
-            request.client_id if request.client_id is not None else backend.client_id,
-            sequence_number=next(backend._sequence),
-            request_time=int(backend.clock.now() * 1_000_000),
+        client_id = request.client_id if request.client_id is not None else backend.client_id
+        meta = _metadata_builder(client_id)(
+            next(backend._sequence), int(backend.clock.now() * 1_000_000)
         )
         index = self._builder.add_leaf(request.imprint, level=request.level, metadata=meta)
         self._requests.append(request)
@@ -227,22 +227,49 @@ class AggregationRound:
         Byte-identical to ``aggregation_chain(i).encode()``, computed from
         the tree's encoded paths without building link objects.
         """
+        return list(self.iter_encoded_aggregation_chains())
+
+    def iter_encoded_aggregation_chains(self) -> Iterator[bytes]:
+        """:meth:`encoded_aggregation_chains` as a stream, in request order.
+
+        Consumes :meth:`Tree.iter_encoded_links` and the shape indices of
+        every leaf, computed in one pass (:meth:`Tree.shape_indices`): the
+        tree is walked once, not once per leaf.
+        """
         tree = self._tree
         head = tlv.encode(0x02, tlv.encode_uint(self.aggregation_time))
         alg = tlv.encode(0x06, tlv.encode_uint(tree.algorithm.value))
-        out: list[bytes] = []
-        for i, links in enumerate(tree.all_encoded_links()):
-            body = b"".join(
-                (
-                    head,
-                    tlv.encode(0x03, tlv.encode_uint(tree.shape_index(i))),
-                    tlv.encode(0x05, self.requests[i].imprint.value),
-                    alg,
-                    links,
-                )
-            )
-            out.append(tlv.encode(AGGREGATION_CHAIN_TYPE, body))
-        return out
+        index_elements: dict[int, bytes] = {}
+        for request, shape, links in zip(
+            self.requests, tree.shape_indices(), tree.iter_encoded_links(), strict=True
+        ):
+            index = index_elements.get(shape)
+            if index is None:
+                index = index_elements[shape] = tlv.encode(0x03, tlv.encode_uint(shape))
+            imprint = request.imprint.value
+            body = b"".join((head, index, _imprint_header(len(imprint)), imprint, alg, links))
+            n = len(body)
+            if _TLV8_MAX < n <= _TLV16_MAX:
+                yield b"".join((_CHAIN_HEADER, (n >> 8).to_bytes(), (n & 0xFF).to_bytes(), body))
+            else:
+                yield tlv.encode(AGGREGATION_CHAIN_TYPE, body)
+
+
+_TLV8_MAX = tlv.MAX_TLV8_LENGTH
+_TLV16_MAX = tlv.MAX_TLV16_LENGTH
+#: The first two header bytes of a TLV16 aggregation chain element.
+_CHAIN_HEADER = tlv.encode(AGGREGATION_CHAIN_TYPE, bytes(_TLV8_MAX + 1))[:2]
+
+
+def _imprint_header(length: int) -> bytes:
+    """The TLV8 header of an input-hash element (0x05) of ``length`` bytes."""
+    return bytes((0x05, length))
+
+
+@functools.lru_cache(maxsize=4096)
+def _metadata_builder(client_id: str) -> Callable[[int | None, int | None], Metadata]:
+    """The metadata maker of a login, made once per login (not per request)."""
+    return Metadata.builder(client_id)
 
 
 class EmbeddedBackend:

@@ -69,6 +69,13 @@ LEGACY_ID_MAX_NAME = 25
 METADATA_PADDING_TYPE = 0x1E
 
 _LEVEL_BYTES = tuple(bytes((i,)) for i in range(256))
+_PAD_ONE = b"\x01"
+_PAD_TWO = b"\x01\x01"
+#: Headers of the metadata padding element (flags N and F), by value length.
+_PAD_HEADERS = {
+    n: tlv.encode(METADATA_PADDING_TYPE, bytes(n), non_critical=True, forward=True)[:2]
+    for n in (1, 2)
+}
 _ID_BYTES = _LEVEL_BYTES
 
 
@@ -161,19 +168,83 @@ class Metadata:
         ``01 01``) comes first and makes the value length even, so the
         metadata can never be read as an imprint.
         """
+        types = [METADATA_PADDING_TYPE, 0x01]
         body = tlv.encode(0x01, tlv.encode_utf8(client_id))
         if machine_id is not None:
             body += tlv.encode(0x02, tlv.encode_utf8(machine_id))
+            types.append(0x02)
+        return cls._padded(
+            body,
+            client_id=client_id,
+            machine_id=machine_id,
+            sequence_number=sequence_number,
+            request_time=request_time,
+            types=types,
+        )
+
+    @classmethod
+    def _padded(
+        cls,
+        ids: bytes,
+        *,
+        client_id: str,
+        machine_id: str | None,
+        sequence_number: int | None,
+        request_time: int | None,
+        types: list[int],
+    ) -> Metadata:
+        """:meth:`build` from the encoded id elements ``ids`` (their types in ``types``).
+
+        The value is built from the fields, as :meth:`from_tlv` would read
+        its encoding back (tests/core/test_signature.py holds them equal).
+        """
+        body = ids
         if sequence_number is not None:
             body += tlv.encode(0x03, tlv.encode_uint(sequence_number))
+            types = [*types, 0x03]
         if request_time is not None:
             body += tlv.encode(0x04, tlv.encode_uint(request_time))
+            types = [*types, 0x04]
         # The padding header is 2 bytes; pick a 1- or 2-byte value so that
         # the total (2 + pad + body) is even.
-        pad_value = b"\x01" if (len(body) + 3) % 2 == 0 else b"\x01\x01"
-        padding = tlv.encode(METADATA_PADDING_TYPE, pad_value, non_critical=True, forward=True)
+        pad_value = _PAD_ONE if (len(body) + 3) % 2 == 0 else _PAD_TWO
+        padding = _PAD_HEADERS[len(pad_value)] + pad_value
         value = padding + body
-        return cls.from_tlv(tlv.decode(tlv.encode(0x04, value)))
+        pad = tlv.TLV(METADATA_PADDING_TYPE, pad_value, True, True, False, padding)
+        return tlv.keep_raw(
+            cls(
+                value,
+                client_id,
+                machine_id,
+                sequence_number,
+                request_time,
+                tuple(types),
+                (pad,),
+            ),
+            tlv.encode(0x04, value),
+        )
+
+    @classmethod
+    def builder(cls, client_id: str) -> Callable[[int | None, int | None], Metadata]:
+        """``(sequence_number, request_time) -> Metadata`` for one client id.
+
+        ``builder(c)(n, t) == build(c, sequence_number=n, request_time=t)``,
+        with the client id encoded once: an aggregator keeps one per login.
+        """
+        ids = tlv.encode(0x01, tlv.encode_utf8(client_id))
+        types = [METADATA_PADDING_TYPE, 0x01]
+
+        def make(sequence_number: int | None, request_time: int | None) -> Metadata:
+            return cls._padded(
+                ids,
+                client_id=client_id,
+                machine_id=None,
+                sequence_number=sequence_number,
+                request_time=request_time,
+                types=types,
+            )
+
+        return make
 
     def encode(self) -> bytes:
         """The metadata element (type 0x04) as bytes."""
