@@ -71,6 +71,8 @@ METADATA_PADDING_TYPE = 0x1E
 _LEVEL_BYTES = tuple(bytes((i,)) for i in range(256))
 _PAD_ONE = b"\x01"
 _PAD_TWO = b"\x01\x01"
+#: TLV8 headers of unsigned integer elements, by type and value length.
+_UINT_HEADERS = {t: [bytes((t, n)) for n in range(9)] for t in (0x03, 0x04)}
 #: Headers of the metadata padding element (flags N and F), by value length.
 _PAD_HEADERS = {
     n: tlv.encode(METADATA_PADDING_TYPE, bytes(n), non_critical=True, forward=True)[:2]
@@ -200,10 +202,12 @@ class Metadata:
         """
         body = ids
         if sequence_number is not None:
-            body += tlv.encode(0x03, tlv.encode_uint(sequence_number))
+            number = tlv.encode_uint(sequence_number)  # at most 8 bytes: a TLV8
+            body += _UINT_HEADERS[0x03][len(number)] + number
             types = [*types, 0x03]
         if request_time is not None:
-            body += tlv.encode(0x04, tlv.encode_uint(request_time))
+            number = tlv.encode_uint(request_time)
+            body += _UINT_HEADERS[0x04][len(number)] + number
             types = [*types, 0x04]
         # The padding header is 2 bytes; pick a 1- or 2-byte value so that
         # the total (2 + pad + body) is even.
