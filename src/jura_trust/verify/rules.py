@@ -92,7 +92,7 @@ class VerificationContext:
     #: Computed by the rules: the extended calendar chain of a path.
     extended: CalendarChain | None = attrs.field(default=None, init=False)
     #: Computed by the rules: what an OK rests on.
-    anchor: Anchor = attrs.field(factory=Anchor.none, init=False)
+    anchor: Anchor = attrs.field(default=Anchor.none(), init=False)
     #: Computed by the rules: the time the anchored chain proves.
     proven_time: int | None = attrs.field(default=None, init=False)
     _extended_cache: dict[int | None, CalendarChain | JuraError] = attrs.field(
