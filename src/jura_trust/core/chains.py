@@ -402,11 +402,12 @@ def evaluate_aggregation_links(
             raise ChainComputationError(
                 f"aggregation chain level {level} exceeds {MAX_LEVEL}", level=level
             )
+        sibling = link.sibling  # the usual kind; else link.sibling_bytes
+        s = sibling.value if sibling is not None else link.sibling_bytes
         if link.direction is left:
-            data = x + link.sibling_bytes + _LEVEL_BYTES[level]
+            x = prefix + new(x + s + _LEVEL_BYTES[level]).digest()
         else:
-            data = link.sibling_bytes + x + _LEVEL_BYTES[level]
-        x = prefix + new(data).digest()
+            x = prefix + new(s + x + _LEVEL_BYTES[level]).digest()
     return x, level
 
 
@@ -588,6 +589,9 @@ def calendar_time_from_shape(
     """
     if not directions:
         return None
+    first = directions[0]
+    if type(first) is not Direction:
+        directions = [link.direction for link in directions]  # type: ignore[union-attr]
     r = publication_time
     t = 0
     left = Direction.LEFT
@@ -595,7 +599,7 @@ def calendar_time_from_shape(
         if r <= 0:
             return None
         h = 1 << (r.bit_length() - 1)
-        if (d if type(d) is Direction else d.direction) is left:  # type: ignore[union-attr]
+        if d is left:
             r = h - 1
         else:
             t += h
