@@ -69,15 +69,15 @@ LEGACY_ID_MAX_NAME = 25
 METADATA_PADDING_TYPE = 0x1E
 
 _LEVEL_BYTES = tuple(bytes((i,)) for i in range(256))
-_PAD_ONE = b"\x01"
-_PAD_TWO = b"\x01\x01"
 #: TLV8 headers of unsigned integer elements, by type and value length.
 _UINT_HEADERS = {t: [bytes((t, n)) for n in range(9)] for t in (0x03, 0x04)}
-#: Headers of the metadata padding element (flags N and F), by value length.
-_PAD_HEADERS = {
-    n: tlv.encode(METADATA_PADDING_TYPE, bytes(n), non_critical=True, forward=True)[:2]
-    for n in (1, 2)
-}
+#: The metadata padding element (flags N and F) that makes a value of
+#: ``2 + pad + body`` bytes even, by ``(len(body) + 3) % 2``: value ``01``
+#: when that is 0, ``01 01`` when it is 1. Immutable, so shared.
+_PADDING = tuple(
+    tlv.TLV.build(METADATA_PADDING_TYPE, pad, non_critical=True, forward=True)
+    for pad in (b"\x01", b"\x01\x01")
+)
 _ID_BYTES = _LEVEL_BYTES
 
 
@@ -211,10 +211,8 @@ class Metadata:
             types = [*types, 0x04]
         # The padding header is 2 bytes; pick a 1- or 2-byte value so that
         # the total (2 + pad + body) is even.
-        pad_value = _PAD_ONE if (len(body) + 3) % 2 == 0 else _PAD_TWO
-        padding = _PAD_HEADERS[len(pad_value)] + pad_value
-        value = padding + body
-        pad = tlv.TLV(METADATA_PADDING_TYPE, pad_value, True, True, False, padding)
+        pad = _PADDING[(len(body) + 3) % 2]
+        value = pad.raw + body
         return tlv.keep_raw(
             cls(
                 value,
