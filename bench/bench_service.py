@@ -257,6 +257,8 @@ def main() -> None:
     latencies = [end - sent for sent, end, _ in done]
     rounds = int(re.search(r"^jura_trust_rounds_total (\d+)", metrics, re.MULTILINE).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"^jura_trust_signatures_total (\d+)", metrics, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    close_sum = re.search(r"^jura_trust_round_close_seconds_sum (\S+)", metrics, re.MULTILINE)
+    close_ms = float(close_sum.group(1)) / rounds * 1000 if close_sum and rounds else float("nan")
     round_size = args.clients * args.threads * (lo + hi) // 2
     base = floor(round_size)
     p50 = percentile(latencies, 0.50) if latencies else float("nan")
@@ -278,6 +280,7 @@ def main() -> None:
         "server_peak_rss_mib": round(peak / 1024, 1),
         "rounds": rounds,
         "mean_round_size": round(total / rounds, 1) if rounds else 0,
+        "round_close_mean_ms": round(close_ms, 1),
         "floor_round_signatures_per_s": round(base, 1),
         "ratio_to_floor": round(rate / base, 3),
         "not_acknowledged": lost,
@@ -304,7 +307,10 @@ def main() -> None:
     ms = {k: round(v * 1000) for k, v in (("p50", p50), ("p99", p99), ("bound", bound))}
     print(f"  latency             p50 {ms['p50']} ms, p99 {ms['p99']} ms (bound {ms['bound']} ms)")
     print(f"  server memory       {rss / 1024:.0f} MiB resident, {peak / 1024:.0f} MiB peak")
-    print(f"  rounds              {rounds}, mean size {report['mean_round_size']}")
+    print(
+        f"  rounds              {rounds}, mean size {report['mean_round_size']}, "
+        f"closing {close_ms:.0f} ms on average (tree, fsync, RSA, chains)"
+    )
     print(f"  floor (in process)  {base:,.0f} signatures/s for a round of {round_size}")
     print(f"  ratio to floor      {rate / base:.3f}")
     print(

@@ -239,7 +239,10 @@ class AggregationRound:
         tree = self._tree
         head = tlv.encode(0x02, tlv.encode_uint(self.aggregation_time))
         alg = tlv.encode(0x06, tlv.encode_uint(tree.algorithm.value))
+        fixed = len(head) + len(alg) + 2  # + the input hash's TLV8 header
         index_elements: dict[int, bytes] = {}
+        input_headers: dict[int, bytes] = {}
+        join = b"".join
         for request, shape, links in zip(
             self.requests, tree.shape_indices(), tree.iter_encoded_links(), strict=True
         ):
@@ -247,11 +250,16 @@ class AggregationRound:
             if index is None:
                 index = index_elements[shape] = tlv.encode(0x03, tlv.encode_uint(shape))
             imprint = request.imprint.value
-            body = b"".join((head, index, _imprint_header(len(imprint)), imprint, alg, links))
-            n = len(body)
+            input_header = input_headers.get(len(imprint))
+            if input_header is None:
+                input_header = input_headers[len(imprint)] = bytes((0x05, len(imprint)))
+            n = fixed + len(index) + len(imprint) + len(links)
             if _TLV8_MAX < n <= _TLV16_MAX:
-                yield b"".join((_CHAIN_HEADER, (n >> 8).to_bytes(), (n & 0xFF).to_bytes(), body))
+                # One join for the whole element: TLV16 header, then the body.
+                size = n.to_bytes(2, "big")
+                yield join((_CHAIN_HEADER, size, head, index, input_header, imprint, alg, links))
             else:
+                body = join((head, index, input_header, imprint, alg, links))
                 yield tlv.encode(AGGREGATION_CHAIN_TYPE, body)
 
 
@@ -259,11 +267,6 @@ _TLV8_MAX = tlv.MAX_TLV8_LENGTH
 _TLV16_MAX = tlv.MAX_TLV16_LENGTH
 #: The first two header bytes of a TLV16 aggregation chain element.
 _CHAIN_HEADER = tlv.encode(AGGREGATION_CHAIN_TYPE, bytes(_TLV8_MAX + 1))[:2]
-
-
-def _imprint_header(length: int) -> bytes:
-    """The TLV8 header of an input-hash element (0x05) of ``length`` bytes."""
-    return bytes((0x05, length))
 
 
 @functools.lru_cache(maxsize=4096)
