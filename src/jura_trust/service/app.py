@@ -461,7 +461,7 @@ class Service:
                 out.append(plan)
                 continue
             pdu, login, slots, trailer = plan
-            payloads = [await self._slot_payload(slot) for slot in slots]
+            payloads = await self._slot_payloads(slots)
             assert pdu.hmac is not None
             out += seal_responses(
                 AGGREGATION_RESPONSE_PDU_TYPE,
@@ -473,22 +473,44 @@ class Service:
             )
         return out
 
-    async def _slot_payload(self, slot: _Slot) -> bytes:
-        if slot.future is None:
-            return slot.payload
-        try:
-            closed = await asyncio.shield(slot.future)
-        except Exception:
-            return self._refuse_request(
-                slot.request_id, AggregatorStatus.INTERNAL_ERROR, "the round failed"
-            )
-        chain = closed.chains[slot.index]
-        if slot.level:
-            # PDU v2: the first link's correction is relative to the request's
-            # level (the client adds it back); the tree computed it absolute.
-            chain = shift_first_link_level(tlv.decode(chain), -slot.level)
-        self.metrics.payload("aggregator", 0)
-        return success_payload(slot.request_id, chain + closed.shared)
+    async def _slot_payloads(self, slots: Sequence[_Slot]) -> list[bytes]:
+        """The answers of one PDU's slots, in order, once their rounds are closed.
+
+        Each distinct round (usually one per PDU) is awaited once, then
+        every payload is made without further waiting.
+        """
+        closed: dict[int, ClosedRound | None] = {}
+        for slot in slots:
+            future = slot.future
+            if future is not None and id(future) not in closed:
+                try:
+                    closed[id(future)] = await asyncio.shield(future)
+                except Exception:  # the round failed: its requests get INTERNAL_ERROR
+                    closed[id(future)] = None
+        out: list[bytes] = []
+        answered = 0
+        for slot in slots:
+            if slot.future is None:
+                out.append(slot.payload)
+                continue
+            rnd = closed[id(slot.future)]
+            if rnd is None:
+                out.append(
+                    self._refuse_request(
+                        slot.request_id, AggregatorStatus.INTERNAL_ERROR, "the round failed"
+                    )
+                )
+                continue
+            chain = rnd.chains[slot.index]
+            if slot.level:
+                # PDU v2: the first link's correction is relative to the request's
+                # level (the client adds it back); the tree computed it absolute.
+                chain = shift_first_link_level(tlv.decode(chain), -slot.level)
+            out.append(success_payload(slot.request_id, chain, rnd.shared))
+            answered += 1
+        if answered:
+            self.metrics.payload("aggregator", 0, answered)
+        return out
 
     def _aggregator_config(self, login: Login) -> AggregatorConfig:
         return AggregatorConfig(
