@@ -19,11 +19,12 @@ the very signatures it verifies:
 * parsing alone, with the one-pass parser and with the reference parser
   (``Signature.from_tlv``, what every signature went through before issue 10).
 
-Reported as signatures/s on one core and as ratios to the floor (issue 10
-targets, from bytes: internal at most 5x, key-based at most 8x,
-publications-file at most 5x). With ``--libksi PATH`` (optional, never in
-CI) the same signatures are also parsed and verified by Guardtime's libksi
-through ctypes, when a libksi shared library is given.
+Reported as microseconds and as ratios to the floor (issue 10 targets, from
+bytes: internal at most 5x, key-based at most 8x, publications-file at most
+5x). Times are CPU time of the thread per chunk of signatures, each chunk's
+best over the passes, so the figures hold on a machine shared with other
+work. No libksi comparison: libksi cannot be built on the development
+machine (docs/performance.md).
 """
 
 from __future__ import annotations

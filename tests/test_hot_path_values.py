@@ -127,3 +127,37 @@ def test_aggregation_request_fast_path_agrees_with_the_template(
         assert isinstance(got, AggregationRequest)
         same_value(got, want)
         assert attrs.asdict(got) == attrs.asdict(want)
+
+
+def test_per_login_metadata_is_not_parsed_again_per_request(tmp_path, monkeypatch):
+    """Issue 10 item 3: each request's metadata was built, encoded and parsed back."""
+    with EmbeddedBackend(tmp_path) as backend:
+        pending = backend.open_round()
+        pending.add(RoundRequest(Imprint.hash(b"warm"), 0, "alice"))
+
+        def no_parsing(*_args: object, **_kwargs: object) -> None:
+            raise AssertionError("metadata parsed again on the hot path")
+
+        monkeypatch.setattr(Metadata, "from_tlv", no_parsing)
+        monkeypatch.setattr(tlv, "parse_composite", no_parsing)
+        for i in range(20):
+            pending.add(RoundRequest(Imprint.hash(b"%d" % i), 0, f"login{i % 3}"))
+        monkeypatch.undo()
+        rnd = backend.close_round(pending)
+        assert [s.issuer[0] for s in rnd.signatures[1:4]] == ["login0", "login1", "login2"]
+
+
+def test_round_close_does_not_walk_the_tree_per_leaf(tmp_path, monkeypatch):
+    """Issue 10 item 3: every leaf's chain index walked the tree again at close."""
+    from jura_trust.core.tree import Tree
+
+    with EmbeddedBackend(tmp_path) as backend:
+        rnd = backend.aggregate([RoundRequest(Imprint.hash(b"%d" % i)) for i in range(50)])
+        want = [rnd.aggregation_chain(i).encode() for i in range(50)]
+
+        def no_walk(*_args: object, **_kwargs: object) -> None:
+            raise AssertionError("a walk up the tree per leaf")
+
+        monkeypatch.setattr(Tree, "_path", no_walk)
+        monkeypatch.setattr(Tree, "shape_index", no_walk)
+        assert list(rnd.iter_encoded_aggregation_chains()) == want
