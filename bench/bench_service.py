@@ -13,8 +13,12 @@ batch) for a fixed time. Reports:
   every chain encoded) for the same number of requests, in process, with no
   HTTP; the service's throughput is reported as a ratio to it.
 
-Targets (DESIGN.md section 7, 2 cores): at least 5,000 signatures/s sustained
-and p99 at most one round + 100 ms. ``--quick`` is a bounded run for CI
+Targets (issue 10 item 3, 2 cores): at least 10,000 signatures/s sustained with
+the independent load pattern, p99 at most one round + 100 ms, and no request
+left unacknowledged (a client batch that fails is counted, never dropped). The
+server's CPU time in the measuring window, per signature, is reported too: on a
+machine shared with other work the rate and latency depend on what the other
+work takes, the CPU cost per signature much less. ``--quick`` is a bounded run for CI
 (about 10 s); it reports the numbers but does not fail on them (benchmarks
 are not timed tests).
 
@@ -53,6 +57,8 @@ from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
 from jura_trust.core.hashing import Imprint
 
 LOGIN, KEY = "bench", "bench-key"
+#: Issue 10 item 3: signatures/s with the independent load pattern.
+TARGET_RATE = 10_000
 CONFIG = """
 [server]
 round_ms = {round_ms}
@@ -116,7 +122,11 @@ ClientJob = tuple[str, tuple[int, int], float, float, bool, int, int]
 
 
 def client(args: ClientJob) -> list[tuple[float, float, int]]:
-    """One client process of ``threads`` independent clients; (sent, answered, n) per batch."""
+    """One client process of ``threads`` independent clients; (sent, answered, n) per batch.
+
+    A batch that fails (no answer, an error status, a bad signature) is
+    recorded with ``n`` negative: ``-batch`` requests not acknowledged.
+    """
     url, (lo, hi), start_at, stop_at, parse, seed, threads = args
     out: list[tuple[float, float, int]] = []
     lock = threading.Lock()
@@ -132,11 +142,14 @@ def client(args: ClientJob) -> list[tuple[float, float, int]]:
             imprints = [Imprint.hash(b"%d-%d-%d" % (seed, me, n + i)) for i in range(batch)]
             n += batch
             sent = time.time()
-            if parse:
-                backend.sign_many(imprints)
-            else:
-                backend.sign_many_encoded(imprints)
-            mine.append((sent, time.time(), batch))
+            try:
+                if parse:
+                    got = len(backend.sign_many(imprints))
+                else:
+                    got = len(backend.sign_many_encoded(imprints))
+            except Exception:  # counted as not acknowledged
+                got = 0
+            mine.append((sent, time.time(), batch if got == batch else -batch))
         with lock:
             out.extend(mine)
 
@@ -155,6 +168,25 @@ def rss_kib(pid: int) -> tuple[int, int]:
         key, _, value = line.partition(":")
         fields[key] = value.strip()
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_in_window(pid: int, start: float, end: float) -> list[float]:
+    """Sample the server's CPU time at ``start`` and ``end`` (in a thread)."""
+    samples: list[float] = []
+
+    def run() -> None:
+        for at in (start, end):
+            time.sleep(max(0.0, at - time.time()))
+            samples.append(cpu_seconds(pid))
+
+    threading.Thread(target=run, daemon=True).start()
+    return samples
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -212,6 +244,7 @@ def main() -> None:
                 (target, (lo, hi), begin, window_end, args.parse, seed, args.threads)
                 for seed in range(args.clients)
             ]
+            cpu = cpu_in_window(proc.pid, window_start, window_end)
             with mp.get_context("spawn").Pool(args.clients) as pool:
                 results = pool.map(client, jobs)
             rss, peak = rss_kib(proc.pid)
@@ -221,12 +254,17 @@ def main() -> None:
             proc.terminate()
             proc.wait(30)
     calls = [c for r in results for c in r]
-    done = [c for c in calls if window_start <= c[1] <= window_end]
+    lost = sum(-n for _, _, n in calls if n < 0)
+    done = [c for c in calls if window_start <= c[1] <= window_end and c[2] > 0]
     signed = sum(n for _, _, n in done)
+    server_cpu = cpu[1] - cpu[0] if len(cpu) == 2 else float("nan")
+    cpu_us = server_cpu / signed * 1e6 if signed else float("nan")
     rate = signed / args.seconds
     latencies = [end - sent for sent, end, _ in done]
     rounds = int(re.search(r"^jura_trust_rounds_total (\d+)", metrics, re.MULTILINE).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"^jura_trust_signatures_total (\d+)", metrics, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    close_sum = re.search(r"^jura_trust_round_close_seconds_sum (\S+)", metrics, re.MULTILINE)
+    close_ms = float(close_sum.group(1)) / rounds * 1000 if close_sum and rounds else float("nan")
     round_size = args.clients * args.threads * (lo + hi) // 2
     base = floor(round_size)
     p50 = percentile(latencies, 0.50) if latencies else float("nan")
@@ -248,10 +286,17 @@ def main() -> None:
         "server_peak_rss_mib": round(peak / 1024, 1),
         "rounds": rounds,
         "mean_round_size": round(total / rounds, 1) if rounds else 0,
+        "round_close_mean_ms": round(close_ms, 1),
         "floor_round_signatures_per_s": round(base, 1),
         "ratio_to_floor": round(rate / base, 3),
-        "target_rate_met": rate >= 5000,
+        "not_acknowledged": lost,
+        "server_cpu_s": round(server_cpu, 2),
+        "server_cpu_us_per_signature": round(cpu_us, 1),
+        "server_capacity_per_cpu_s": round(1e6 / cpu_us) if signed else 0,
+        "load_average": round(os.getloadavg()[0], 2),
+        "target_rate_met": rate >= TARGET_RATE,
         "target_p99_met": p99 <= bound,
+        "target_no_loss_met": lost == 0,
     }
     if args.json:
         print(json.dumps(report))
@@ -261,13 +306,25 @@ def main() -> None:
         f"{args.threads} clients x {report['batch']} per batch"
     )
     print(f"  round length        {args.round_ms} ms (one calendar second per round)")
-    print(f"  sustained           {rate:,.0f} signatures/s over {args.seconds:g} s (target 5,000)")
+    print(
+        f"  sustained           {rate:,.0f} signatures/s over {args.seconds:g} s "
+        f"(target {TARGET_RATE:,})"
+    )
     ms = {k: round(v * 1000) for k, v in (("p50", p50), ("p99", p99), ("bound", bound))}
     print(f"  latency             p50 {ms['p50']} ms, p99 {ms['p99']} ms (bound {ms['bound']} ms)")
     print(f"  server memory       {rss / 1024:.0f} MiB resident, {peak / 1024:.0f} MiB peak")
-    print(f"  rounds              {rounds}, mean size {report['mean_round_size']}")
+    print(
+        f"  rounds              {rounds}, mean size {report['mean_round_size']}, "
+        f"closing {close_ms:.0f} ms on average (tree, fsync, RSA, chains)"
+    )
     print(f"  floor (in process)  {base:,.0f} signatures/s for a round of {round_size}")
     print(f"  ratio to floor      {rate / base:.3f}")
+    print(
+        f"  server CPU          {server_cpu:.2f} s in the window: {cpu_us:.0f} us per signature "
+        f"({report['server_capacity_per_cpu_s']:,} signatures per CPU-second)"
+    )
+    print(f"  not acknowledged    {lost} requests (target 0)")
+    print(f"  load average        {report['load_average']} (machine shared with other work)")
 
 
 if __name__ == "__main__":

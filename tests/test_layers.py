@@ -24,6 +24,7 @@ LAYERS = {
     "core.calendar": 3,
     "core.publication": 4,
     "core.signature": 4,
+    "core._sigparse": 4,
     "pki": 5,
     "publications": 6,
     "pdu": 6,

@@ -65,7 +65,13 @@ import attrs
 
 from jura_trust.core import tlv
 from jura_trust.core.chains import AggregationChain, CalendarChain
-from jura_trust.core.hashing import DEFAULT_ALGORITHM, HashAlgorithm, Imprint
+from jura_trust.core.hashing import (
+    DEFAULT_ALGORITHM,
+    IMPRINT_SIZES,
+    HashAlgorithm,
+    Imprint,
+    _imprint_unchecked,
+)
 from jura_trust.core.publication import PublicationRecord
 from jura_trust.core.signature import CalendarAuthRecord, RFC3161Record, Signature
 from jura_trust.core.tlv import TLV, Field, Kind, Template
@@ -373,7 +379,15 @@ class AggregationRequest:
 
     @classmethod
     def from_tlv(cls, element: TLV) -> AggregationRequest:
-        """Parse a 0x02 aggregation request element."""
+        """Parse a 0x02 aggregation request element.
+
+        The usual shape (request id, hash, optional level, each a plain
+        TLV8) is read directly; anything else, and every defect, goes
+        through the template parser, which alone decides the error.
+        """
+        fast = _fast_aggregation_request(element.value)
+        if fast is not None:
+            return fast
         p = tlv.parse_composite(element, _AGGR_REQUEST_TEMPLATE)
         level = p.get("request_level", 0)
         if level > MAX_LEVEL:
@@ -392,6 +406,33 @@ class AggregationRequest:
         if self.request_level > 0:
             parts.append(_uint(0x03, self.request_level))
         return tlv.encode(0x02, b"".join(parts))
+
+
+def _fast_aggregation_request(v: bytes) -> AggregationRequest | None:
+    """``01 n id``, ``02 n imprint`` and optionally ``03 n level``, or ``None``.
+
+    Accepts only what the template parser accepts, with the same value
+    (tests/test_pdu_fast.py compares them); ``None`` hands the element over.
+    """
+    end = len(v)
+    if end < 4 or v[0] != 0x01:
+        return None
+    n = v[1]
+    p = 2 + n
+    if n > tlv.MAX_UINT_BYTES or (n and v[2] == 0) or p + 2 > end or v[p] != 0x02:
+        return None
+    size = v[p + 1]
+    q = p + 2 + size
+    if q > end or size == 0 or IMPRINT_SIZES.get(v[p + 2]) != size:
+        return None
+    level = 0
+    if q != end:
+        if end - q != 3 or v[q] != 0x03 or v[q + 1] != 1 or v[q + 2] == 0:
+            return None
+        level = v[q + 2]  # one byte: never above MAX_LEVEL
+    return AggregationRequest(
+        int.from_bytes(v[2:p], "big"), _imprint_unchecked(v[p + 2 : q]), level
+    )
 
 
 _AGGR_RESPONSE_TEMPLATE = Template(

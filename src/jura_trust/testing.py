@@ -201,5 +201,5 @@ def ksi_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServi
     """A real local KSI service on loopback (needs the ``service`` extra)."""
     pytest.importorskip("aiohttp", reason="ksi_service needs jura-trust[service]")
     home = tmp_path_factory.mktemp("ksi-service")
-    with LocalService(home, "--round-ms", "100", "--publish-schedule", "every 2s") as service:
+    with LocalService(home, "--round-ms", "1000", "--publish-schedule", "every 2s") as service:
         yield service

@@ -495,3 +495,23 @@ def test_verify_json_lists_rule_names(
     assert obj["anchor"]["kind"] == "issuer-key"
     assert obj["anchor"]["issuer"]["id"] == "CH-JU-OP"
     assert obj["policy"] == "jt1"
+
+
+def test_verify_a_certificate_text_longer_than_any_file_name(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long (self-contained) text given as the argument was tried as a path:
+    ENAMETOOLONG, exit 70. A text is a text, whatever its length."""
+    base = setup["base"]
+    common = ["qr", "issue", str(base / "docs.json"), "--issuer", "CH-JU-OP"]
+    common += ["--key", str(base / "issuer.pem"), "--home", str(base / "home")]
+    status, summary = run_json(capsys, *common, "--self-contained", "--out", str(base / "long"))
+    assert status == 0
+    text = Path(summary["certificates"][0]["text"]).read_text().strip()
+    assert len(text) > 255  # longer than any file name
+    status, out = run(capsys, *verify_args(base, text))
+    assert status == 0, out
+    assert out.startswith("VALID")
+    # a long argument that is not a certificate is unreadable input, not a crash
+    status, _ = run(capsys, *verify_args(base, "x" * 5000))
+    assert status == 3

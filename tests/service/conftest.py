@@ -16,7 +16,7 @@ from tests.service.server import KEY, LOGIN, PUBLISHER_EMAIL, ServerProcess
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server per test module: short rounds, a publication every 2 s."""
     home = tmp_path_factory.mktemp("service-home")
-    with ServerProcess(home, "--round-ms", "100", "--publish-schedule", "every 2s") as srv:
+    with ServerProcess(home, "--round-ms", "1000", "--publish-schedule", "every 2s") as srv:
         yield srv
 
 

@@ -37,7 +37,7 @@ def test_full_file_and_overrides(tmp_path: Path):
 [server]
 listen = "[::1]:9000"
 home = "state"
-round_ms = 500
+round_ms = 1500
 max_level = 10
 
 [publisher]
@@ -71,10 +71,10 @@ burst = 5000
     assert (anon.rate, anon.burst) == (50, DEFAULT_BURST)
     assert (bulk.key, bulk.rate, bulk.burst) == (b"k:with:colons", 1000, 5000)
     over = config.with_overrides(
-        listen="127.0.0.1:0", round_ms=50, logins=["anon:new", "x:y"], schedule="off"
+        listen="127.0.0.1:0", round_ms=2000, logins=["anon:new", "x:y"], schedule="off"
     )
     assert over.listen == ("127.0.0.1", 0)
-    assert over.round_ms == 50
+    assert over.round_ms == 2000
     assert [(login.name, login.key) for login in over.logins] == [
         ("bulk", b"k:with:colons"),
         ("anon", b"new"),
@@ -87,6 +87,7 @@ burst = 5000
     "text",
     [
         "[server]\nround_ms = 0\n",
+        "[server]\nround_ms = 999\n",
         "[server]\nround_ms = 'fast'\n",
         "[server]\nmax_request_bytes = 99999999\n",
         "[server]\nmax_level = 250\n",
@@ -149,6 +150,16 @@ def test_config_values_are_checked_in_code_too(tmp_path: Path):
         ServiceConfig(home=tmp_path, round_ms=MAX + 1)
 
 
+@pytest.mark.parametrize("round_ms", [1, 100, 999])
+def test_sub_second_round_option_that_merged_silently_is_refused(tmp_path: Path, round_ms: int):
+    """Issue 10 item 3: ``round_ms`` below 1000 was accepted but, under load, merged
+    into one round per calendar second; the option now says what the service does."""
+    with pytest.raises(BackendError) as info:
+        ServiceConfig(home=tmp_path, round_ms=round_ms)
+    assert info.value.code is ErrorCode.SVC_CONFIG
+    assert "1000..60000" in info.value.message
+
+
 MAX = 60_000
 
 
@@ -184,7 +195,7 @@ def test_login_keys_from_files_and_the_environment(tmp_path: Path, monkeypatch):
 
 
 def test_configuration_announces_small_real_values(tmp_path: Path):
-    config = ServiceConfig(home=tmp_path, max_level=32, round_ms=100)
+    config = ServiceConfig(home=tmp_path, max_level=32, round_ms=1000)
     assert config.announced_max_level == 17
     assert config.aggregation_period_ms == 1000
     assert ServiceConfig(home=tmp_path, round_ms=1500).aggregation_period_ms == 1500

@@ -82,7 +82,7 @@ class Load:
 def test_sigkill_under_load_loses_no_acknowledged_signature(tmp_path, long_run: bool):
     rng = random.Random(2024)
     kills = 10 if long_run else 3
-    server = ServerProcess(tmp_path, "--round-ms", "100", "--publish-schedule", "off").start()
+    server = ServerProcess(tmp_path, "--round-ms", "1000", "--publish-schedule", "off").start()
     snapshots: list[CalendarChain] = []
     try:
         with Load(server.url, threads=4) as load:
@@ -96,7 +96,7 @@ def test_sigkill_under_load_loses_no_acknowledged_signature(tmp_path, long_run: 
                 time.sleep(rng.uniform(0.0, 0.5))
                 server.kill()
                 server = ServerProcess(
-                    tmp_path, "--round-ms", "100", "--publish-schedule", "off"
+                    tmp_path, "--round-ms", "1000", "--publish-schedule", "off"
                 ).start()
                 load.url = server.url
             time.sleep(1.0)

@@ -17,7 +17,7 @@ def test_publish_refused_while_serve_holds_home(
     home = tmp_path / "home"
     doc = tmp_path / "doc.txt"
     doc.write_bytes(b"signed through the service")
-    with ServerProcess(home, "--round-ms", "100", "--publish-schedule", "off") as srv:
+    with ServerProcess(home, "--round-ms", "1000", "--publish-schedule", "off") as srv:
         sign = ["sign", str(doc), "--aggregator", srv.aggregator, "--login", LOGIN, "--key", KEY]
         assert main(sign) == 0
         before = (home / "publications.bin").read_bytes()

@@ -47,7 +47,7 @@ CONFIG = """
 [server]
 body_timeout_s = 1.0
 header_timeout_s = 1.0
-round_ms = 100
+round_ms = 1000
 max_level = 32
 
 [publisher]

@@ -32,7 +32,7 @@ from tests.service.server import ServerProcess
 
 CONFIG = """
 [server]
-round_ms = 100
+round_ms = 1000
 
 [publisher]
 schedule = "off"

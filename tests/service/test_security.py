@@ -30,7 +30,7 @@ from tests.service.server import KEY, LOGIN, ServerProcess
 CONFIG = """
 [server]
 body_timeout_s = 1.0
-round_ms = 100
+round_ms = 1000
 
 [publisher]
 schedule = "off"

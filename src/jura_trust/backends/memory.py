@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import itertools
 import os
 import threading
@@ -176,10 +177,9 @@ class PendingRound:
             raise TypeError("request must be a RoundRequest")
         backend = self._backend
         backend._check_request(request.imprint, request.level)
-        meta = Metadata.build(
-            request.client_id if request.client_id is not None else backend.client_id,
-            sequence_number=next(backend._sequence),
-            request_time=int(backend.clock.now() * 1_000_000),
+        client_id = request.client_id if request.client_id is not None else backend.client_id
+        meta = _metadata_builder(client_id)(
+            next(backend._sequence), int(backend.clock.now() * 1_000_000)
         )
         index = self._builder.add_leaf(request.imprint, level=request.level, metadata=meta)
         self._requests.append(request)
@@ -244,6 +244,15 @@ class AggregationRound:
         ``upper`` chains and the calendar parts follow in a signature
         (:meth:`shared_elements`).
         """
+        return list(self.iter_encoded_aggregation_chains())
+
+    def iter_encoded_aggregation_chains(self) -> Iterator[bytes]:
+        """:meth:`encoded_aggregation_chains` as a stream, in request order.
+
+        Consumes :meth:`Tree.iter_encoded_links` and the shape indices of
+        every leaf, computed in one pass (:meth:`Tree.shape_indices`): the
+        tree is walked once, not once per leaf.
+        """
         tree = self._tree
         head = tlv.encode(0x02, tlv.encode_uint(self.aggregation_time))
         if self.upper:
@@ -251,19 +260,28 @@ class AggregationRound:
                 tlv.encode(0x03, tlv.encode_uint(i)) for i in self.upper[0].chain_index
             )
         alg = tlv.encode(0x06, tlv.encode_uint(tree.algorithm.value))
-        out: list[bytes] = []
-        for i, links in enumerate(tree.all_encoded_links()):
-            body = b"".join(
-                (
-                    head,
-                    tlv.encode(0x03, tlv.encode_uint(tree.shape_index(i))),
-                    tlv.encode(0x05, self.requests[i].imprint.value),
-                    alg,
-                    links,
-                )
-            )
-            out.append(tlv.encode(AGGREGATION_CHAIN_TYPE, body))
-        return out
+        fixed = len(head) + len(alg) + 2  # + the input hash's TLV8 header
+        index_elements: dict[int, bytes] = {}
+        input_headers: dict[int, bytes] = {}
+        join = b"".join
+        for request, shape, links in zip(
+            self.requests, tree.shape_indices(), tree.iter_encoded_links(), strict=True
+        ):
+            index = index_elements.get(shape)
+            if index is None:
+                index = index_elements[shape] = tlv.encode(0x03, tlv.encode_uint(shape))
+            imprint = request.imprint.value
+            input_header = input_headers.get(len(imprint))
+            if input_header is None:
+                input_header = input_headers[len(imprint)] = bytes((0x05, len(imprint)))
+            n = fixed + len(index) + len(imprint) + len(links)
+            if _TLV8_MAX < n <= _TLV16_MAX:
+                # One join for the whole element: TLV16 header, then the body.
+                size = n.to_bytes(2, "big")
+                yield join((_CHAIN_HEADER, size, head, index, input_header, imprint, alg, links))
+            else:
+                body = join((head, index, input_header, imprint, alg, links))
+                yield tlv.encode(AGGREGATION_CHAIN_TYPE, body)
 
     def shared_elements(self) -> bytes:
         """The elements every signature of the round shares, encoded, in signature order.
@@ -276,6 +294,18 @@ class AggregationRound:
         if self.calendar_auth_record is not None:
             parts.append(self.calendar_auth_record.encode())
         return b"".join(parts)
+
+
+_TLV8_MAX = tlv.MAX_TLV8_LENGTH
+_TLV16_MAX = tlv.MAX_TLV16_LENGTH
+#: The first two header bytes of a TLV16 aggregation chain element.
+_CHAIN_HEADER = tlv.encode(AGGREGATION_CHAIN_TYPE, bytes(_TLV8_MAX + 1))[:2]
+
+
+@functools.lru_cache(maxsize=4096)
+def _metadata_builder(client_id: str) -> Callable[[int | None, int | None], Metadata]:
+    """The metadata maker of a login, made once per login (not per request)."""
+    return Metadata.builder(client_id)
 
 
 @attrs.frozen(slots=True, kw_only=True)

@@ -260,6 +260,18 @@ def read_file(path: str | os.PathLike[str], *, limit: int | None = None) -> byte
     return _files.read_regular(path, limit=limit)
 
 
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a directory.
+
+    A text that no file system path can be (a long certificate text:
+    ENAMETOOLONG) is not one.
+    """
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def expand_inputs(items: Sequence[str], suffixes: Sequence[str]) -> list[str]:
     """Files given, with each directory replaced by its files ending in ``suffixes``.
 
@@ -269,7 +281,7 @@ def expand_inputs(items: Sequence[str], suffixes: Sequence[str]) -> list[str]:
     out: list[str] = []
     for item in items:
         path = Path(item)
-        if item != STDIN and path.is_dir():
+        if item != STDIN and _is_dir(path):
             found = sorted(
                 str(p)
                 for p in path.rglob("*")

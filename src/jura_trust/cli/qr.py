@@ -269,7 +269,11 @@ def _input_text(value: str) -> str:
     if value == "-":
         return sys.stdin.read().rstrip("\r\n")
     path = Path(value)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError:  # e.g. a name too long for any file: not a file
+        exists = False
+    if not exists:
         raise CertificateError(
             "argument is neither a JT1:/HC1: text, a link certificate nor an existing file",
             code=ErrorCode.CRT_BAD_PREFIX,

@@ -19,12 +19,19 @@ the way KSI writers do.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import attrs
 
 from jura_trust.core import tlv
-from jura_trust.core.hashing import IMPRINT_SIZES, HashAlgorithm, Imprint, hash_constructor
+from jura_trust.core.hashing import (
+    IMPRINT_SIZES,
+    HashAlgorithm,
+    Imprint,
+    _imprint_unchecked,
+    hash_constructor,
+)
 from jura_trust.errors import ErrorCode, FormatError, VerificationError
 
 __all__ = [
@@ -62,6 +69,15 @@ LEGACY_ID_MAX_NAME = 25
 METADATA_PADDING_TYPE = 0x1E
 
 _LEVEL_BYTES = tuple(bytes((i,)) for i in range(256))
+#: TLV8 headers of unsigned integer elements, by type and value length.
+_UINT_HEADERS = {t: [bytes((t, n)) for n in range(9)] for t in (0x03, 0x04)}
+#: The metadata padding element (flags N and F) that makes a value of
+#: ``2 + pad + body`` bytes even, by ``(len(body) + 3) % 2``: value ``01``
+#: when that is 0, ``01 01`` when it is 1. Immutable, so shared.
+_PADDING = tuple(
+    tlv.TLV.build(METADATA_PADDING_TYPE, pad, non_critical=True, forward=True)
+    for pad in (b"\x01", b"\x01\x01")
+)
 _ID_BYTES = _LEVEL_BYTES
 
 
@@ -154,19 +170,83 @@ class Metadata:
         ``01 01``) comes first and makes the value length even, so the
         metadata can never be read as an imprint.
         """
+        types = [METADATA_PADDING_TYPE, 0x01]
         body = tlv.encode(0x01, tlv.encode_utf8(client_id))
         if machine_id is not None:
             body += tlv.encode(0x02, tlv.encode_utf8(machine_id))
+            types.append(0x02)
+        return cls._padded(
+            body,
+            client_id=client_id,
+            machine_id=machine_id,
+            sequence_number=sequence_number,
+            request_time=request_time,
+            types=types,
+        )
+
+    @classmethod
+    def _padded(
+        cls,
+        ids: bytes,
+        *,
+        client_id: str,
+        machine_id: str | None,
+        sequence_number: int | None,
+        request_time: int | None,
+        types: list[int],
+    ) -> Metadata:
+        """:meth:`build` from the encoded id elements ``ids`` (their types in ``types``).
+
+        The value is built from the fields, as :meth:`from_tlv` would read
+        its encoding back (tests/core/test_signature.py holds them equal).
+        """
+        body = ids
         if sequence_number is not None:
-            body += tlv.encode(0x03, tlv.encode_uint(sequence_number))
+            number = tlv.encode_uint(sequence_number)  # at most 8 bytes: a TLV8
+            body += _UINT_HEADERS[0x03][len(number)] + number
+            types = [*types, 0x03]
         if request_time is not None:
-            body += tlv.encode(0x04, tlv.encode_uint(request_time))
+            number = tlv.encode_uint(request_time)
+            body += _UINT_HEADERS[0x04][len(number)] + number
+            types = [*types, 0x04]
         # The padding header is 2 bytes; pick a 1- or 2-byte value so that
         # the total (2 + pad + body) is even.
-        pad_value = b"\x01" if (len(body) + 3) % 2 == 0 else b"\x01\x01"
-        padding = tlv.encode(METADATA_PADDING_TYPE, pad_value, non_critical=True, forward=True)
-        value = padding + body
-        return cls.from_tlv(tlv.decode(tlv.encode(0x04, value)))
+        pad = _PADDING[(len(body) + 3) % 2]
+        value = pad.raw + body
+        return tlv.keep_raw(
+            cls(
+                value,
+                client_id,
+                machine_id,
+                sequence_number,
+                request_time,
+                tuple(types),
+                (pad,),
+            ),
+            tlv.encode(0x04, value),
+        )
+
+    @classmethod
+    def builder(cls, client_id: str) -> Callable[[int | None, int | None], Metadata]:
+        """``(sequence_number, request_time) -> Metadata`` for one client id.
+
+        ``builder(c)(n, t) == build(c, sequence_number=n, request_time=t)``,
+        with the client id encoded once: an aggregator keeps one per login.
+        """
+        ids = tlv.encode(0x01, tlv.encode_utf8(client_id))
+        types = [METADATA_PADDING_TYPE, 0x01]
+
+        def make(sequence_number: int | None, request_time: int | None) -> Metadata:
+            return cls._padded(
+                ids,
+                client_id=client_id,
+                machine_id=None,
+                sequence_number=sequence_number,
+                request_time=request_time,
+                types=types,
+            )
+
+        return make
 
     def encode(self) -> bytes:
         """The metadata element (type 0x04) as bytes."""
@@ -320,11 +400,12 @@ def evaluate_aggregation_links(
             raise ChainComputationError(
                 f"aggregation chain level {level} exceeds {MAX_LEVEL}", level=level
             )
+        sibling = link.sibling  # the usual kind; else link.sibling_bytes
+        s = sibling.value if sibling is not None else link.sibling_bytes
         if link.direction is left:
-            data = x + link.sibling_bytes + _LEVEL_BYTES[level]
+            x = prefix + new(x + s + _LEVEL_BYTES[level]).digest()
         else:
-            data = link.sibling_bytes + x + _LEVEL_BYTES[level]
-        x = prefix + new(data).digest()
+            x = prefix + new(s + x + _LEVEL_BYTES[level]).digest()
     return x, level
 
 
@@ -334,11 +415,14 @@ def aggregation_shape_index(links: Iterable[AggregationLink]) -> int:
     A leading 1 bit, then one bit per link from the root side down to the
     leaf side; a bit is 1 for a left link.
     """
-    directions = [link.direction for link in links]
-    index = 1
-    for d in reversed(directions):
-        index = (index << 1) | (1 if d is Direction.LEFT else 0)
-    return index
+    index = 0
+    bit = 1
+    left = Direction.LEFT
+    for link in links:  # leaf side first: the lowest bits
+        if link.direction is left:
+            index |= bit
+        bit <<= 1
+    return index | bit
 
 
 # -- aggregation chain --------------------------------------------------------
@@ -422,7 +506,7 @@ class AggregationChain:
         out, level = evaluate_aggregation_links(
             self.algorithm, self.input_hash.value, self.links, start_level
         )
-        return Imprint(out), level
+        return _imprint_unchecked(out), level
 
     @property
     def shape_index(self) -> int:
@@ -458,43 +542,62 @@ def evaluate_calendar_links(input_hash: bytes, links: Sequence[CalendarLink]) ->
     right link the running hash is the right child and keeps its algorithm.
     """
     x = input_hash
-    alg_id = x[0]
     level = _LEVEL_BYTES[CALENDAR_LEVEL]
     left = Direction.LEFT
-    new_id = -1
-    new = None
+    # The algorithm of the node being hashed: a right link keeps the running
+    # hash's (it is the right child), a left link takes its sibling's.
+    alg_id = -1
+    new = _no_hash
+    prefix = b""
     for link in links:
         s = link.sibling.value
         if link.direction is left:
-            alg_id = s[0]
-            data = x + s + level
+            if s[0] != alg_id:
+                alg_id = s[0]
+                new = _calendar_constructor(alg_id)
+                prefix = _ID_BYTES[alg_id]
+            x = prefix + new(x + s + level).digest()
         else:
-            data = s + x + level
-        if alg_id != new_id:
-            try:
-                new = hash_constructor(alg_id)
-            except FormatError as exc:
-                raise ChainComputationError(exc.message) from None
-            new_id = alg_id
-        assert new is not None
-        x = _ID_BYTES[alg_id] + new(data).digest()
+            if alg_id < 0:  # the first node hashed: the input's algorithm
+                alg_id = x[0]
+                new = _calendar_constructor(alg_id)
+                prefix = _ID_BYTES[alg_id]
+            x = prefix + new(s + x + level).digest()
     return x
 
 
-def calendar_time_from_shape(publication_time: int, directions: Sequence[Direction]) -> int | None:
+def _no_hash(_data: bytes) -> Any:  # pragma: no cover - replaced before any use
+    raise AssertionError("no algorithm chosen")
+
+
+def _calendar_constructor(alg_id: int) -> Callable[..., Any]:
+    try:
+        return hash_constructor(alg_id)
+    except FormatError as exc:
+        raise ChainComputationError(exc.message) from None
+
+
+def calendar_time_from_shape(
+    publication_time: int, directions: Sequence[Direction | CalendarLink]
+) -> int | None:
     """The aggregation time a calendar chain's shape encodes (spec 5.2).
 
-    ``directions`` are leaf-first. Returns ``None`` for a malformed shape.
+    ``directions`` are leaf-first: directions, or the links themselves.
+    Returns ``None`` for a malformed shape.
     """
     if not directions:
         return None
+    first = directions[0]
+    if type(first) is not Direction:
+        directions = [link.direction for link in directions]  # type: ignore[union-attr]
     r = publication_time
     t = 0
+    left = Direction.LEFT
     for d in reversed(directions):
         if r <= 0:
             return None
         h = 1 << (r.bit_length() - 1)
-        if d is Direction.LEFT:
+        if d is left:
             r = h - 1
         else:
             t += h
@@ -571,13 +674,11 @@ class CalendarChain:
 
     def root(self) -> Imprint:
         """The calendar root (the published hash at the publication time)."""
-        return Imprint(evaluate_calendar_links(self.input_hash.value, self.links))
+        return _imprint_unchecked(evaluate_calendar_links(self.input_hash.value, self.links))
 
     def time_from_shape(self) -> int | None:
         """The aggregation time encoded by the shape, or ``None`` if malformed."""
-        return calendar_time_from_shape(
-            self.publication_time, [link.direction for link in self.links]
-        )
+        return calendar_time_from_shape(self.publication_time, self.links)
 
     def right_siblings(self) -> tuple[Imprint, ...]:
         """The right-link siblings, in order (they never change on extension)."""

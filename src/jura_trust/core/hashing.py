@@ -79,7 +79,9 @@ class HashAlgorithm(enum.Enum):
 
     @property
     def _info(self) -> _AlgorithmInfo:
-        return _INFO[self.value]
+        # ``_value_`` is the member's plain attribute; ``value`` goes through
+        # enum's descriptor, several times slower on the hot paths.
+        return _INFO[self._value_]
 
     @property
     def id(self) -> int:
@@ -351,6 +353,18 @@ class Imprint:
 
     def __str__(self) -> str:
         return f"{self.algorithm.ksi_name}:{self.digest.hex()}"
+
+
+def _imprint_unchecked(value: bytes) -> Imprint:
+    """An :class:`Imprint` of ``value`` without the validator (private).
+
+    Only for bytes that are an imprint by construction (an algorithm's id
+    byte followed by that algorithm's digest, or bytes the caller has just
+    checked against :data:`IMPRINT_SIZES`): chain evaluation and parsers.
+    """
+    imprint = object.__new__(Imprint)
+    object.__setattr__(imprint, "value", value)
+    return imprint
 
 
 class DataHasher:

@@ -316,7 +316,19 @@ class Signature:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Signature:
-        """Parse a signature; any defect raises :class:`FormatError`."""
+        """Parse a signature; any defect raises :class:`FormatError`.
+
+        Common signatures are read by a one-pass fast path
+        (:mod:`jura_trust.core._sigparse`) that builds the same values; any
+        other input, and every malformed one, goes through the reference
+        parser (:meth:`from_tlv`), which alone decides the error.
+        """
+        if type(data) is not bytes:
+            data = bytes(data)
+        if cls is Signature:
+            fast = _fast_parse(data)
+            if fast is not None:
+                return fast
         element = tlv.decode(data)
         if element.type != SIGNATURE_TYPE:
             raise FormatError(
@@ -484,3 +496,7 @@ def _check_constraints(has_chains: bool, has_cal: bool, has_pub: bool, has_auth:
             "signature has both a publication record and a calendar authentication record",
             code=ErrorCode.FMT_STRUCTURE,
         )
+
+
+# At the end: the fast path builds this module's classes.
+from jura_trust.core._sigparse import parse_signature as _fast_parse  # noqa: E402

@@ -83,6 +83,18 @@ def iter_responses(
     yield seal(pdu_type, header, [*chunk, *trailer], key, algorithm)
 
 
-def success_payload(request_id: int, items: bytes) -> bytes:
-    """An aggregation response payload with status 0 and the signature ``items``."""
-    return tlv.encode(0x02, tlv.encode(0x01, tlv.encode_uint(request_id)) + _OK_STATUS + items)
+def success_payload(request_id: int, *items: bytes) -> bytes:
+    """An aggregation response payload with status 0 and the signature ``items``.
+
+    The items (a chain, then the round's shared calendar chain and auth
+    record) are joined once, straight into the payload element.
+    """
+    head = tlv.encode(0x01, tlv.encode_uint(request_id)) + _OK_STATUS
+    n = len(head) + sum(map(len, items))
+    if tlv.MAX_TLV8_LENGTH < n <= tlv.MAX_TLV16_LENGTH:
+        return b"".join((_PAYLOAD_HEADER, n.to_bytes(2, "big"), head, *items))
+    return tlv.encode(0x02, b"".join((head, *items)))
+
+
+#: The first two header bytes of a TLV16 payload element (type 0x02).
+_PAYLOAD_HEADER = tlv.encode(0x02, bytes(tlv.MAX_TLV8_LENGTH + 1))[:2]

@@ -858,7 +858,7 @@ class Service:
             # level (the client adds it back); the tree computed it absolute.
             chain = shift_first_link_level(tlv.decode(chain), -slot.level)
         self.metrics.payload("aggregator", 0)
-        return success_payload(slot.request_id, chain + slot.shared)
+        return success_payload(slot.request_id, chain, slot.shared)
 
     def _aggregator_config(self, login: Login) -> AggregatorConfig:
         return AggregatorConfig(

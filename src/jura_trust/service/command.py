@@ -25,7 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the service's options to ``p``."""
     p.add_argument("--config", metavar="FILE", help="TOML configuration (docs/service.md)")
     p.add_argument("--listen", metavar="HOST:PORT", help="default 127.0.0.1:8080 (port 0: any)")
-    p.add_argument("--round-ms", type=int, metavar="N", help="round length (default 1000)")
+    p.add_argument(
+        "--round-ms", type=int, metavar="N", help="round length in ms, 1000..60000 (default 1000)"
+    )
     p.add_argument(
         "--tcp-listen",
         metavar="HOST:PORT",

@@ -9,7 +9,7 @@ relative to the file's directory. Reference: docs/service.md.
     [server]
     listen = "127.0.0.1:8080"      # loopback by default
     home = "/var/lib/jura-trust"   # keys, publications file, calendar
-    round_ms = 1000
+    round_ms = 1000                # 1000..60000: one calendar leaf per second
     max_request_bytes = 1048576
     tcp_listen = "127.0.0.1:3332"  # optional: raw PDUs over TCP (ksi+tcp://)
     max_level = 32
@@ -115,6 +115,7 @@ __all__ = [
     "DEFAULT_WRITE_TIMEOUT",
     "MAX_LOGIN_LENGTH",
     "MAX_ROUND_MS",
+    "MIN_ROUND_MS",
     "Login",
     "PageConfig",
     "Schedule",
@@ -132,6 +133,10 @@ __all__ = [
 DEFAULT_LISTEN: Final = ("127.0.0.1", 8080)
 #: One round per second, as KSI aggregators run.
 DEFAULT_ROUND_MS: Final = 1000
+#: The shortest round accepted: the calendar holds one leaf per second, and
+#: no round of a second can be answered before that second's leaf is final,
+#: so a shorter round would not be a round (docs/architecture.md).
+MIN_ROUND_MS: Final = 1000
 #: The longest round accepted.
 MAX_ROUND_MS: Final = 60_000
 #: The highest request level accepted by default (a client's local tree of
@@ -497,9 +502,8 @@ class ServiceConfig:
     Attributes:
         home: the state directory (keys, publications file, calendar).
         listen: ``(host, port)``; loopback by default.
-        round_ms: the round length in milliseconds (at most one round per
-            calendar second: shorter rounds that would share a second are
-            merged into the next one).
+        round_ms: the round length in milliseconds, 1000..60000 (the
+            calendar holds one leaf per second: one round per second at most).
         logins: the clients allowed in; at least one.
         calendar_key: PEM private key of the calendar signer, or ``None``
             to generate one in ``home``.
@@ -588,7 +592,7 @@ class ServiceConfig:
     page: PageConfig = PageConfig()
 
     def __attrs_post_init__(self) -> None:
-        _check_range("round_ms", self.round_ms, 1, MAX_ROUND_MS)
+        _check_range("round_ms", self.round_ms, MIN_ROUND_MS, MAX_ROUND_MS)
         _check_range("max_request_bytes", self.max_request_bytes, 64, MAX_STREAM_SIZE)
         _check_range("max_level", self.max_level, 0, MAX_REQUEST_LEVEL - _MAX_TREE_HEIGHT)
         _check_range("body_timeout_s", self.body_timeout, 0.1, 3600)
@@ -644,12 +648,8 @@ class ServiceConfig:
 
     @property
     def aggregation_period_ms(self) -> int:
-        """The real round period in ms: ``round_ms``, but at least one second.
-
-        Rounds that would share a calendar second are merged, so under load
-        there is at most one round per second whatever ``round_ms`` is.
-        """
-        return max(self.round_ms, 1000)
+        """The round period in ms announced to clients: ``round_ms``."""
+        return self.round_ms
 
     @property
     def calendar_store_path(self) -> Path:

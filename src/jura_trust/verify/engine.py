@@ -153,19 +153,62 @@ def _members(_inst: object, _attr: attrs.Attribute[Any], value: Sequence[object]
         raise ValueError("an empty composition checks nothing and must not be built")
 
 
+#: One step of an :class:`AllOf`'s precomputed plan: a rule's check, its
+#: (shared) OK result and the rule; or ``None``, a placeholder never
+#: recorded, and a composition.
+_Step = tuple[Callable[[Any], "str | None"] | None, RuleResult, Any]
+
+
+_NOT_A_RULE = RuleResult("not_a_rule", Outcome.NA)
+
+
+def _flatten(members: Sequence[Node[Any]]) -> tuple[_Step, ...]:
+    """The flat run plan of a sequence: rules inline, nested sequences flattened.
+
+    A sequence inside a sequence runs the same as its members in place (the
+    first member that is not OK stops both), so the plan inlines it; other
+    compositions stay nodes. The plan is the hot path of every verification:
+    no call through :meth:`Rule.run` and no new object for an OK rule.
+    """
+    steps: list[_Step] = []
+    for member in members:
+        if type(member) is Rule:
+            steps.append((member.check, _ok(member.name), member))
+        elif type(member) is AllOf:
+            steps.extend(member._plan)
+        else:
+            steps.append((None, _NOT_A_RULE, member))
+    return tuple(steps)
+
+
 @attrs.frozen(slots=True, eq=False)
 class AllOf(Generic[C]):
     """A sequence: every member must be OK; the first that is not stops it."""
 
     members: tuple[Node[C], ...] = attrs.field(validator=_members)
+    _plan: tuple[_Step, ...] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_plan", _flatten(self.members))
 
     def run(self, ctx: C, trace: Trace) -> Outcome:
         """Run members in order until one is not OK."""
-        for member in self.members:
-            outcome = member.run(ctx, trace)
-            if outcome is not _OK:
-                return outcome
-        return _OK
+        record = trace.steps.append
+        ok = Outcome.OK
+        for check, passed, member in self._plan:
+            if check is None:
+                outcome: Outcome = member.run(ctx, trace)
+                if outcome is not ok:
+                    return outcome
+                continue
+            problem = check(ctx)
+            if problem is None:
+                record(passed)
+            else:
+                failed: Outcome = member.outcome
+                record(RuleResult(member.name, failed, member.code, problem))
+                return failed
+        return ok
 
     def rules(self) -> list[Rule[C]]:
         """Every rule of every member, in order."""

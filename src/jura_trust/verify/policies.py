@@ -54,6 +54,11 @@ class Policy(enum.Enum):
     GENERAL = "general"
 
 
+_INTERNAL_ONLY = Anchor.none(
+    "consistent, not anchored: the internal policy proves consistency only"
+)
+
+
 @attrs.frozen(slots=True, eq=False)
 class KsiPolicy:
     """A named KSI policy: a composition of rules run by the kernel."""
@@ -72,9 +77,7 @@ class KsiPolicy:
         anchor = ctx.anchor
         proven = ctx.proven_time
         if anchor.kind == "none":
-            anchor = Anchor.none(
-                "consistent, not anchored: the internal policy proves consistency only"
-            )
+            anchor = _INTERNAL_ONLY
             proven = ctx.signing_time
         return VerificationResult(
             self.name,

@@ -39,8 +39,8 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    if value is _EMPTY:
-        return value
+    if value is _EMPTY or not value:
+        return _EMPTY  # one shared, read-only empty mapping
     return MappingProxyType(dict(value))
 
 

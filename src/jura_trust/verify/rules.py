@@ -81,6 +81,7 @@ class VerificationContext:
     signature: Signature
     document_hash: Imprint | None = None
     input_level: int = 0
+    #: Checked when the context is made (no rule ever replaces it).
     publications_file: VerifiedPublicationsFile | None = attrs.field(
         default=None, validator=attrs.validators.optional(_is_verified)
     )
