@@ -166,6 +166,16 @@ def _deprecated_left_algorithm(chain: CalendarChain, at: int) -> str | None:
     return None
 
 
+def _signing_time_problem(chain: CalendarChain, signing_time: int) -> str | None:
+    """Why ``chain`` does not prove ``signing_time`` (by its shape, and its time field if any)."""
+    if chain.time_from_shape() != signing_time:
+        return "the extended chain's shape proves another signing time"
+    field = chain.aggregation_time_field
+    if field is not None and field != signing_time:
+        return "the extended chain's time field differs from the time its shape proves"
+    return None
+
+
 def check_extended_chain(
     chain: CalendarChain,
     *,
@@ -185,12 +195,9 @@ def check_extended_chain(
             return "the extended chain ends at another publication time"
         if _root(chain) != publication.published_hash:
             return "the extended calendar root differs from the publication"
-    shape = chain.time_from_shape()
-    if shape != signing_time:
-        return "the extended chain's shape proves another signing time"
-    field = chain.aggregation_time_field
-    if field is not None and field != signing_time:
-        return "the extended chain's time field differs from the signing time"
+    problem = _signing_time_problem(chain, signing_time)
+    if problem is not None:
+        return problem
     if chain.input_hash != aggregation_root:
         return "the extended chain's input differs from the aggregation root"
     return None
@@ -994,13 +1001,10 @@ def extended_signing_time(ctx: VerificationContext) -> str | None:
     an extender response for a later second backdate a signature.
     """
     chain = _extended(ctx)
-    shape = chain.time_from_shape()
-    if shape != ctx.signing_time:
-        return "the extended chain's shape proves another signing time"
-    field = chain.aggregation_time_field
-    if field is not None and field != shape:
-        return "the extended chain's time field differs from the time its shape proves"
-    ctx.proven_time = shape
+    problem = _signing_time_problem(chain, ctx.signing_time)
+    if problem is not None:
+        return problem
+    ctx.proven_time = ctx.signing_time
     return None
 
 
@@ -1101,13 +1105,10 @@ def calendar_extended_input(ctx: VerificationContext) -> str | None:
 def calendar_extended_time(ctx: VerificationContext) -> str | None:
     """The extender's chain proves the signing time by its shape (not its time field)."""
     chain = _extended(ctx)
-    shape = chain.time_from_shape()
-    if shape != ctx.signing_time:
-        return "the extended chain's shape proves another signing time"
-    field = chain.aggregation_time_field
-    if field is not None and field != shape:
-        return "the extended chain's time field differs from the time its shape proves"
-    ctx.proven_time = shape
+    problem = _signing_time_problem(chain, ctx.signing_time)
+    if problem is not None:
+        return problem
+    ctx.proven_time = ctx.signing_time
     name, published = ctx.extender_name, chain.publication_time
     ctx.anchor = Anchor(
         "extender",
