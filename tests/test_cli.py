@@ -908,3 +908,28 @@ def test_an_internal_error_exits_70_never_1(run, home, doc, monkeypatch):
     r = run("verify", f"{doc}.ksig", "--home", home)
     assert r.rc == 70
     assert "internal error" in r.err
+
+
+def test_trust_errors_name_the_flag_that_fixes_them(run, home, doc, tmp_path):
+    """Issue 11 item 4: a fresh home said an extended receipt had "no calendar
+    auth record"; --trust-anchor alone gave PKI-01 without naming --cert-constraint."""
+    assert run("sign", doc, "--home", home).rc == 0
+    assert run("publish", "--home", home).rc == 0
+    extended = tmp_path / "extended.ksig"
+    assert run("extend", f"{doc}.ksig", "-o", extended, "--home", home).rc == 0
+    fresh = tmp_path / "fresh-home"
+    r = run("verify", extended, "--document", doc, "--home", fresh, "--json")
+    assert r.json["outcome"] == "NA"
+    assert "--publications-file" in r.json["message"]
+    assert "trust pin" in r.json["message"]
+    r = run("verify", extended, "--document", doc, "--home", fresh, "--policy", "key", "--json")
+    assert "extended to a publication" in r.json["message"]
+    r = run("verify", f"{doc}.ksig", "--home", home, "--policy", "user-publication", "--json")
+    assert "--publication-string" in r.json["message"]
+    pubfile = home / "publications.bin"
+    r = run(
+        "verify", extended, "--publications-file", pubfile,
+        "--trust-anchor", home / "publisher-cert.pem", "--json",
+    )  # fmt: skip
+    assert r.json["code"] == "PKI-01"
+    assert "--cert-constraint" in r.json["message"]

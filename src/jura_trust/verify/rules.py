@@ -47,6 +47,12 @@ __all__ = ["Extender", "VerificationContext", "check_extended_chain"]
 Extender = Callable[[int, int | None], CalendarChain]
 
 _META_PAD = 0x1E
+#: What a user gives to trust a publications file (the CLI's flags; the API's
+#: TrustConfig.from_files takes the same things).
+_FILE_HINT = (
+    "(give --publications-file FILE with --trust-anchor PEM and --cert-constraint "
+    "OID=VALUE, or --publications-url, or pin a service with `jura-trust trust pin URL`)"
+)
 _NA = Outcome.NA
 _GEN_02 = ErrorCode.GEN_02
 
@@ -119,7 +125,10 @@ class VerificationContext:
         cached = self._extended_cache.get(publication_time)
         if cached is None:
             if self.extender is None:
-                raise JuraError("no extender is configured", code=ErrorCode.GEN_02)
+                raise JuraError(
+                    "no extender is configured (give --extender URL or --extender-response FILE)",
+                    code=ErrorCode.GEN_02,
+                )
             try:
                 cached = self.extender(self.signing_time, publication_time)
             except JuraError as exc:
@@ -612,6 +621,11 @@ def calendar_auth_record_present(ctx: VerificationContext) -> str | None:
     """The signature has a calendar authentication record."""
     if ctx.signature.calendar_auth_record is not None:
         return None
+    if ctx.signature.publication_record is not None:
+        return (
+            "the signature has no calendar auth record: it is extended to a publication, "
+            "so verify it with a publications file or a publication string " + _FILE_HINT
+        )
     return "the signature has no calendar auth record"
 
 
@@ -640,7 +654,10 @@ def certificate_found(ctx: VerificationContext) -> str | None:
     auth = ctx.signature.calendar_auth_record
     cert_id = auth.signature_data.certificate_id.hex() if auth is not None else "?"
     if ctx.publications_file is None:
-        return f"certificate {cert_id} not found: no trusted publications file is configured"
+        return (
+            f"certificate {cert_id} not found: no trusted publications file is configured "
+            + _FILE_HINT
+        )
     return f"certificate {cert_id} not found in the trusted publications file"
 
 
@@ -752,7 +769,9 @@ def _publication_anchor(
 )
 def publications_file_present(ctx: VerificationContext) -> str | None:
     """A trusted publications file is configured."""
-    return None if ctx.publications_file is not None else "no trusted publications file"
+    if ctx.publications_file is not None:
+        return None
+    return "no trusted publications file " + _FILE_HINT
 
 
 def signature_publication_in_file(ctx: VerificationContext) -> bool:
@@ -823,7 +842,7 @@ def has_user_publication_of_signature(ctx: VerificationContext) -> bool:
 def user_publication_present(ctx: VerificationContext) -> str | None:
     """A user publication is given."""
     if ctx.user_publication is None:
-        return "no user publication given"
+        return "no user publication given (--publication-string)"
     ctx.target = ctx.user_publication
     return None
 
@@ -911,7 +930,7 @@ user_publication_algorithms: Rule[VerificationContext] = Rule(
 )
 def extending_allowed(ctx: VerificationContext) -> str | None:
     """Extending is permitted."""
-    return None if ctx.extending_allowed else "extending is not permitted"
+    return None if ctx.extending_allowed else "extending is not permitted (--extending-allowed)"
 
 
 @_rule(
