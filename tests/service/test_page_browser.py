@@ -279,29 +279,14 @@ def test_link_certificate_opened_as_a_url_is_valid(page: Any, site: dict[str, An
 def test_digit_link_certificate_opened_as_a_url_is_valid(page: Any, site: dict[str, Any]) -> None:
     """The link form of ``qr issue --link-base`` (digits after ``#1``): the page sends the
     whole link, the verifier reads it back to the plain text."""
-    link = _link_module()
-    if link is None:
-        # Until link certificates are merged, the verifier refuses the digit form: the
-        # page must then say "unreadable", never "valid".
-        page.goto(site["url"] + "/#1" + "0" * 51)
-        assert "Ce certificat" in result_text(page, "certificate")
-        assert "Certificat valable" not in result_text(page, "certificate")
-        return
+    from jura_trust.certificates import link
+
     url = link.link_text(site["certificates"][1], site["url"] + "/")
     page.goto(url)
     result = result_text(page, "certificate")
     shot(page, "fr-certificate-digit-link")
     assert "Certificat valable" in result
     assert ISSUER_NAME in result
-
-
-def _link_module() -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module("jura_trust.certificates.link")
-    except ModuleNotFoundError:
-        return None
 
 
 def test_expired_certificate_is_explained_and_shows_no_fields(
