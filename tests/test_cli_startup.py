@@ -100,3 +100,16 @@ def test_qr_commands_are_not_loaded_by_ksi_commands_and_vice_versa(tmp_path):
     assert status == 0
     assert "jura_trust.cli.ksi" not in modules
     assert "jura_trust.backends.memory" not in modules
+
+
+def test_verify_internal_loads_no_publications_file_or_shutil(tmp_path):
+    # Issue 10 item 2: what a verification without a publications file never
+    # uses is not imported (the publications file module; shutil, with bz2 and
+    # lzma, for argparse's terminal width).
+    doc = tmp_path / "document.txt"
+    doc.write_bytes(b"another document")
+    status, modules = _loaded_by(
+        ["verify", str(SIG), "--document", str(doc), "--policy", "internal"], tmp_path
+    )
+    assert status == 1
+    assert _offending(modules, ("jura_trust.publications", "shutil", "bz2", "lzma")) == []

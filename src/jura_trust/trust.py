@@ -35,13 +35,13 @@ from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData, decode_publication_string
 from jura_trust.core.signature import Signature
 from jura_trust.errors import CertificateError, ErrorCode, PKIError
-from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
 from jura_trust.verify import Extender, Policy, VerificationResult, verify_signature
 
 if TYPE_CHECKING:
     from jura_trust import pki
     from jura_trust.certificates.registry import SealRegistry
     from jura_trust.certificates.trustlist import RevocationList, TrustList
+    from jura_trust.publications import VerifiedPublicationsFile
 
 __all__ = ["TrustConfig", "TrustSource", "Verifier"]
 
@@ -62,6 +62,14 @@ class TrustSource(Protocol):
     ) -> Any:  # a CalendarChain
         """A calendar chain from ``aggregation_time`` to ``publication_time``."""
         ...
+
+
+def _is_verified_publications_file(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+    # attrs' instance_of, with the class imported on first use: a configuration
+    # without a publications file (``verify --policy internal``) never loads it.
+    from jura_trust.publications import VerifiedPublicationsFile  # noqa: PLC0415
+
+    attrs.validators.instance_of(VerifiedPublicationsFile)(inst, attr, value)
 
 
 @attrs.frozen(slots=True)
@@ -85,7 +93,7 @@ class TrustConfig:
 
     publications_file: VerifiedPublicationsFile | None = attrs.field(
         default=None,
-        validator=attrs.validators.optional(attrs.validators.instance_of(VerifiedPublicationsFile)),
+        validator=attrs.validators.optional(_is_verified_publications_file),
     )
     user_publication: PublicationData | None = None
     extender: Extender | None = attrs.field(default=None, eq=False)
@@ -139,6 +147,8 @@ class TrustConfig:
                     "give --cert-constraint OID=VALUE (e.g. E=publications@example.org)",
                     code=ErrorCode.PKI_NOT_CONFIGURED,
                 )
+            from jura_trust.publications import PublicationsFile  # noqa: PLC0415
+
             parsed = PublicationsFile.parse(publications_file)
             pubfile = parsed.trusted(
                 trust_anchors=anchors, constraints=constraints, at_time=at, allow_sha1=allow_sha1

@@ -22,7 +22,6 @@ command starts without loading what it does not run (``tests/test_cli_startup.py
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -110,8 +109,31 @@ class UsageError(ValueError):
     """The command was used wrongly (exit status 64)."""
 
 
+def _columns() -> int:
+    """The terminal's width, found as :func:`shutil.get_terminal_size` finds it.
+
+    Without importing :mod:`shutil` (and with it bz2, lzma and zlib), which
+    :class:`argparse.HelpFormatter` would do for every option registered:
+    a command's start-up (tests/test_cli_startup.py, bench/bench_cli_startup.py).
+    """
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 class Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors exit 64."""
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse's own, but with the width found without shutil (see _columns).
+        return self.formatter_class(prog=self.prog, width=_columns() - 2)  # type: ignore[call-arg]
 
     def error(self, message: str) -> NoReturn:
         """Print the usage and exit 64."""
@@ -124,6 +146,8 @@ class Parser(argparse.ArgumentParser):
 
 def print_json(obj: Any, *, line: bool = False) -> None:
     """Print one JSON object: indented, or on one line (``line``, JSON Lines)."""
+    import json  # noqa: PLC0415 - only a --json run pays for it (CLI start-up)
+
     from jura_trust.certificates._json import json_safe  # noqa: PLC0415 - small, pure
 
     safe = json_safe(obj)

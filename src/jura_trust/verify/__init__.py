@@ -13,10 +13,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData
 from jura_trust.core.signature import Signature
-from jura_trust.publications import VerifiedPublicationsFile
 from jura_trust.verify.engine import AllOf, FirstConclusive, Rule, UnsafeNoOp, When, evaluate
 from jura_trust.verify.policies import (
     POLICIES,
@@ -32,6 +33,9 @@ from jura_trust.verify.policies import (
 )
 from jura_trust.verify.result import Anchor, RuleResult, VerificationResult
 from jura_trust.verify.rules import Extender, VerificationContext, check_extended_chain
+
+if TYPE_CHECKING:
+    from jura_trust.publications import VerifiedPublicationsFile
 
 __all__ = [
     "POLICIES",

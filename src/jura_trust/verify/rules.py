@@ -32,12 +32,12 @@ from jura_trust.core.publication import (
 )
 from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, JuraError, Outcome
-from jura_trust.publications import VerifiedPublicationsFile
 from jura_trust.verify.engine import Rule
 from jura_trust.verify.result import NO_ANCHOR, Anchor
 
 if TYPE_CHECKING:
     from jura_trust import pki
+    from jura_trust.publications import VerifiedPublicationsFile
 
 __all__ = ["Extender", "VerificationContext", "check_extended_chain"]
 
@@ -58,6 +58,10 @@ _GEN_02 = ErrorCode.GEN_02
 
 
 def _is_verified(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
+    # Imported here: a verification without a publications file (the internal
+    # policy, a CLI start-up) never loads the module.
+    from jura_trust.publications import VerifiedPublicationsFile  # noqa: PLC0415
+
     if not isinstance(value, VerifiedPublicationsFile):
         raise TypeError(
             "publications_file must be a VerifiedPublicationsFile: use "
