@@ -430,9 +430,11 @@ class ResidentPage:
     def _admit(self, request: web.Request, cost: int) -> None:
         address = request.remote or "?"
         if self.config.forwarded_for:
-            forwarded = request.headers.get("X-Forwarded-For", "")
-            if forwarded:
-                address = forwarded.rsplit(",", 1)[-1].strip()
+            # The proxy's entry is the last of the last line: a proxy may append
+            # a line of its own after the client's (the first line is the client's).
+            lines = request.headers.getall("X-Forwarded-For", [])
+            if lines:
+                address = lines[-1].rsplit(",", 1)[-1].strip()
         if not self.limiter.allow(address, cost):
             raise _ApiError(
                 429,
