@@ -322,13 +322,30 @@ class KsiHttpBackend:
         A callable ``body`` is called for each attempt: a retried request
         PDU gets a new message id (the service refuses a repeated one).
         """
+
+        def once() -> tuple[int, bytes]:
+            return self._once(endpoint, method, body() if callable(body) else body)
+
+        return self._with_retries(endpoint, once, self._drop, (OSError, http.client.HTTPException))
+
+    def _with_retries(
+        self,
+        endpoint: _Endpoint,
+        once: Callable[[], _T],
+        drop: Callable[[_Endpoint], None],
+        transient: tuple[type[BaseException], ...],
+    ) -> _T:
+        """``once()``, retried after a timeout (SVC-02) or a ``transient`` failure (SVC-01).
+
+        ``drop`` forgets the endpoint's connection before each retry; the
+        last failure is raised after :attr:`retries` retries, with backoff.
+        """
         attempt = 0
         while True:
-            data = body() if callable(body) else body
             try:
-                return self._once(endpoint, method, data)
+                return once()
             except TimeoutError as exc:
-                self._drop(endpoint)
+                drop(endpoint)
                 failure = _error(
                     ErrorCode.SVC_TIMEOUT,
                     f"{endpoint.url}: no answer within {self.timeout:g} s",
@@ -336,8 +353,8 @@ class KsiHttpBackend:
                     attempts=attempt + 1,
                 )
                 cause: BaseException = exc
-            except (OSError, http.client.HTTPException) as exc:
-                self._drop(endpoint)
+            except transient as exc:
+                drop(endpoint)
                 failure = _error(
                     ErrorCode.SVC_UNAVAILABLE,
                     f"{endpoint.url}: {type(exc).__name__}: {exc}".rstrip(": "),
@@ -409,32 +426,12 @@ class KsiHttpBackend:
         self, endpoint: _Endpoint, body: Callable[[], bytes], ids: frozenset[int], config: bool
     ) -> list[tlv.TLV]:
         """One TCP exchange, retried on connection failures and timeouts (a new body each time)."""
-        attempt = 0
-        while True:
-            try:
-                return self._tcp_once(endpoint, body, ids, config)
-            except TimeoutError as exc:
-                self._drop_tcp(endpoint)
-                failure = _error(
-                    ErrorCode.SVC_TIMEOUT,
-                    f"{endpoint.url}: no answer within {self.timeout:g} s",
-                    url=endpoint.url,
-                    attempts=attempt + 1,
-                )
-                cause: BaseException = exc
-            except (OSError, FormatError) as exc:
-                self._drop_tcp(endpoint)
-                failure = _error(
-                    ErrorCode.SVC_UNAVAILABLE,
-                    f"{endpoint.url}: {type(exc).__name__}: {exc}".rstrip(": "),
-                    url=endpoint.url,
-                    attempts=attempt + 1,
-                )
-                cause = exc
-            if attempt >= self.retries:
-                raise failure from cause
-            time.sleep(self.backoff * (2**attempt))
-            attempt += 1
+        return self._with_retries(
+            endpoint,
+            lambda: self._tcp_once(endpoint, body, ids, config),
+            self._drop_tcp,
+            (OSError, FormatError),
+        )
 
     def _post_pdus(
         self,
