@@ -16,6 +16,7 @@ SRC = Path(__file__).parent.parent / "src" / "jura_trust"
 LAYERS = {
     "errors": 0,
     "_timefmt": 0,
+    "_value": 0,
     "core": 1,
     "core.hashing": 1,
     "core.tlv": 2,
