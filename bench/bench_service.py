@@ -118,16 +118,20 @@ def start_server(home: Path, round_ms: int) -> tuple[subprocess.Popen[str], str,
     raise SystemExit("the server did not start")
 
 
-ClientJob = tuple[str, tuple[int, int], float, float, bool, int, int]
+ClientJob = tuple[str, tuple[int, int], float, float, float, bool, int, int, int]
 
 
-def client(args: ClientJob) -> list[tuple[float, float, int]]:
-    """One client process of ``threads`` independent clients; (sent, answered, n) per batch.
+def client(args: ClientJob) -> tuple[list[tuple[float, float, int]], float]:
+    """One client process of ``threads`` independent clients.
 
-    A batch that fails (no answer, an error status, a bad signature) is
-    recorded with ``n`` negative: ``-batch`` requests not acknowledged.
+    Returns (sent, answered, n) per batch, and the process's CPU time in the
+    measuring window (all its threads). A batch that fails (no answer, an
+    error status, a bad signature) is recorded with ``n`` negative:
+    ``-batch`` requests not acknowledged.
     """
-    url, (lo, hi), start_at, stop_at, parse, seed, threads = args
+    url, (lo, hi), start_at, window_at, stop_at, parse, seed, threads, nice = args
+    if nice:
+        os.nice(nice)
     out: list[tuple[float, float, int]] = []
     lock = threading.Lock()
 
@@ -157,9 +161,13 @@ def client(args: ClientJob) -> list[tuple[float, float, int]]:
         workers = [threading.Thread(target=run, args=(backend, i)) for i in range(threads)]
         for w in workers:
             w.start()
+        time.sleep(max(0.0, window_at - time.time()))
+        cpu0 = time.process_time()
+        time.sleep(max(0.0, stop_at - time.time()))
+        cpu = time.process_time() - cpu0
         for w in workers:
             w.join()
-    return out
+    return out, cpu
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
@@ -176,17 +184,53 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_in_window(pid: int, start: float, end: float) -> list[float]:
-    """Sample the server's CPU time at ``start`` and ``end`` (in a thread)."""
-    samples: list[float] = []
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (all cores, /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+def metrics_text(url: str) -> str:
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+        return str(resp.read().decode())
+
+
+Sample = tuple[float, tuple[float, float], str]
+
+
+def sample_window(pid: int, url: str, start: float, end: float) -> list[Sample]:
+    """At ``start`` and ``end`` (in a thread): the server's CPU time, the machine's, its metrics."""
+    samples: list[Sample] = []
 
     def run() -> None:
         for at in (start, end):
             time.sleep(max(0.0, at - time.time()))
-            samples.append(cpu_seconds(pid))
+            samples.append((cpu_seconds(pid), machine_cpu(), metrics_text(url)))
 
     threading.Thread(target=run, daemon=True).start()
     return samples
+
+
+def histogram(metrics: str, name: str) -> list[tuple[float, int]]:
+    """The cumulative buckets (upper bound, count) of histogram ``name``."""
+    pattern = re.compile(rf'^{name}_bucket{{le="([^"]+)"}} (\d+)$', re.MULTILINE)
+    return [(float(le), int(n)) for le, n in pattern.findall(metrics)]
+
+
+def window_quantiles(
+    before: str, after: str, name: str, qs: tuple[float, ...]
+) -> tuple[int, list[float]]:
+    """Observations of histogram ``name`` in the window, and the bucket bounds of ``qs``."""
+    b = dict(histogram(before, name))
+    buckets = [(le, n - b.get(le, 0)) for le, n in histogram(after, name)]
+    count = buckets[-1][1] if buckets else 0
+    out = []
+    for q in qs:
+        rank = q * count
+        out.append(next((le for le, n in buckets if n >= rank), float("nan")))
+    return count, out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -222,6 +266,14 @@ def main() -> None:
     ap.add_argument("--tcp", action="store_true", help="raw PDUs over TCP (ksi+tcp://)")
     ap.add_argument("--threads", type=int, default=1, help="clients per process (default 1)")
     ap.add_argument(
+        "--client-nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the client processes at nice N (default 0): they then leave the\n"
+        "cores to the server when it needs them, closer to clients on other machines",
+    )
+    ap.add_argument(
         "--batch-range",
         metavar="LO:HI",
         help="a random batch size in LO..HI per request (instead of --batch)",
@@ -241,19 +293,30 @@ def main() -> None:
             window_start = begin + args.warmup
             window_end = window_start + args.seconds
             jobs: list[ClientJob] = [
-                (target, (lo, hi), begin, window_end, args.parse, seed, args.threads)
+                (
+                    target,
+                    (lo, hi),
+                    begin,
+                    window_start,
+                    window_end,
+                    args.parse,
+                    seed,
+                    args.threads,
+                    args.client_nice,
+                )
                 for seed in range(args.clients)
             ]
-            cpu = cpu_in_window(proc.pid, window_start, window_end)
+            samples = sample_window(proc.pid, url, window_start, window_end)
             with mp.get_context("spawn").Pool(args.clients) as pool:
                 results = pool.map(client, jobs)
             rss, peak = rss_kib(proc.pid)
-            with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
-                metrics = resp.read().decode()
+            metrics = metrics_text(url)
         finally:
             proc.terminate()
             proc.wait(30)
-    calls = [c for r in results for c in r]
+    calls = [c for r, _ in results for c in r]
+    client_cpu = sum(cpu for _, cpu in results)
+    cpu = [s[0] for s in samples]
     lost = sum(-n for _, _, n in calls if n < 0)
     done = [c for c in calls if window_start <= c[1] <= window_end and c[2] > 0]
     signed = sum(n for _, _, n in done)
@@ -270,6 +333,26 @@ def main() -> None:
     p50 = percentile(latencies, 0.50) if latencies else float("nan")
     p99 = percentile(latencies, 0.99) if latencies else float("nan")
     bound = args.round_ms / 1000 + 0.1
+    # The server's side of the latency (from its metrics, over the window):
+    # receipt to the answer's last PDU handed to the socket, and the end of
+    # the request's round to the same moment (bucket bounds, 10 ms steps).
+    nan = float("nan")
+    served, (s50, s99) = (0, [nan, nan])
+    a50 = a99 = a100 = nan
+    busy = nan
+    if len(samples) == 2:
+        first, last = samples[0][2], samples[1][2]
+        served, (s50, s99) = window_quantiles(
+            first, last, "jura_trust_answer_written_seconds", (0.5, 0.99)
+        )
+        _, (a50, a99, a100) = window_quantiles(
+            first, last, "jura_trust_answer_after_round_seconds", (0.5, 0.99, 1.0)
+        )
+        (b0, t0), (b1, t1) = samples[0][1], samples[1][1]
+        busy = (b1 - b0) / (t1 - t0) if t1 > t0 else nan
+    made = re.search(r"^jura_trust_round_answers_made_seconds_sum (\S+)", metrics, re.MULTILINE)
+    made_ms = float(made.group(1)) / rounds * 1000 if made and rounds else nan
+    client_us = client_cpu / signed * 1e6 if signed else nan
     report = {
         "transport": "tcp" if args.tcp else "http",
         "clients": args.clients,
@@ -277,6 +360,7 @@ def main() -> None:
         "batch": args.batch if not args.batch_range else f"{lo}..{hi}",
         "round_ms": args.round_ms,
         "client_mode": "parse" if args.parse else "encoded",
+        "client_nice": args.client_nice,
         "window_s": args.seconds,
         "signatures_per_s": round(rate, 1),
         "latency_p50_s": round(p50, 4),
@@ -287,6 +371,16 @@ def main() -> None:
         "rounds": rounds,
         "mean_round_size": round(total / rounds, 1) if rounds else 0,
         "round_close_mean_ms": round(close_ms, 1),
+        "answers_made_mean_ms": round(made_ms, 1),
+        "server_answer_p50_s": s50,
+        "server_answer_p99_s": s99,
+        "answer_after_round_end_p50_s": a50,
+        "answer_after_round_end_p99_s": a99,
+        "answer_after_round_end_max_s": a100,
+        "server_answers_in_window": served,
+        "client_cpu_s": round(client_cpu, 2),
+        "client_cpu_us_per_signature": round(client_us, 1),
+        "machine_cpu_busy": round(busy, 3),
         "floor_round_signatures_per_s": round(base, 1),
         "ratio_to_floor": round(rate / base, 3),
         "not_acknowledged": lost,
@@ -312,16 +406,26 @@ def main() -> None:
     )
     ms = {k: round(v * 1000) for k, v in (("p50", p50), ("p99", p99), ("bound", bound))}
     print(f"  latency             p50 {ms['p50']} ms, p99 {ms['p99']} ms (bound {ms['bound']} ms)")
+    print(
+        f"  server side         receipt to answer written p50 {s50 * 1000:.0f} ms, "
+        f"p99 {s99 * 1000:.0f} ms; round end to answer written p50 {a50 * 1000:.0f} ms, "
+        f"p99 {a99 * 1000:.0f} ms, max {a100 * 1000:.0f} ms (10 ms buckets)"
+    )
     print(f"  server memory       {rss / 1024:.0f} MiB resident, {peak / 1024:.0f} MiB peak")
     print(
         f"  rounds              {rounds}, mean size {report['mean_round_size']}, "
-        f"closing {close_ms:.0f} ms on average (tree, fsync, RSA, chains)"
+        f"closing {close_ms:.0f} ms on average (tree, fsync, RSA, chains), "
+        f"answers sealed in {made_ms:.0f} ms"
     )
     print(f"  floor (in process)  {base:,.0f} signatures/s for a round of {round_size}")
     print(f"  ratio to floor      {rate / base:.3f}")
     print(
         f"  server CPU          {server_cpu:.2f} s in the window: {cpu_us:.0f} us per signature "
         f"({report['server_capacity_per_cpu_s']:,} signatures per CPU-second)"
+    )
+    print(
+        f"  client CPU          {client_cpu:.2f} s in the window: {client_us:.0f} us per "
+        f"signature; machine busy {busy:.0%} of its {os.cpu_count()} cores"
     )
     print(f"  not acknowledged    {lost} requests (target 0)")
     print(f"  load average        {report['load_average']} (machine shared with other work)")

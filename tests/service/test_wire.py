@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
 from jura_trust.core.hashing import HashAlgorithm, Imprint
@@ -20,7 +22,13 @@ from jura_trust.pdu import (
     parse_pdu,
     verify_hmac,
 )
-from jura_trust.service._wire import seal_responses, success_payload
+from jura_trust.service._wire import (
+    iter_sealed,
+    request_head,
+    seal_responses,
+    success_parts,
+    success_payload,
+)
 
 KEY = b"k"
 
@@ -116,3 +124,55 @@ def test_many_answers_are_split_over_pdus_that_fit():
         ids += [r.request_id for r in pdu.responses]
     assert ids == list(range(120))
     assert parse_pdu(pdus[-1]).config is not None  # type: ignore[union-attr]
+
+
+def test_answers_sealed_from_parts_are_the_same_pdus_byte_for_byte():
+    rnd = a_round(130)
+    shared = rnd.calendar_chain.encode() + rnd.calendar_auth_record.encode()
+    chains = rnd.encoded_aggregation_chains()
+    refused = AggregationResponse(7, 0x101, "refused").encode()
+    header = Header("alice", 3, 4)
+    cases = [
+        # one PDU, several PDUs with a trailer, a trailer alone, a short payload (TLV8)
+        ([success_payload(i, chains[i], shared) for i in range(3)], [], 3),
+        ([success_payload(i, chains[i], shared) for i in range(130)], [b"\x05\x00"], 130),
+        ([], [ErrorPayload(0x106, "rate limit exceeded").encode()], 0),
+        ([success_payload(9, b"\x88\x01\x01\x00")], [], -1),
+    ]
+    for payloads, trailer, n in cases:
+        if n >= 0:
+            parts = [success_parts(request_head(i), chains[i], shared) for i in range(n)]
+        else:
+            parts = [success_parts(request_head(9), b"\x88\x01\x01\x00", b"")]
+        parts.insert(0, (refused,))
+        for alg in (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_512):
+            expected = seal_responses(
+                AGGREGATION_RESPONSE_PDU_TYPE,
+                header,
+                [refused, *payloads],
+                trailer=trailer,
+                key=KEY,
+                algorithm=alg,
+            )
+            got = list(
+                iter_sealed(
+                    AGGREGATION_RESPONSE_PDU_TYPE,
+                    header,
+                    parts,
+                    trailer=trailer,
+                    key=KEY,
+                    algorithm=alg,
+                )
+            )
+            assert got == expected
+    with pytest.raises(ValueError, match="not trusted"):
+        next(
+            iter_sealed(
+                AGGREGATION_RESPONSE_PDU_TYPE,
+                header,
+                [],
+                trailer=[],
+                key=KEY,
+                algorithm=HashAlgorithm.SHA1,
+            )
+        )

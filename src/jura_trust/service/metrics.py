@@ -11,10 +11,30 @@ import bisect
 from collections.abc import Callable, Sequence
 from typing import Final
 
-__all__ = ["LATENCY_BUCKETS", "ROUND_SIZE_BUCKETS", "Histogram", "Metrics"]
+__all__ = ["ANSWER_BUCKETS", "LATENCY_BUCKETS", "ROUND_SIZE_BUCKETS", "Histogram", "Metrics"]
 
 #: Latency histogram bounds in seconds.
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.1, 1.5, 2.5, 5.0)
+#: Bounds of the answer histograms in seconds: fine steps around one round
+#: (1 s) and in the first tenths of a second after a round ends, where the
+#: latency target (one round + 100 ms) is decided.
+ANSWER_BUCKETS: Final = (
+    *(i / 100 for i in range(1, 31)),  # 10 ms steps up to 0.3 s
+    0.35,
+    0.4,
+    0.45,
+    0.5,
+    0.6,
+    0.75,
+    0.9,
+    0.95,
+    *(1 + i / 100 for i in range(21)),  # 10 ms steps from 1.0 to 1.2 s
+    1.3,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+)
 #: Round-size histogram bounds in requests.
 ROUND_SIZE_BUCKETS: Final = (1, 10, 100, 1_000, 5_000, 10_000, 50_000, 100_000)
 
@@ -81,6 +101,14 @@ class Metrics:
         self.publications = 0
         self.round_size = Histogram(ROUND_SIZE_BUCKETS)
         self.round_close = Histogram(LATENCY_BUCKETS)
+        #: Aggregation answers: from the request's receipt, and from the end
+        #: of its round (when the round stopped collecting), to the answer's
+        #: last PDU handed to the transport.
+        self.answer_written = Histogram(ANSWER_BUCKETS)
+        #: Time to make a closed round's answers (sealed, with their HMACs)
+        #: on the writer thread, before its waiters wake.
+        self.answers_made = Histogram(LATENCY_BUCKETS)
+        self.answer_after_round = Histogram(ANSWER_BUCKETS)
         self.last_round_size = 0
         self.gauges: dict[str, Callable[[], float | None]] = {}
         self.refusals: dict[str, int] = {}
@@ -102,6 +130,11 @@ class Metrics:
         """Count ``n`` request payloads answered with ``status``."""
         key = (endpoint, status)
         self.payloads[key] = self.payloads.get(key, 0) + n
+
+    def answered(self, since_receipt: float, since_round_end: float) -> None:
+        """Record one aggregation answer written (its delays; see ``answer_written``)."""
+        self.answer_written.observe(since_receipt)
+        self.answer_after_round.observe(since_round_end)
 
     def round_closed(self, size: int, seconds: float) -> None:
         """Record a closed round: its size and how long closing took."""
@@ -148,6 +181,12 @@ class Metrics:
             *self.round_size.lines("jura_trust_round_size"),
             "# TYPE jura_trust_round_close_seconds histogram",
             *self.round_close.lines("jura_trust_round_close_seconds"),
+            "# TYPE jura_trust_round_answers_made_seconds histogram",
+            *self.answers_made.lines("jura_trust_round_answers_made_seconds"),
+            "# TYPE jura_trust_answer_written_seconds histogram",
+            *self.answer_written.lines("jura_trust_answer_written_seconds"),
+            "# TYPE jura_trust_answer_after_round_seconds histogram",
+            *self.answer_after_round.lines("jura_trust_answer_after_round_seconds"),
             "# TYPE jura_trust_last_round_size gauge",
             f"jura_trust_last_round_size {self.last_round_size}",
         ]

@@ -58,6 +58,10 @@ _log = logging.getLogger("jura_trust.service")
 
 _T = TypeVar("_T")
 
+#: Longest a new request waits for a closing round's answers to be made
+#: (a slow store must not hold admissions for long).
+ADMISSION_HOLD_S: Final = 0.25
+
 
 async def sleep_until(when: float, now: Callable[[], float] = time.time) -> None:
     """Sleep until the wall clock reaches ``when`` (Unix seconds)."""
@@ -76,18 +80,24 @@ class ClosedRound:
         shared: the upper aggregation chains (if any), the calendar chain
             and calendar authentication record elements, the same for every
             request of the round.
+        ended_at: when the round stopped collecting requests (Unix
+            seconds); its answers' delay is measured from here.
     """
 
     round: AggregationRound
     chains: list[bytes] = attrs.field(repr=False)
     shared: bytes = attrs.field(repr=False)
+    ended_at: float = 0.0
 
 
-def _close(backend: EmbeddedBackend, pending: PendingRound) -> ClosedRound:
-    rnd = backend.close_round(pending)
-    shared = rnd.shared_elements()
-    # One pass over the tree: every chain from the streamed paths.
-    return ClosedRound(rnd, list(rnd.iter_encoded_aggregation_chains()), shared)
+def _make_answers(closed: ClosedRound, makers: list[Callable[[ClosedRound], None]]) -> None:
+    """Run the answer makers of a closed round, in the order they were registered."""
+    for make in makers:
+        try:
+            make(closed)
+        except Exception:
+            second = closed.round.aggregation_time
+            _log.exception("an answer of round %d could not be made", second)
 
 
 class RoundLoop:
@@ -124,6 +134,16 @@ class RoundLoop:
         self._wake = asyncio.Event()
         self._draining = False
         self._closing_at: float | None = None
+        #: Clear while a round's answers are being made on the writer thread:
+        #: new requests wait for it (see :meth:`admissions`).
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        #: The open round's answer makers, in the order they were registered.
+        self._makers: list[Callable[[ClosedRound], None]] = []
+        #: What _close_round needs of the round being closed: when it stopped
+        #: collecting, and its makers (set on the event loop before the
+        #: round goes to the writer thread; rounds close one at a time).
+        self._closing: tuple[float, list[Callable[[ClosedRound], None]]] = (0.0, [])
         #: The last round failure, for ``/health`` (``None`` after a success):
         #: its error code and a generic message; the exception itself goes
         #: to the log only (its text may name files of the host).
@@ -147,6 +167,35 @@ class RoundLoop:
             self._future = asyncio.wrap_future(ticket)
         self._wake.set()
         return self._future, index
+
+    def when_closed(self, make: Callable[[ClosedRound], None]) -> None:
+        """Run ``make`` on the writer thread once the open round is durable.
+
+        Makers run in the order they were registered, after the round is
+        committed (its calendar leaf synced) and its chains encoded, and
+        before any of the round's waiters wakes: the service seals its
+        answers there, while the clients wait and the machine is quiet, so
+        that when the round's future is set every answer is ready to be
+        written, and they are all written in one go. A maker that raises is
+        logged; the round and the other makers are unaffected. Not run when
+        the round fails. Call it on the event loop right after :meth:`add`
+        (with no ``await`` between), so that it belongs to the same round.
+        """
+        self._makers.append(make)
+
+    async def admissions(self) -> None:
+        """Wait while a closed round's answers are being made.
+
+        Requests that arrive then belong to the next round anyway (it closes
+        a round later); admitting them meanwhile would take the interpreter
+        from the answers being made. They are admitted once the answers are
+        made and handed to their waiters (the answers are written first),
+        or after :data:`ADMISSION_HOLD_S` at most.
+        """
+        if not self._quiet.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ADMISSION_HOLD_S):
+                    await self._quiet.wait()
 
     def _tick_after(self, t: float) -> float:
         period = self.round_ms / 1000.0
@@ -179,8 +228,15 @@ class RoundLoop:
         # On the writer thread; the bookkeeping is done before the round's
         # waiters learn the outcome.
         started = time.perf_counter()
+        ended_at, makers = self._closing
         try:
-            closed = _close(self.backend, pending)
+            rnd = self.backend.close_round(pending)  # durable from here
+            made = time.perf_counter()
+            # One pass over the tree: every chain from the streamed paths.
+            chains = list(rnd.iter_encoded_aggregation_chains())
+            closed = ClosedRound(rnd, chains, rnd.shared_elements(), ended_at)
+            _make_answers(closed, makers)
+            self._metrics.answers_made.observe(time.perf_counter() - made)
         except Exception as exc:
             self._metrics.round_failures += 1
             code = exc.code.value if isinstance(exc, JuraError) else ErrorCode.SVC_STORE.value
@@ -193,13 +249,19 @@ class RoundLoop:
 
     async def _close_once(self) -> None:
         taken = self._batcher.take()
+        self._closing = (self._now(), self._makers)
+        self._makers = []
         self._wake.clear()
         self._closing_at = None
         if taken is None:
             return
-        # a failure is logged and answered to the round's requests
-        with contextlib.suppress(Exception):
-            await self.run_on_writer(lambda: self._batcher.close(taken))
+        self._quiet.clear()
+        try:
+            # a failure is logged and answered to the round's requests
+            with contextlib.suppress(Exception):
+                await self.run_on_writer(lambda: self._batcher.close(taken))
+        finally:
+            self._quiet.set()
 
     def drain(self) -> None:
         """Stop waiting for ticks: close open rounds as soon as they have requests."""

@@ -1,0 +1,268 @@
+"""A round's answers are sealed on the writer thread before any of them is written (issue 10, item 3).
+
+The defect: once a round closed, every HTTP handler woke and built its own
+answer (payloads, PDUs, HMAC) on the event loop, one after another and
+interleaved with admitting the next round's requests, so the last answers
+of a round left 200-400 ms after its end (p99 1.14-1.23 s with 1-second
+rounds). Now the writer thread seals every answer right after the round is
+durable (while the clients wait and the machine is quiet), new requests
+wait meanwhile (a bounded time), and the answers are written in one go,
+each in one write. These tests hold the order of those steps, that nothing
+is answered before the round is durable, that a sealed answer is byte for
+byte what the PDU encoders make, and the fallbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from jura_trust.backends.base import ManualClock
+from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
+from jura_trust.core.hashing import HashAlgorithm, Imprint
+from jura_trust.errors import ErrorCode, JuraError
+from jura_trust.pdu import (
+    AggregationRequest,
+    encode_aggregation_request,
+    parse_pdus,
+    verify_hmac,
+)
+from jura_trust.service import app as app_module
+from jura_trust.service import rounds as rounds_module
+from jura_trust.service.app import ENDPOINTS, Service
+from jura_trust.service.config import Login, ServiceConfig
+from jura_trust.service.metrics import Metrics
+from jura_trust.service.rounds import ClosedRound, RoundLoop
+
+KEY = b"sealing-key"
+
+
+def _loop_over(backend: EmbeddedBackend, writer: ThreadPoolExecutor, metrics: Metrics) -> RoundLoop:
+    return RoundLoop(backend, round_ms=10, writer=writer, metrics=metrics)
+
+
+def test_round_answers_are_made_on_the_writer_after_the_round_is_durable_before_any_waiter_wakes():
+    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
+    writer = ThreadPoolExecutor(1, thread_name_prefix="jura-trust-round")
+    seen: list[tuple[int, str, bool, int | None, int]] = []
+
+    async def scenario() -> None:
+        loop = _loop_over(backend, writer, Metrics())
+        futures = []
+        for i in range(3):
+            future, _ = loop.add(RoundRequest(Imprint.hash(b"%d" % i)))
+            futures.append(future)
+
+            def make(closed: ClosedRound, i: int = i) -> None:
+                seen.append(
+                    (
+                        i,
+                        threading.current_thread().name,
+                        futures[0].done(),
+                        backend.calendar_head,
+                        closed.round.aggregation_time,
+                    )
+                )
+
+            loop.when_closed(make)
+        task = asyncio.create_task(loop.run())
+        try:
+            closed = await asyncio.wait_for(futures[0], 10)
+            assert all(f is futures[0] for f in futures)  # one round
+            assert len(closed.chains) == 3
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.shutdown(wait=True)
+        backend.close()
+    assert [s[0] for s in seen] == [0, 1, 2]  # in the order they were registered
+    for _, thread, answered, head, second in seen:
+        assert thread.startswith("jura-trust-round")
+        assert not answered  # no waiter has its round yet
+        assert head == second  # the round is in the calendar: durable
+
+
+def test_a_failing_answer_maker_leaves_the_round_and_the_other_makers_alone():
+    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
+    writer = ThreadPoolExecutor(1)
+    ran: list[int] = []
+
+    def broken(closed: ClosedRound) -> None:
+        raise RuntimeError("a bug in one answer")
+
+    async def scenario() -> None:
+        loop = _loop_over(backend, writer, Metrics())
+        future, _ = loop.add(RoundRequest(Imprint.hash(b"a")))
+        loop.when_closed(broken)
+        loop.add(RoundRequest(Imprint.hash(b"b")))
+        loop.when_closed(lambda closed: ran.append(len(closed.chains)))
+        task = asyncio.create_task(loop.run())
+        try:
+            closed = await asyncio.wait_for(future, 10)
+            assert closed.round.signature(0).document_hash == Imprint.hash(b"a")
+            assert loop.last_error is None
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.shutdown(wait=True)
+        backend.close()
+    assert ran == [2]
+
+
+def test_no_answer_is_made_for_a_round_that_was_not_committed(monkeypatch):
+    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
+    writer = ThreadPoolExecutor(1)
+    ran: list[object] = []
+
+    def refuse(pending: object) -> None:
+        raise JuraError("the store is gone", code=ErrorCode.SVC_STORE)
+
+    monkeypatch.setattr(backend, "close_round", refuse)
+
+    async def scenario() -> None:
+        loop = _loop_over(backend, writer, Metrics())
+        future, _ = loop.add(RoundRequest(Imprint.hash(b"a")))
+        loop.when_closed(ran.append)
+        task = asyncio.create_task(loop.run())
+        try:
+            with pytest.raises(JuraError):
+                await asyncio.wait_for(future, 10)
+            await asyncio.wait_for(loop.admissions(), 1)  # not held after a failure
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.shutdown(wait=True)
+        backend.close()
+    assert ran == []
+
+
+def test_new_requests_wait_while_a_round_answers_are_made_and_not_longer_than_the_hold(
+    monkeypatch,
+):
+    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
+    writer = ThreadPoolExecutor(1)
+    release = threading.Event()
+    making = threading.Event()
+
+    def slow(closed: ClosedRound) -> None:
+        making.set()
+        release.wait(10)
+
+    async def scenario() -> None:
+        loop = _loop_over(backend, writer, Metrics())
+        await asyncio.wait_for(loop.admissions(), 1)  # nothing closing: at once
+        future, _ = loop.add(RoundRequest(Imprint.hash(b"a")))
+        loop.when_closed(slow)
+        task = asyncio.create_task(loop.run())
+        try:
+            while not making.is_set():
+                await asyncio.sleep(0.005)
+            waiting = asyncio.create_task(loop.admissions())
+            await asyncio.sleep(0.1)
+            assert not waiting.done()  # held while the answers are made
+            release.set()
+            await asyncio.wait_for(waiting, 5)
+            await asyncio.wait_for(future, 5)
+
+            # a maker that takes too long holds new requests for the hold at most
+            monkeypatch.setattr(rounds_module, "ADMISSION_HOLD_S", 0.05)
+            release.clear()
+            making.clear()
+            loop.add(RoundRequest(Imprint.hash(b"b")))
+            loop.when_closed(slow)
+            while not making.is_set():
+                await asyncio.sleep(0.005)
+            started = time.monotonic()
+            await asyncio.wait_for(loop.admissions(), 5)
+            assert time.monotonic() - started < 2
+            release.set()
+        finally:
+            release.set()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.shutdown(wait=True)
+        backend.close()
+
+
+def _request_body(n: int, *, level: int = 0, message_id: int = 1) -> bytes:
+    requests = [
+        AggregationRequest(100 + i, Imprint.hash(b"doc %d %d" % (message_id, i)), level)
+        for i in range(n)
+    ]
+    return encode_aggregation_request(
+        requests, login_id="alice", key=KEY, instance_id=1, message_id=message_id
+    )
+
+
+def _answers(tmp_path: Path, bodies: list[bytes]) -> tuple[list[bytes], list[bool], Metrics]:
+    """Each body's answer (its bytes), whether it was sealed ahead, and the metrics."""
+    config = ServiceConfig(home=tmp_path, round_ms=1000, logins=(Login("alice", KEY),))
+
+    async def scenario() -> tuple[list[bytes], list[bool], Metrics]:
+        backend = EmbeddedBackend(tmp_path / "state", clock=ManualClock(1_700_000_000))
+        service = Service(config, backend=backend, announce=lambda line: None)
+        service.start()
+        try:
+            answers = await asyncio.wait_for(
+                asyncio.gather(
+                    *(service.answer(ENDPOINTS["aggregator"], body, time.time()) for body in bodies)
+                ),
+                30,
+            )
+            sealed = [answer.made() is not None for answer in answers]
+            out = [await answer.body() for answer in answers]
+            return out, sealed, service.metrics
+        finally:
+            await service.stop()
+
+    return asyncio.run(scenario())
+
+
+def test_sealed_answers_are_the_answers_made_as_they_are_written(tmp_path, monkeypatch):
+    bodies = [_request_body(3, message_id=1), _request_body(150, level=2, message_id=2)]
+    sealed_answers, sealed, metrics = _answers(tmp_path / "sealed", bodies)
+    assert sealed == [True, True]
+    assert metrics.answer_written.count == 2
+    assert metrics.answer_after_round.count == 2
+    assert metrics.payloads[("aggregator", 0)] == 153
+
+    # nothing sealed ahead (over the per-round budget): made PDU by PDU as written
+    monkeypatch.setattr(app_module, "SEALED_BYTES_PER_ROUND", 0)
+    lazy_answers, sealed, _ = _answers(tmp_path / "lazy", bodies)
+    assert sealed == [False, False]
+
+    for mine, theirs in zip(sealed_answers, lazy_answers, strict=True):
+        a, b = parse_pdus(mine), parse_pdus(theirs)
+        assert len(a) == len(b)
+        for pdu_a, pdu_b in zip(a, b, strict=True):
+            verify_hmac(pdu_a, KEY, algorithm=HashAlgorithm.SHA2_256)
+            assert [p.request_id for p in pdu_a.responses] == [
+                p.request_id for p in pdu_b.responses
+            ]
+            assert all(p.status == 0 for p in pdu_a.responses)
+    assert len(parse_pdus(sealed_answers[1])) > 1  # 150 answers do not fit one PDU
