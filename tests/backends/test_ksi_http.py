@@ -440,3 +440,27 @@ def test_extend_response_for_another_request_is_refused(stub: Stub, client: KsiH
     stub.tamper = lambda rs: [attrs.evolve(rs[0], request_id=rs[0].request_id + 1000)]
     error = code_of(lambda: client.sign(Imprint.hash(b"a")))
     assert error.code is ErrorCode.SVC_REQUEST_ID_MISMATCH
+
+
+def test_bulk_signer_reads_chain_facts_from_headers_and_refuses_overruns():
+    """The bulk signer's chain reader (headers only) agrees with the elements, fails closed."""
+    from jura_trust.backends.ksi_http import _chain_facts
+    from jura_trust.errors import FormatError
+
+    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
+    rnd = backend.aggregate([RoundRequest(Imprint.hash(b"%d" % i), i % 3, "x") for i in range(5)])
+    for encoded in rnd.encoded_aggregation_chains():
+        chain = tlv.decode(encoded)
+        children = chain.children()
+        expected = (
+            sum(1 for c in children if c.type == 0x03),
+            next(c.value for c in children if c.type == 0x05),
+        )
+        assert _chain_facts(chain) == expected
+        body = chain.value
+        for cut in (1, 3, len(body) - 1):
+            # a chain whose last child is cut short, or a lone header byte
+            broken = tlv.TLV(0x801, body[:cut] if cut < 4 else body[:-1], False, False, True)
+            with pytest.raises(FormatError) as info:
+                _chain_facts(broken)
+            assert info.value.code is ErrorCode.FMT_TRUNCATED

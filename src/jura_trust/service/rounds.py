@@ -15,10 +15,13 @@ loop itself takes any period, which tests use). A request waits at most one
 
 Closing a round (joining the tree, appending the root to the calendar store
 with its fsync, signing the calendar head with RSA, encoding every
-request's aggregation chain) runs on the single *writer* thread, so the
-event loop never blocks on it and keeps accepting requests for the next
-round. A request is answered only after its round's calendar leaf is
-durable.
+request's aggregation chain, then running the round's *answer makers*:
+the service seals every answer there) runs on the single *writer* thread,
+so the event loop never blocks on it. A request is answered only after its
+round's calendar leaf is durable. While the writer closes a round, new
+requests wait (:meth:`RoundLoop.admissions`, bounded): they belong to the
+next round anyway, and the answers, all made before any waiter wakes, are
+then written in one turn of the event loop.
 
 Collecting requests and settling a round's waiters is the one
 :class:`~jura_trust.backends.batcher.RoundBatcher` (the embedded backend's

@@ -134,9 +134,15 @@ class TcpListener:
             answer = await item if isinstance(item, asyncio.Task) else item
             try:
                 async with asyncio.timeout(timeout):
-                    async for pdu in answer.pdus():
-                        writer.write(pdu)
+                    made = answer.made()
+                    if made is not None:  # sealed when its round closed: one write
+                        writer.write(made)
+                        answer.written()
                         await writer.drain()
+                    else:
+                        async for pdu in answer.pdus():
+                            writer.write(pdu)
+                            await writer.drain()
             except TimeoutError:
                 self.service.metrics.refusal("write_timeout")
                 return
