@@ -51,6 +51,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from jura_trust.backends.ksi_http import KsiHttpBackend
 from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
@@ -118,13 +119,30 @@ def start_server(home: Path, round_ms: int) -> tuple[subprocess.Popen[str], str,
     raise SystemExit("the server did not start")
 
 
+class _TimedBackend(KsiHttpBackend):
+    """The client, noting when each HTTP answer was read whole (before it is checked)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_at = threading.local()
+
+    def _exchange(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        result = super()._exchange(*args, **kwargs)
+        self.read_at.t = time.time()
+        return result
+
+
+Call = tuple[float, float, float, int]
+
 ClientJob = tuple[str, tuple[int, int], float, float, float, bool, int, int, int]
 
 
-def client(args: ClientJob) -> tuple[list[tuple[float, float, int]], float]:
+def client(args: ClientJob) -> tuple[list[Call], float]:
     """One client process of ``threads`` independent clients.
 
-    Returns (sent, answered, n) per batch, and the process's CPU time in the
+    Returns (sent, answered, read, n) per batch (``read``: when the HTTP
+    answer was read whole, before the client checked it; NaN over TCP), and
+    the process's CPU time in the
     measuring window (all its threads). A batch that fails (no answer, an
     error status, a bad signature) is recorded with ``n`` negative:
     ``-batch`` requests not acknowledged.
@@ -132,12 +150,12 @@ def client(args: ClientJob) -> tuple[list[tuple[float, float, int]], float]:
     url, (lo, hi), start_at, window_at, stop_at, parse, seed, threads, nice = args
     if nice:
         os.nice(nice)
-    out: list[tuple[float, float, int]] = []
+    out: list[Call] = []
     lock = threading.Lock()
 
-    def run(backend: KsiHttpBackend, me: int) -> None:
+    def run(backend: _TimedBackend, me: int) -> None:
         rng = random.Random(seed * 1000 + me)
-        mine: list[tuple[float, float, int]] = []
+        mine: list[Call] = []
         n = 0
         while time.time() < start_at:
             time.sleep(0.005)
@@ -146,6 +164,7 @@ def client(args: ClientJob) -> tuple[list[tuple[float, float, int]], float]:
             imprints = [Imprint.hash(b"%d-%d-%d" % (seed, me, n + i)) for i in range(batch)]
             n += batch
             sent = time.time()
+            backend.read_at.t = float("nan")
             try:
                 if parse:
                     got = len(backend.sign_many(imprints))
@@ -153,11 +172,12 @@ def client(args: ClientJob) -> tuple[list[tuple[float, float, int]], float]:
                     got = len(backend.sign_many_encoded(imprints))
             except Exception:  # counted as not acknowledged
                 got = 0
-            mine.append((sent, time.time(), batch if got == batch else -batch))
+            answered = time.time()
+            mine.append((sent, answered, backend.read_at.t, batch if got == batch else -batch))
         with lock:
             out.extend(mine)
 
-    with KsiHttpBackend(url, login=LOGIN, key=KEY, timeout=30.0) as backend:
+    with _TimedBackend(url, login=LOGIN, key=KEY, timeout=30.0) as backend:
         workers = [threading.Thread(target=run, args=(backend, i)) for i in range(threads)]
         for w in workers:
             w.start()
@@ -317,13 +337,15 @@ def main() -> None:
     calls = [c for r, _ in results for c in r]
     client_cpu = sum(cpu for _, cpu in results)
     cpu = [s[0] for s in samples]
-    lost = sum(-n for _, _, n in calls if n < 0)
-    done = [c for c in calls if window_start <= c[1] <= window_end and c[2] > 0]
-    signed = sum(n for _, _, n in done)
+    lost = sum(-n for _, _, _, n in calls if n < 0)
+    done = [c for c in calls if window_start <= c[1] <= window_end and c[3] > 0]
+    signed = sum(n for _, _, _, n in done)
     server_cpu = cpu[1] - cpu[0] if len(cpu) == 2 else float("nan")
     cpu_us = server_cpu / signed * 1e6 if signed else float("nan")
     rate = signed / args.seconds
-    latencies = [end - sent for sent, end, _ in done]
+    latencies = [end - sent for sent, end, _, _ in done]
+    # the client's own share: from the answer read whole to the batch checked
+    checking = [end - read for _, end, read, _ in done if read == read]
     rounds = int(re.search(r"^jura_trust_rounds_total (\d+)", metrics, re.MULTILINE).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"^jura_trust_signatures_total (\d+)", metrics, re.MULTILINE).group(1))  # type: ignore[union-attr]
     close_sum = re.search(r"^jura_trust_round_close_seconds_sum (\S+)", metrics, re.MULTILINE)
@@ -353,6 +375,8 @@ def main() -> None:
     made = re.search(r"^jura_trust_round_answers_made_seconds_sum (\S+)", metrics, re.MULTILINE)
     made_ms = float(made.group(1)) / rounds * 1000 if made and rounds else nan
     client_us = client_cpu / signed * 1e6 if signed else nan
+    c50 = percentile(checking, 0.5) if checking else nan
+    c99 = percentile(checking, 0.99) if checking else nan
     report = {
         "transport": "tcp" if args.tcp else "http",
         "clients": args.clients,
@@ -378,6 +402,8 @@ def main() -> None:
         "answer_after_round_end_p99_s": a99,
         "answer_after_round_end_max_s": a100,
         "server_answers_in_window": served,
+        "client_checking_p50_s": round(c50, 4),
+        "client_checking_p99_s": round(c99, 4),
         "client_cpu_s": round(client_cpu, 2),
         "client_cpu_us_per_signature": round(client_us, 1),
         "machine_cpu_busy": round(busy, 3),
@@ -422,6 +448,10 @@ def main() -> None:
     print(
         f"  server CPU          {server_cpu:.2f} s in the window: {cpu_us:.0f} us per signature "
         f"({report['server_capacity_per_cpu_s']:,} signatures per CPU-second)"
+    )
+    print(
+        f"  client side         answer read to batch checked p50 {c50 * 1000:.0f} ms, "
+        f"p99 {c99 * 1000:.0f} ms (the client thread's own work, waiting for its GIL and a core)"
     )
     print(
         f"  client CPU          {client_cpu:.2f} s in the window: {client_us:.0f} us per "
