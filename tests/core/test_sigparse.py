@@ -21,12 +21,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jura_trust import EmbeddedBackend, Imprint, ManualClock
+from jura_trust._value import Value
 from jura_trust.core import tlv
 from jura_trust.core._sigparse import parse_signature
 from jura_trust.core.signature import Signature
@@ -55,9 +55,9 @@ BACKEND = _backend_signatures()
 def same_value(a: Any, b: Any, where: str = "signature") -> None:
     """``a`` and ``b`` agree in type and in every field, recursively."""
     assert type(a) is type(b), where
-    if attrs.has(type(a)):
-        for field in attrs.fields(type(a)):
-            same_value(getattr(a, field.name), getattr(b, field.name), f"{where}.{field.name}")
+    if isinstance(a, Value):
+        for name in a._all_slots:  # every slot, raw and unknown included
+            same_value(getattr(a, name), getattr(b, name), f"{where}.{name}")
     elif isinstance(a, tuple):
         assert len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b, strict=True)):

@@ -22,8 +22,7 @@ import enum
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import attrs
-
+from jura_trust._value import Value, _init
 from jura_trust.core import tlv
 from jura_trust.core.hashing import (
     IMPRINT_SIZES,
@@ -110,8 +109,7 @@ _METADATA_TEMPLATE = tlv.Template(
 )
 
 
-@attrs.frozen(slots=True)
-class Metadata:
+class Metadata(Value):
     """Client metadata used as a sibling in an aggregation chain.
 
     ``value`` is the metadata element's value bytes exactly as they appear
@@ -119,17 +117,56 @@ class Metadata:
     ``client_id`` names the signature's issuer (the aggregator login).
     """
 
+    __slots__ = (
+        "child_types",
+        "client_id",
+        "machine_id",
+        "padding",
+        "raw",
+        "request_time",
+        "sequence_number",
+        "value",
+    )
+    _fields = (
+        "value",
+        "client_id",
+        "machine_id",
+        "sequence_number",
+        "request_time",
+        "child_types",
+        "padding",
+    )
     value: bytes
     client_id: str
-    machine_id: str | None = None
-    sequence_number: int | None = None
+    machine_id: str | None
+    sequence_number: int | None
     #: Request time in microseconds since the epoch.
-    request_time: int | None = None
+    request_time: int | None
     #: The child element types, in file order (for the padding rules).
-    child_types: tuple[int, ...] = ()
+    child_types: tuple[int, ...]
     #: The padding elements, as parsed.
-    padding: tuple[tlv.TLV, ...] = ()
-    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    padding: tuple[tlv.TLV, ...]
+    #: The element's bytes as parsed (empty when built in code).
+    raw: bytes
+
+    def __init__(  # noqa: PLR0917 - positional, as before
+        self,
+        value: bytes,
+        client_id: str,
+        machine_id: str | None = None,
+        sequence_number: int | None = None,
+        request_time: int | None = None,
+        child_types: tuple[int, ...] = (),
+        padding: tuple[tlv.TLV, ...] = (),
+    ) -> None:
+        _init(self, "value", value)
+        _init(self, "client_id", client_id)
+        _init(self, "machine_id", machine_id)
+        _init(self, "sequence_number", sequence_number)
+        _init(self, "request_time", request_time)
+        _init(self, "child_types", child_types)
+        _init(self, "padding", padding)
+        _init(self, "raw", b"")
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> Metadata:
@@ -289,29 +326,54 @@ def check_legacy_id(value: bytes) -> str:
         raise FormatError("legacy id name is not UTF-8", code=ErrorCode.FMT_BAD_LEGACY_ID) from None
 
 
-@attrs.frozen(slots=True)
-class AggregationLink:
+class AggregationLink(Value):
     """One step of an aggregation chain.
 
     Exactly one of ``sibling``, ``legacy_id`` and ``metadata`` is set.
     """
 
+    __slots__ = (
+        "direction",
+        "legacy_id",
+        "level_correction",
+        "metadata",
+        "raw",
+        "sibling",
+        "unknown",
+    )
+    _fields = ("direction", "level_correction", "sibling", "legacy_id", "metadata", "unknown")
+    _compare = ("direction", "level_correction", "sibling", "legacy_id", "metadata")
     direction: Direction
-    level_correction: int = 0
-    sibling: Imprint | None = None
-    legacy_id: bytes | None = None
-    metadata: Metadata | None = None
-    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    level_correction: int
+    sibling: Imprint | None
+    legacy_id: bytes | None
+    metadata: Metadata | None
+    #: Unknown non-critical children, as parsed (not compared).
+    unknown: tuple[tlv.TLV, ...]
+    #: The element's bytes as parsed (empty when built in code).
+    raw: bytes
 
-    def __attrs_post_init__(self) -> None:
-        count = (
-            (self.sibling is not None) + (self.legacy_id is not None) + (self.metadata is not None)
-        )
+    def __init__(  # noqa: PLR0917 - positional, as before
+        self,
+        direction: Direction,
+        level_correction: int = 0,
+        sibling: Imprint | None = None,
+        legacy_id: bytes | None = None,
+        metadata: Metadata | None = None,
+        unknown: tuple[tlv.TLV, ...] = (),
+    ) -> None:
+        count = (sibling is not None) + (legacy_id is not None) + (metadata is not None)
         if count != 1:
             raise ValueError("an aggregation link needs exactly one sibling kind")
-        if not 0 <= self.level_correction <= MAX_LEVEL:
+        if not 0 <= level_correction <= MAX_LEVEL:
             raise ValueError("level correction out of range")
+        _init(self, "direction", direction)
+        _init(self, "level_correction", level_correction)
+        _init(self, "sibling", sibling)
+        _init(self, "legacy_id", legacy_id)
+        _init(self, "metadata", metadata)
+        _init(self, "unknown", unknown)
+        _init(self, "raw", b"")
 
     @property
     def sibling_bytes(self) -> bytes:
@@ -452,18 +514,58 @@ def _algorithm_from_field(value: int, what: str) -> HashAlgorithm:
         ) from None
 
 
-@attrs.frozen(slots=True)
-class AggregationChain:
+class AggregationChain(Value):
     """An aggregation hash chain (TLV 0x801)."""
 
+    __slots__ = (
+        "aggregation_time",
+        "algorithm",
+        "chain_index",
+        "input_data",
+        "input_hash",
+        "links",
+        "raw",
+        "unknown",
+    )
+    _fields = (
+        "aggregation_time",
+        "chain_index",
+        "input_hash",
+        "algorithm",
+        "links",
+        "input_data",
+        "unknown",
+    )
+    _compare = ("aggregation_time", "chain_index", "input_hash", "algorithm", "links", "input_data")
     aggregation_time: int
     chain_index: tuple[int, ...]
     input_hash: Imprint
     algorithm: HashAlgorithm
     links: tuple[AggregationLink, ...]
-    input_data: bytes | None = None
-    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    input_data: bytes | None
+    #: Unknown non-critical children, as parsed (not compared).
+    unknown: tuple[tlv.TLV, ...]
+    #: The element's bytes as parsed (empty when built in code).
+    raw: bytes
+
+    def __init__(  # noqa: PLR0917 - positional, as before
+        self,
+        aggregation_time: int,
+        chain_index: tuple[int, ...],
+        input_hash: Imprint,
+        algorithm: HashAlgorithm,
+        links: tuple[AggregationLink, ...],
+        input_data: bytes | None = None,
+        unknown: tuple[tlv.TLV, ...] = (),
+    ) -> None:
+        _init(self, "aggregation_time", aggregation_time)
+        _init(self, "chain_index", chain_index)
+        _init(self, "input_hash", input_hash)
+        _init(self, "algorithm", algorithm)
+        _init(self, "links", links)
+        _init(self, "input_data", input_data)
+        _init(self, "unknown", unknown)
+        _init(self, "raw", b"")
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> AggregationChain:
@@ -517,12 +619,17 @@ class AggregationChain:
 # -- calendar chain -----------------------------------------------------------
 
 
-@attrs.frozen(slots=True)
-class CalendarLink:
+class CalendarLink(Value):
     """One calendar-chain step: a direction and the sibling imprint."""
 
+    __slots__ = ("direction", "sibling")
+    _fields = ("direction", "sibling")
     direction: Direction
     sibling: Imprint
+
+    def __init__(self, direction: Direction, sibling: Imprint) -> None:
+        _init(self, "direction", direction)
+        _init(self, "sibling", sibling)
 
     @property
     def is_left(self) -> bool:
@@ -619,18 +726,44 @@ _CALENDAR_CHAIN_TEMPLATE = tlv.Template(
 )
 
 
-@attrs.frozen(slots=True)
-class CalendarChain:
+class CalendarChain(Value):
     """A calendar hash chain (TLV 0x802)."""
 
+    __slots__ = (
+        "aggregation_time_field",
+        "input_hash",
+        "links",
+        "publication_time",
+        "raw",
+        "unknown",
+    )
+    _fields = ("publication_time", "input_hash", "links", "aggregation_time_field", "unknown")
+    _compare = ("publication_time", "input_hash", "links", "aggregation_time_field")
     publication_time: int
     input_hash: Imprint
     links: tuple[CalendarLink, ...]
     #: The aggregation time field; ``None`` when absent (then the
     #: publication time stands in for it).
-    aggregation_time_field: int | None = None
-    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    aggregation_time_field: int | None
+    #: Unknown non-critical children, as parsed (not compared).
+    unknown: tuple[tlv.TLV, ...]
+    #: The element's bytes as parsed (empty when built in code).
+    raw: bytes
+
+    def __init__(
+        self,
+        publication_time: int,
+        input_hash: Imprint,
+        links: tuple[CalendarLink, ...],
+        aggregation_time_field: int | None = None,
+        unknown: tuple[tlv.TLV, ...] = (),
+    ) -> None:
+        _init(self, "publication_time", publication_time)
+        _init(self, "input_hash", input_hash)
+        _init(self, "links", links)
+        _init(self, "aggregation_time_field", aggregation_time_field)
+        _init(self, "unknown", unknown)
+        _init(self, "raw", b"")
 
     @property
     def aggregation_time(self) -> int:
