@@ -78,6 +78,8 @@ _PADDING = tuple(
     for pad in (b"\x01", b"\x01\x01")
 )
 _ID_BYTES = _LEVEL_BYTES
+#: The TLV type of a left link, as a packed direction byte.
+_LEFT_BYTE = 0x07
 
 
 class Direction(enum.IntEnum):
@@ -471,6 +473,47 @@ def evaluate_aggregation_links(
     return x, level
 
 
+def _evaluate_packed(  # noqa: PLR0917 - the packed chain's parts
+    algorithm: HashAlgorithm,
+    input_hash: bytes,
+    directions: bytes,
+    corrections: bytes,
+    siblings: tuple[bytes, ...],
+    start_level: int,
+) -> tuple[bytes, int]:
+    """:func:`evaluate_aggregation_links` on a chain's packed links."""
+    try:
+        new = hash_constructor(algorithm)
+    except FormatError as exc:
+        raise ChainComputationError(exc.message) from None
+    prefix = _ID_BYTES[algorithm.value]
+    x = input_hash
+    level = start_level
+    levels = _LEVEL_BYTES
+    for direction, correction, s in zip(directions, corrections, siblings, strict=True):
+        level += correction + 1
+        if level > MAX_LEVEL:
+            raise ChainComputationError(
+                f"aggregation chain level {level} exceeds {MAX_LEVEL}", level=level
+            )
+        if direction == _LEFT_BYTE:
+            x = prefix + new(x + s + levels[level]).digest()
+        else:
+            x = prefix + new(s + x + levels[level]).digest()
+    return x, level
+
+
+def _shape_index(directions: bytes) -> int:
+    """:func:`aggregation_shape_index` of packed directions."""
+    index = 0
+    bit = 1
+    for direction in directions:  # leaf side first: the lowest bits
+        if direction == _LEFT_BYTE:
+            index |= bit
+        bit <<= 1
+    return index | bit
+
+
 def aggregation_shape_index(links: Iterable[AggregationLink]) -> int:
     """The chain-index value that encodes ``links``' shape (spec 4.3).
 
@@ -518,15 +561,21 @@ class AggregationChain(Value):
     """An aggregation hash chain (TLV 0x801)."""
 
     __slots__ = (
+        "_corrections",
+        "_directions",
+        "_links",
+        "_metadata",
+        "_siblings",
         "aggregation_time",
         "algorithm",
         "chain_index",
         "input_data",
         "input_hash",
-        "links",
         "raw",
         "unknown",
     )
+    #: Slots that only cache what the others hold (not part of the value).
+    _caches = ("_links",)
     _fields = (
         "aggregation_time",
         "chain_index",
@@ -541,12 +590,20 @@ class AggregationChain(Value):
     chain_index: tuple[int, ...]
     input_hash: Imprint
     algorithm: HashAlgorithm
-    links: tuple[AggregationLink, ...]
     input_data: bytes | None
     #: Unknown non-critical children, as parsed (not compared).
     unknown: tuple[tlv.TLV, ...]
     #: The element's bytes as parsed (empty when built in code).
     raw: bytes
+    # The links in the packed form the hash steps use: one direction byte
+    # (0x07 left, 0x08 right) and one level-correction byte per link, the
+    # bytes each link hashes, and the metadata siblings. A parser fills
+    # these and leaves ``_links`` to be read from ``raw`` on first use.
+    _directions: bytes
+    _corrections: bytes
+    _siblings: tuple[bytes, ...]
+    _metadata: tuple[Metadata, ...]
+    _links: tuple[AggregationLink, ...] | None
 
     def __init__(  # noqa: PLR0917 - positional, as before
         self,
@@ -562,10 +619,36 @@ class AggregationChain(Value):
         _init(self, "chain_index", chain_index)
         _init(self, "input_hash", input_hash)
         _init(self, "algorithm", algorithm)
-        _init(self, "links", links)
         _init(self, "input_data", input_data)
         _init(self, "unknown", unknown)
         _init(self, "raw", b"")
+        links = tuple(links)
+        _init(self, "_links", links)
+        _init(self, "_directions", bytes(link.direction for link in links))
+        _init(self, "_corrections", bytes(link.level_correction for link in links))
+        _init(self, "_siblings", tuple(link.sibling_bytes for link in links))
+        _init(self, "_metadata", tuple(x.metadata for x in links if x.metadata is not None))
+
+    @property
+    def links(self) -> tuple[AggregationLink, ...]:
+        """The links, leaf side first."""
+        links = self._links
+        if links is None:
+            # Parsed by the one-pass parser: the reference parser reads the
+            # same bytes (tests/core/test_sigparse.py holds the two equal).
+            links = AggregationChain.from_tlv(tlv.decode(self.raw)).links
+            _init(self, "_links", links)
+        return links
+
+    @property
+    def metadata_siblings(self) -> tuple[Metadata, ...]:
+        """The metadata of the links that have metadata as their sibling, leaf side first."""
+        return self._metadata
+
+    @property
+    def first_level_correction(self) -> int:
+        """The level correction of the first (leaf-most) link."""
+        return self._corrections[0]
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> AggregationChain:
@@ -605,18 +688,26 @@ class AggregationChain(Value):
 
     def evaluate(self, start_level: int = 0) -> tuple[Imprint, int]:
         """The chain's output imprint and final level from ``start_level``."""
-        out, level = evaluate_aggregation_links(
-            self.algorithm, self.input_hash.value, self.links, start_level
+        out, level = _evaluate_packed(
+            self.algorithm,
+            self.input_hash.value,
+            self._directions,
+            self._corrections,
+            self._siblings,
+            start_level,
         )
         return _imprint_unchecked(out), level
 
     @property
     def shape_index(self) -> int:
         """The chain-index value this chain's links encode."""
-        return aggregation_shape_index(self.links)
+        return _shape_index(self._directions)
 
 
 # -- calendar chain -----------------------------------------------------------
+
+
+_DIRECTION_OF = {0x07: Direction.LEFT, 0x08: Direction.RIGHT}
 
 
 class CalendarLink(Value):
@@ -639,6 +730,49 @@ class CalendarLink(Value):
     def encode(self) -> bytes:
         """The link element as bytes."""
         return tlv.encode(int(self.direction), self.sibling.value)
+
+
+def _calendar_root(input_hash: bytes, directions: bytes, siblings: tuple[bytes, ...]) -> bytes:
+    """:func:`evaluate_calendar_links` on packed links."""
+    x = input_hash
+    level = _LEVEL_BYTES[CALENDAR_LEVEL]
+    alg_id = -1
+    new = _no_hash
+    prefix = b""
+    for direction, s in zip(directions, siblings, strict=True):
+        if direction == _LEFT_BYTE:
+            if s[0] != alg_id:
+                alg_id = s[0]
+                new = _calendar_constructor(alg_id)
+                prefix = _ID_BYTES[alg_id]
+            x = prefix + new(x + s + level).digest()
+        else:
+            if alg_id < 0:  # the first node hashed: the input's algorithm
+                alg_id = x[0]
+                new = _calendar_constructor(alg_id)
+                prefix = _ID_BYTES[alg_id]
+            x = prefix + new(s + x + level).digest()
+    return x
+
+
+def _time_from_directions(publication_time: int, directions: bytes) -> int | None:
+    """:func:`calendar_time_from_shape` of packed directions."""
+    if not directions:
+        return None
+    r = publication_time
+    t = 0
+    for d in reversed(directions):
+        if r <= 0:
+            return None
+        h = 1 << (r.bit_length() - 1)
+        if d == _LEFT_BYTE:
+            r = h - 1
+        else:
+            t += h
+            r -= h
+    if r != 0:
+        return None
+    return t
 
 
 def evaluate_calendar_links(input_hash: bytes, links: Sequence[CalendarLink]) -> bytes:
@@ -730,18 +864,22 @@ class CalendarChain(Value):
     """A calendar hash chain (TLV 0x802)."""
 
     __slots__ = (
+        "_directions",
+        "_links",
+        "_root",
+        "_siblings",
         "aggregation_time_field",
         "input_hash",
-        "links",
         "publication_time",
         "raw",
         "unknown",
     )
+    #: Slots that only cache what the others hold (not part of the value).
+    _caches = ("_links", "_root")
     _fields = ("publication_time", "input_hash", "links", "aggregation_time_field", "unknown")
     _compare = ("publication_time", "input_hash", "links", "aggregation_time_field")
     publication_time: int
     input_hash: Imprint
-    links: tuple[CalendarLink, ...]
     #: The aggregation time field; ``None`` when absent (then the
     #: publication time stands in for it).
     aggregation_time_field: int | None
@@ -749,6 +887,13 @@ class CalendarChain(Value):
     unknown: tuple[tlv.TLV, ...]
     #: The element's bytes as parsed (empty when built in code).
     raw: bytes
+    # The links packed: one direction byte per link (0x07 left, 0x08 right)
+    # and the siblings' imprint bytes. A parser fills these and leaves
+    # ``_links`` to be read from ``raw`` on first use.
+    _directions: bytes
+    _siblings: tuple[bytes, ...]
+    _links: tuple[CalendarLink, ...] | None
+    _root: Imprint | None
 
     def __init__(
         self,
@@ -760,10 +905,33 @@ class CalendarChain(Value):
     ) -> None:
         _init(self, "publication_time", publication_time)
         _init(self, "input_hash", input_hash)
-        _init(self, "links", links)
         _init(self, "aggregation_time_field", aggregation_time_field)
         _init(self, "unknown", unknown)
         _init(self, "raw", b"")
+        links = tuple(links)
+        _init(self, "_links", links)
+        _init(self, "_directions", bytes(link.direction for link in links))
+        _init(self, "_siblings", tuple(link.sibling.value for link in links))
+        _init(self, "_root", None)
+
+    @property
+    def links(self) -> tuple[CalendarLink, ...]:
+        """The links, leaf side first."""
+        links = self._links
+        if links is None:
+            directions = _DIRECTION_OF
+            links = tuple(
+                CalendarLink(directions[d], _imprint_unchecked(s))
+                for d, s in zip(self._directions, self._siblings, strict=True)
+            )
+            _init(self, "_links", links)
+        return links
+
+    def left_algorithm_ids(self) -> frozenset[int]:
+        """The algorithm ids of the left links' siblings (the nodes they make)."""
+        return frozenset(
+            s[0] for d, s in zip(self._directions, self._siblings, strict=True) if d == _LEFT_BYTE
+        )
 
     @property
     def aggregation_time(self) -> int:
@@ -807,15 +975,25 @@ class CalendarChain(Value):
 
     def root(self) -> Imprint:
         """The calendar root (the published hash at the publication time)."""
-        return _imprint_unchecked(evaluate_calendar_links(self.input_hash.value, self.links))
+        root = self._root
+        if root is None:
+            root = _imprint_unchecked(
+                _calendar_root(self.input_hash.value, self._directions, self._siblings)
+            )
+            _init(self, "_root", root)
+        return root
 
     def time_from_shape(self) -> int | None:
         """The aggregation time encoded by the shape, or ``None`` if malformed."""
-        return calendar_time_from_shape(self.publication_time, self.links)
+        return _time_from_directions(self.publication_time, self._directions)
 
     def right_siblings(self) -> tuple[Imprint, ...]:
         """The right-link siblings, in order (they never change on extension)."""
-        return tuple(link.sibling for link in self.links if link.direction is Direction.RIGHT)
+        return tuple(
+            _imprint_unchecked(s)
+            for d, s in zip(self._directions, self._siblings, strict=True)
+            if d != _LEFT_BYTE
+        )
 
 
 def imprint_like(value: bytes) -> bool:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from jura_trust._timefmt import format_time
-from jura_trust.core.chains import CalendarChain, Direction, imprint_like
+from jura_trust.core.chains import CalendarChain, imprint_like
 from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.core.publication import (
     PublicationData,
@@ -167,9 +167,7 @@ def _root(chain: CalendarChain) -> Imprint | None:
 
 
 def _left_algorithms(chain: CalendarChain) -> list[HashAlgorithm]:
-    left = Direction.LEFT
-    ids = {link.sibling.value[0] for link in chain.links if link.direction is left}
-    return [HashAlgorithm.from_id(i) for i in sorted(ids)]
+    return [HashAlgorithm.from_id(i) for i in sorted(chain.left_algorithm_ids())]
 
 
 def _deprecated_left_algorithm(chain: CalendarChain, at: int) -> str | None:
@@ -255,12 +253,9 @@ def input_level(ctx: VerificationContext) -> str | None:
     sig = ctx.signature
     if sig.rfc3161_record is not None:
         return "an input level is not allowed with an RFC 3161 record"
-    first = sig.aggregation_chains[0].links[0]
-    if first.level_correction < level:
-        return (
-            f"input level {level} exceeds the first link's level correction "
-            f"{first.level_correction}"
-        )
+    correction = sig.aggregation_chains[0].first_level_correction
+    if correction < level:
+        return f"input level {level} exceeds the first link's level correction {correction}"
     return None
 
 
@@ -357,10 +352,7 @@ def _metadata_problem(value: bytes, child_types: tuple[int, ...], padding: tuple
 def metadata(ctx: VerificationContext) -> str | None:
     """Metadata padding and imprint ambiguity on every link."""
     for chain in ctx.signature.aggregation_chains:
-        for link in chain.links:
-            meta = link.metadata
-            if meta is None:
-                continue
+        for meta in chain.metadata_siblings:
             problem = _metadata_problem(meta.value, meta.child_types, meta.padding)
             if problem is not None:
                 return problem
