@@ -139,7 +139,7 @@ def evolve(value: T, **changes: Any) -> T:
         if unknown:
             raise TypeError(f"{type(value).__name__} has no field(s) {sorted(unknown)}")
         args.update(changes)
-        return type(value)(**args)  # type: ignore[no-any-return]
+        return type(value)(**args)
     import attrs  # noqa: PLC0415 - only for attrs values, never on the verification path
 
-    return attrs.evolve(value, **changes)
+    return attrs.evolve(value, **changes)  # type: ignore[misc]
