@@ -145,7 +145,7 @@ class TrustConfig(Value):
     dcc_signers: tuple[pki.Certificate, ...]
     sources: tuple[str, ...]
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the positional signature the attrs class had
         self,
         publications_file: VerifiedPublicationsFile | None = None,
         user_publication: PublicationData | None = None,

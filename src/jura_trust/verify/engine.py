@@ -133,7 +133,7 @@ class Rule(Value, Generic[C], eq=False):
     #: The shared OK result (results are immutable).
     ok_result: RuleResult
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the positional signature the attrs class had
         self,
         name: str,
         step: str,

@@ -233,7 +233,7 @@ class VerificationResult(Value):
     document_checked: bool
     facts: Mapping[str, Any]
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the positional signature the attrs class had
         self,
         policy: str,
         outcome: Outcome,

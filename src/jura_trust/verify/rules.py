@@ -141,7 +141,7 @@ class VerificationContext:
     calendar_time: int | None
     _extended_cache: dict[int | None, CalendarChain | JuraError]
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the positional signature the attrs class had
         self,
         signature: Signature,
         document_hash: Imprint | None = None,
