@@ -120,7 +120,7 @@ class Value:
         return evolve(self, **changes)
 
 
-def evolve(value: T, **changes: Any) -> T:
+def evolve(value: T, /, **changes: Any) -> T:
     """A copy of ``value`` with ``changes`` to its fields, built through its constructor.
 
     Works on :class:`Value` instances and on attrs classes alike (for the
