@@ -91,6 +91,21 @@ class Direction(enum.IntEnum):
     RIGHT = 0x08
 
 
+def _direction(value: int) -> Direction:
+    """``value`` as a :class:`Direction`; ValueError for anything but 7 and 8.
+
+    A link keeps a Direction, never a plain 7: the packed form hashes the
+    byte (7 is left) while ``is_left`` and the walks over links test
+    ``is Direction.LEFT``, so a plain 7 would be hashed as a left link and
+    shown as a right one (tests/attacks/test_value_model_attacks.py).
+    """
+    if value is Direction.LEFT:
+        return Direction.LEFT
+    if value is Direction.RIGHT:
+        return Direction.RIGHT
+    return Direction(value)
+
+
 class ChainComputationError(VerificationError):
     """A chain cannot be computed (level overflow, unavailable algorithm)."""
 
@@ -369,7 +384,7 @@ class AggregationLink(Value):
             raise ValueError("an aggregation link needs exactly one sibling kind")
         if not 0 <= level_correction <= MAX_LEVEL:
             raise ValueError("level correction out of range")
-        _init(self, "direction", direction)
+        _init(self, "direction", _direction(direction))
         _init(self, "level_correction", level_correction)
         _init(self, "sibling", sibling)
         _init(self, "legacy_id", legacy_id)
@@ -403,6 +418,14 @@ class AggregationLink(Value):
                 "aggregation link needs exactly one of sibling hash, legacy id, metadata",
                 code=ErrorCode.FMT_STRUCTURE,
             )
+        correction = parsed.get("level_correction", 0)
+        if correction > MAX_LEVEL:
+            # A level is one byte: no chain can climb more than 255 levels.
+            raise FormatError(
+                f"aggregation link level correction {correction} exceeds {MAX_LEVEL}",
+                code=ErrorCode.FMT_BAD_INTEGER,
+                level_correction=correction,
+            )
         legacy = parsed.get("legacy_id")
         if legacy is not None:
             check_legacy_id(legacy)
@@ -410,7 +433,7 @@ class AggregationLink(Value):
         return tlv.keep_raw(
             cls(
                 direction=direction,
-                level_correction=parsed.get("level_correction", 0),
+                level_correction=correction,
                 sibling=parsed.get("sibling"),
                 legacy_id=legacy,
                 metadata=Metadata.from_tlv(meta_elem) if meta_elem is not None else None,
@@ -623,6 +646,10 @@ class AggregationChain(Value):
         _init(self, "unknown", unknown)
         _init(self, "raw", b"")
         links = tuple(links)
+        if not links:
+            # As the parsers refuse it: an empty chain proves nothing and
+            # has no first link (``first_level_correction``).
+            raise ValueError("an aggregation chain needs at least one link")
         _init(self, "_links", links)
         _init(self, "_directions", bytes(link.direction for link in links))
         _init(self, "_corrections", bytes(link.level_correction for link in links))
@@ -719,7 +746,7 @@ class CalendarLink(Value):
     sibling: Imprint
 
     def __init__(self, direction: Direction, sibling: Imprint) -> None:
-        _init(self, "direction", direction)
+        _init(self, "direction", _direction(direction))
         _init(self, "sibling", sibling)
 
     @property
@@ -909,6 +936,8 @@ class CalendarChain(Value):
         _init(self, "unknown", unknown)
         _init(self, "raw", b"")
         links = tuple(links)
+        if not links:
+            raise ValueError("a calendar chain needs at least one link")  # as the parsers
         _init(self, "_links", links)
         _init(self, "_directions", bytes(link.direction for link in links))
         _init(self, "_siblings", tuple(link.sibling.value for link in links))
