@@ -38,6 +38,7 @@ from jura_trust.core.hashing import Imprint
 from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, FormatError, Outcome
 from jura_trust.verify import verify_signature
+from tests.core.sigparse_shapes import signature as structured_signature
 from tests.vectors import KSI
 
 T0 = 1_700_000_000
@@ -320,3 +321,28 @@ def test_equal_chains_hash_the_same_bytes(signed) -> None:
     other = evolve(chain, links=(*chain.links[:-1], evolve(chain.links[-1], sibling=flipped)))
     assert other != chain
     assert other.evaluate() != chain.evaluate()
+
+
+def test_attack_cli_names_every_malformed_structured_signature_a_format_error(
+    tmp_path: Path, capsys
+) -> None:
+    """``verify --json`` on hostile shapes: a result or a FMT code, never USAGE or a traceback.
+
+    Before the level-correction fix, the shapes with a correction of 256 or
+    more came out as USAGE (exit 64).
+    """
+    path = tmp_path / "shape.ksig"
+    statuses: dict[int, int] = {}
+    for seed in range(300):
+        path.write_bytes(structured_signature(seed))
+        capsys.readouterr()
+        rc = cli.main(["verify", str(path), "--policy", "internal", "--json"])
+        out = json.loads(capsys.readouterr().out)
+        statuses[rc] = statuses.get(rc, 0) + 1
+        assert rc in (0, 1, 3), (seed, out)
+        if rc == 3:
+            assert out["code"].startswith("FMT-"), (seed, out)
+        else:
+            assert out["outcome"] in ("OK", "FAIL"), (seed, out)
+            assert (rc == 0) == (out["outcome"] == "OK") == out["valid"]
+    assert statuses.get(3, 0) > 50 and statuses.get(1, 0) > 50  # both kinds were tried
