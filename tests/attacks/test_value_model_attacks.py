@@ -223,6 +223,17 @@ def test_attack_chain_without_links_cannot_be_built(signed) -> None:
         evolve(cal, links=())
 
 
+def test_attack_chain_without_chain_index_cannot_be_built(signed) -> None:
+    """Fixed: ``evolve(chain, chain_index=())`` made ``verify`` raise IndexError (rule 7/10)."""
+    sig, _ = signed
+    chain = sig.aggregation_chains[0]
+    with pytest.raises(ValueError, match="chain index"):
+        evolve(chain, chain_index=())
+    listed = evolve(chain, chain_index=list(chain.chain_index))
+    assert listed.chain_index == chain.chain_index
+    assert type(listed.chain_index) is tuple  # immutable, as the parsers make it
+
+
 # -- caches, copies, evolve, frozen-ness --------------------------------------------------
 
 
@@ -329,7 +340,9 @@ def test_attack_cli_names_every_malformed_structured_signature_a_format_error(
     """``verify --json`` on hostile shapes: a result or a FMT code, never USAGE or a traceback.
 
     Before the level-correction fix, the shapes with a correction of 256 or
-    more came out as USAGE (exit 64).
+    more came out as USAGE (exit 64). For every shape that parses,
+    ``inspect --json`` shows the links verification hashed (the packed
+    form of the one-pass parser; ``inspect`` reads the lazily built links).
     """
     path = tmp_path / "shape.ksig"
     statuses: dict[int, int] = {}
@@ -342,7 +355,27 @@ def test_attack_cli_names_every_malformed_structured_signature_a_format_error(
         assert rc in (0, 1, 3), (seed, out)
         if rc == 3:
             assert out["code"].startswith("FMT-"), (seed, out)
-        else:
-            assert out["outcome"] in ("OK", "FAIL"), (seed, out)
-            assert (rc == 0) == (out["outcome"] == "OK") == out["valid"]
+            continue
+        assert out["outcome"] in ("OK", "FAIL"), (seed, out)
+        assert (rc == 0) == (out["outcome"] == "OK") == out["valid"]
+        # What inspect shows is what verification hashed: the packed form.
+        assert cli.main(["inspect", str(path), "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        hashed = Signature.from_bytes(path.read_bytes())
+        assert shown["issuer"] == [
+            m.client_id for c in hashed.aggregation_chains for m in c.metadata_siblings
+        ]
+        for chain, packed in zip(
+            shown["aggregation_chains"], hashed.aggregation_chains, strict=True
+        ):
+            links = chain["links"]
+            assert [x["direction"] == "left" for x in links] == [d == 7 for d in packed._directions]
+            assert [x["level_correction"] for x in links] == list(packed._corrections)
+            for link, sibling in zip(links, packed._siblings, strict=True):
+                if link["sibling"] is not None:
+                    assert link["sibling"] == str(Imprint(sibling))
+                elif link["legacy_id"] is not None:
+                    assert link["legacy_id"] == sibling.hex()
+                else:
+                    assert link["metadata"] is not None
     assert statuses.get(3, 0) > 50 and statuses.get(1, 0) > 50  # both kinds were tried

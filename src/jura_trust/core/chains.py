@@ -638,6 +638,10 @@ class AggregationChain(Value):
         input_data: bytes | None = None,
         unknown: tuple[tlv.TLV, ...] = (),
     ) -> None:
+        chain_index = tuple(chain_index)
+        if not chain_index:
+            # As the parsers refuse it: the rules read its last element.
+            raise ValueError("an aggregation chain needs a chain index")
         _init(self, "aggregation_time", aggregation_time)
         _init(self, "chain_index", chain_index)
         _init(self, "input_hash", input_hash)
