@@ -91,19 +91,9 @@ class Direction(enum.IntEnum):
     RIGHT = 0x08
 
 
-def _direction(value: int) -> Direction:
-    """``value`` as a :class:`Direction`; ValueError for anything but 7 and 8.
-
-    A link keeps a Direction, never a plain 7: the packed form hashes the
-    byte (7 is left) while ``is_left`` and the walks over links test
-    ``is Direction.LEFT``, so a plain 7 would be hashed as a left link and
-    shown as a right one (tests/attacks/test_value_model_attacks.py).
-    """
-    if value is Direction.LEFT:
-        return Direction.LEFT
-    if value is Direction.RIGHT:
-        return Direction.RIGHT
-    return Direction(value)
+#: The two directions, as module constants (the link constructors' hot check).
+_LEFT: Direction = Direction.LEFT
+_RIGHT: Direction = Direction.RIGHT
 
 
 class ChainComputationError(VerificationError):
@@ -384,7 +374,13 @@ class AggregationLink(Value):
             raise ValueError("an aggregation link needs exactly one sibling kind")
         if not 0 <= level_correction <= MAX_LEVEL:
             raise ValueError("level correction out of range")
-        _init(self, "direction", _direction(direction))
+        if direction is not _LEFT and direction is not _RIGHT:
+            # A link keeps a Direction, never a plain 7: the packed form
+            # hashes the byte (7 is left) while ``is_left`` and the walks
+            # over links test ``is Direction.LEFT``, so a plain 7 would be
+            # hashed as a left link and shown as a right one.
+            direction = Direction(direction)  # ValueError for anything but 7 and 8
+        _init(self, "direction", direction)
         _init(self, "level_correction", level_correction)
         _init(self, "sibling", sibling)
         _init(self, "legacy_id", legacy_id)
@@ -750,7 +746,9 @@ class CalendarLink(Value):
     sibling: Imprint
 
     def __init__(self, direction: Direction, sibling: Imprint) -> None:
-        _init(self, "direction", _direction(direction))
+        if direction is not _LEFT and direction is not _RIGHT:
+            direction = Direction(direction)  # as AggregationLink's: 7 and 8 only
+        _init(self, "direction", direction)
         _init(self, "sibling", sibling)
 
     @property
