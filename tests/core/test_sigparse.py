@@ -32,6 +32,8 @@ from jura_trust.core._sigparse import parse_signature
 from jura_trust.core.signature import Signature
 from jura_trust.errors import JuraError
 from tests.budget import LONG, scaled
+from tests.core.sigparse_shapes import Shapes
+from tests.core.sigparse_shapes import signature as structured_signature
 from tests.vectors import KSI
 
 FILES = sorted(p for p in KSI.rglob("*") if p.is_file())
@@ -142,6 +144,28 @@ def test_fast_parser_agrees_with_reference_on_mutations(data: st.DataObject):
         elif raw:
             del raw[pos]
     check_agrees(bytes(raw))
+
+
+def test_fast_parser_agrees_with_reference_on_structured_signatures():
+    """Signatures built element by element (tests/core/sigparse_shapes.py).
+
+    Metadata links and padding, legacy ids, level corrections up to 256 and
+    beyond, several chains in any order, left/right mixes, TLV16 headers and
+    N/F flags on links and their children, unknown and duplicate elements.
+    """
+    count = scaled(3000)
+    taken = sum(check_agrees(structured_signature(seed)) for seed in range(count))
+    assert taken > count // 5  # the fast path read a good share of them
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_fast_parser_reads_well_formed_structured_signatures(noise: float):
+    """Well-formed shapes stay on the fast path (a path that bailed out would pass the rest)."""
+    count = scaled(300)
+    taken = sum(
+        check_agrees(Shapes(random.Random(seed), noise).signature()) for seed in range(count)
+    )
+    assert taken > count // 2
 
 
 @given(st.binary(max_size=600))

@@ -91,6 +91,11 @@ class Direction(enum.IntEnum):
     RIGHT = 0x08
 
 
+#: The two directions, as module constants (the link constructors' hot check).
+_LEFT: Direction = Direction.LEFT
+_RIGHT: Direction = Direction.RIGHT
+
+
 class ChainComputationError(VerificationError):
     """A chain cannot be computed (level overflow, unavailable algorithm)."""
 
@@ -369,6 +374,12 @@ class AggregationLink(Value):
             raise ValueError("an aggregation link needs exactly one sibling kind")
         if not 0 <= level_correction <= MAX_LEVEL:
             raise ValueError("level correction out of range")
+        if direction is not _LEFT and direction is not _RIGHT:
+            # A link keeps a Direction, never a plain 7: the packed form
+            # hashes the byte (7 is left) while ``is_left`` and the walks
+            # over links test ``is Direction.LEFT``, so a plain 7 would be
+            # hashed as a left link and shown as a right one.
+            direction = Direction(direction)  # ValueError for anything but 7 and 8
         _init(self, "direction", direction)
         _init(self, "level_correction", level_correction)
         _init(self, "sibling", sibling)
@@ -403,6 +414,14 @@ class AggregationLink(Value):
                 "aggregation link needs exactly one of sibling hash, legacy id, metadata",
                 code=ErrorCode.FMT_STRUCTURE,
             )
+        correction = parsed.get("level_correction", 0)
+        if correction > MAX_LEVEL:
+            # A level is one byte: no chain can climb more than 255 levels.
+            raise FormatError(
+                f"aggregation link level correction {correction} exceeds {MAX_LEVEL}",
+                code=ErrorCode.FMT_BAD_INTEGER,
+                level_correction=correction,
+            )
         legacy = parsed.get("legacy_id")
         if legacy is not None:
             check_legacy_id(legacy)
@@ -410,7 +429,7 @@ class AggregationLink(Value):
         return tlv.keep_raw(
             cls(
                 direction=direction,
-                level_correction=parsed.get("level_correction", 0),
+                level_correction=correction,
                 sibling=parsed.get("sibling"),
                 legacy_id=legacy,
                 metadata=Metadata.from_tlv(meta_elem) if meta_elem is not None else None,
@@ -615,6 +634,10 @@ class AggregationChain(Value):
         input_data: bytes | None = None,
         unknown: tuple[tlv.TLV, ...] = (),
     ) -> None:
+        chain_index = tuple(chain_index)
+        if not chain_index:
+            # As the parsers refuse it: the rules read its last element.
+            raise ValueError("an aggregation chain needs a chain index")
         _init(self, "aggregation_time", aggregation_time)
         _init(self, "chain_index", chain_index)
         _init(self, "input_hash", input_hash)
@@ -623,6 +646,10 @@ class AggregationChain(Value):
         _init(self, "unknown", unknown)
         _init(self, "raw", b"")
         links = tuple(links)
+        if not links:
+            # As the parsers refuse it: an empty chain proves nothing and
+            # has no first link (``first_level_correction``).
+            raise ValueError("an aggregation chain needs at least one link")
         _init(self, "_links", links)
         _init(self, "_directions", bytes(link.direction for link in links))
         _init(self, "_corrections", bytes(link.level_correction for link in links))
@@ -719,6 +746,8 @@ class CalendarLink(Value):
     sibling: Imprint
 
     def __init__(self, direction: Direction, sibling: Imprint) -> None:
+        if direction is not _LEFT and direction is not _RIGHT:
+            direction = Direction(direction)  # as AggregationLink's: 7 and 8 only
         _init(self, "direction", direction)
         _init(self, "sibling", sibling)
 
@@ -909,6 +938,8 @@ class CalendarChain(Value):
         _init(self, "unknown", unknown)
         _init(self, "raw", b"")
         links = tuple(links)
+        if not links:
+            raise ValueError("a calendar chain needs at least one link")  # as the parsers
         _init(self, "_links", links)
         _init(self, "_directions", bytes(link.direction for link in links))
         _init(self, "_siblings", tuple(link.sibling.value for link in links))
