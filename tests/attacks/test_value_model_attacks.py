@@ -379,3 +379,14 @@ def test_attack_cli_names_every_malformed_structured_signature_a_format_error(
                 else:
                     assert link["metadata"] is not None
     assert statuses.get(3, 0) > 50 and statuses.get(1, 0) > 50  # both kinds were tried
+
+
+def test_attack_signature_built_from_a_list_of_chains_stays_immutable() -> None:
+    """A list given to ``Signature`` is kept as a tuple: no one edits chains after a check."""
+    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
+    honest = backend.sign(Imprint.hash(b"list"))
+    chains = list(honest.aggregation_chains)
+    sig = Signature(chains, honest.calendar_chain, calendar_auth_record=honest.calendar_auth_record)
+    chains.clear()
+    assert isinstance(sig.aggregation_chains, tuple)
+    assert sig.aggregation_chains == honest.aggregation_chains

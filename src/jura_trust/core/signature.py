@@ -439,7 +439,7 @@ class Signature(Value):
             publication_record is not None,
             calendar_auth_record is not None,
         )
-        _init(self, "aggregation_chains", aggregation_chains)
+        _init(self, "aggregation_chains", tuple(aggregation_chains))
         _init(self, "calendar_chain", calendar_chain)
         _init(self, "publication_record", publication_record)
         _init(self, "calendar_auth_record", calendar_auth_record)
