@@ -21,6 +21,7 @@ import pytest
 
 from jura_trust import cli
 from jura_trust._timefmt import format_time
+from jura_trust._value import evolve
 from jura_trust.api import hash_file, load_signature
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend
@@ -874,11 +875,11 @@ def test_huge_times_in_a_calendar_chain_are_a_coded_result(run, home, doc, tmp_p
     """Very large times used to crash the CLI's time formatting (exit 64, plain text)."""
     assert run("sign", doc, "--home", home).rc == 0
     sig = load_signature(f"{doc}.ksig")
-    cal = attrs.evolve(sig.calendar_chain, publication_time=1 << 62, aggregation_time_field=1 << 62)
+    cal = evolve(sig.calendar_chain, publication_time=1 << 62, aggregation_time_field=1 << 62)
     forged = tmp_path / "huge.ksig"
-    chains = tuple(attrs.evolve(c, aggregation_time=1 << 62) for c in sig.aggregation_chains)
+    chains = tuple(evolve(c, aggregation_time=1 << 62) for c in sig.aggregation_chains)
     forged.write_bytes(
-        attrs.evolve(
+        evolve(
             sig, aggregation_chains=chains, calendar_chain=cal, calendar_auth_record=None
         ).encode()
     )

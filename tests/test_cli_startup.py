@@ -6,6 +6,8 @@ time is bench/bench_cli_startup.py's, as a ratio against ``python -c pass``.
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import subprocess
 import sys
@@ -113,3 +115,111 @@ def test_verify_internal_loads_no_publications_file_or_shutil(tmp_path):
     )
     assert status == 1
     assert _offending(modules, ("jura_trust.publications", "shutil", "bz2", "lzma")) == []
+
+
+# -- attrs on the verification path -------------------------------------------------------
+# Issue 10 item 2: importing attrs costs more than twice a bare interpreter's
+# start-up, so the values a verification builds are jura_trust._value.Value
+# subclasses (docs/architecture.md, "Values on the verification path").
+
+#: The verification kernel and the trust configuration: attrs nowhere in them.
+VERIFY_MODULES = (
+    "jura_trust.trust",
+    "jura_trust.verify",
+    "jura_trust.verify.engine",
+    "jura_trust.verify.policies",
+    "jura_trust.verify.result",
+    "jura_trust.verify.rules",
+)
+
+
+def _attrs_imports(module: str, *, top_level_only: bool) -> list[int]:
+    """Lines where ``module``'s source imports attr or attrs."""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    lines = []
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        if any(n.split(".")[0] in ("attr", "attrs") for n in names):
+            lines.append(node.lineno)
+    return lines
+
+
+def _verify_internal_process(tmp_path: Path) -> tuple[int, set[str], set[str]]:
+    """Run ``verify --policy internal``: status, modules loaded, modules that imported attrs."""
+    doc = tmp_path / "document.txt"
+    doc.write_bytes(b"another document")
+    argv = ["verify", str(SIG), "--document", str(doc), "--policy", "internal"]
+    script = textwrap.dedent(
+        f"""
+        import builtins, json, sys
+        importers = set()
+        real_import = builtins.__import__
+
+        def watching(name, globals=None, *args, **kwargs):
+            if name.split(".")[0] in ("attr", "attrs") and globals is not None:
+                importers.add(globals.get("__name__") or "?")
+            return real_import(name, globals, *args, **kwargs)
+
+        builtins.__import__ = watching
+        from jura_trust.cli import main
+        status = main({argv!r})
+        sys.stdout.flush()
+        outside = sorted(m for m in importers if m.split(".")[0] not in ("attr", "attrs"))
+        sys.stderr.write("\\nMODULES " + json.dumps([sorted(sys.modules), outside]) + "\\n")
+        sys.exit(status)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES "))
+    modules, importers = json.loads(line.removeprefix("MODULES "))
+    return proc.returncode, set(modules), set(importers)
+
+
+def test_verification_kernel_and_trust_import_no_attrs():
+    found = {m: _attrs_imports(m, top_level_only=False) for m in VERIFY_MODULES}
+    assert {m: lines for m, lines in found.items() if lines} == {}
+
+
+def test_verify_path_outside_core_imports_no_attrs_at_module_level(tmp_path):
+    # Every jura_trust module the verify command loads, found by running it.
+    # core/ is converted to Value on its own branch; jura_trust._value imports
+    # attrs only inside evolve(), for attrs instances.
+    status, modules, _ = _verify_internal_process(tmp_path)
+    assert status == 1
+    ours = sorted(
+        m for m in modules if m.startswith("jura_trust") and not m.startswith("jura_trust.core")
+    )
+    assert set(VERIFY_MODULES) <= set(ours)
+    found = {m: _attrs_imports(m, top_level_only=True) for m in ours}
+    assert {m: lines for m, lines in found.items() if lines} == {}
+
+
+def test_verify_internal_loads_no_attrs(tmp_path):
+    """The whole ``verify --policy internal`` process imports neither attr nor attrs.
+
+    Until every module of jura_trust.core is a Value (its own branch), the
+    only modules allowed to import attrs are the core modules whose source
+    still does; once none does, the process must load no attrs module at all.
+    """
+    status, modules, importers = _verify_internal_process(tmp_path)
+    assert status == 1
+    core = sorted(m for m in modules if m.startswith("jura_trust.core"))
+    pending = {m for m in core if _attrs_imports(m, top_level_only=True)}
+    assert importers <= pending
+    if not pending:
+        assert _offending(modules, ("attr", "attrs")) == []

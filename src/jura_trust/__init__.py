@@ -16,6 +16,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from jura_trust._value import evolve
     from jura_trust.api import (
         hash_file,
         load_signature,
@@ -93,6 +94,7 @@ _WHERE = {
         "errors",
     ),
     **dict.fromkeys(("TrustConfig", "Verifier"), "trust"),
+    "evolve": "_value",
     **dict.fromkeys(("Anchor", "Policy", "VerificationResult", "verify_signature"), "verify"),
 }
 
@@ -159,6 +161,7 @@ __all__ = [
     "__version__",
     "decode_publication_string",
     "encode_publication_string",
+    "evolve",
     "hash_file",
     "load_signature",
     "save_signature",

@@ -20,8 +20,9 @@ A subclass declares its slots and the fields that make it up::
             _init(self, "y", y)
 
 ``_fields`` are the constructor's arguments, in order: :func:`evolve`
-passes them back, ``==`` and ``hash`` compare them (``eq=False`` in the
-class statement keeps identity instead), ``repr`` shows them. A slot that
+passes them back, ``==`` and ``hash`` compare them (or the subset a class
+names in ``_compare``; ``eq=False`` in the class statement keeps identity
+instead), ``repr`` shows them. A slot that
 is not a field (a cache, a parser's ``raw`` bytes) takes no part in any of
 that and is lost by :func:`evolve`, which builds a new value from the
 fields through ``__init__`` and its checks.
@@ -56,8 +57,10 @@ class Value:
     """Base of immutable slotted values compared by their fields (see the module docstring)."""
 
     __slots__ = ()
-    #: The constructor's arguments, in order; compared, hashed and shown.
+    #: The constructor's arguments, in order (what :func:`evolve` passes on).
     _fields: ClassVar[tuple[str, ...]] = ()
+    #: The fields compared, hashed and shown (by default ``_fields``).
+    _compare: ClassVar[tuple[str, ...]]
     #: Every slot of the class and its bases (for copy and pickle).
     _all_slots: ClassVar[tuple[str, ...]] = ()
     #: The fields of a value as one tuple (set per class).
@@ -70,7 +73,8 @@ class Value:
             own = klass.__dict__.get("__slots__", ())
             slots.extend((own,) if isinstance(own, str) else own)
         cls._all_slots = tuple(s for s in slots if s not in ("__weakref__", "__dict__"))
-        fields = cls._fields
+        fields = cls.__dict__.get("_compare", cls._fields)
+        cls._compare = fields
         if len(fields) == 1:
             (only,) = fields
             one = attrgetter(only)
@@ -106,7 +110,7 @@ class Value:
         return hash((self.__class__.__qualname__, self._key(self)))
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._compare)
         return f"{type(self).__qualname__}({shown})"
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -120,7 +124,7 @@ class Value:
         return evolve(self, **changes)
 
 
-def evolve(value: T, **changes: Any) -> T:
+def evolve(value: T, /, **changes: Any) -> T:
     """A copy of ``value`` with ``changes`` to its fields, built through its constructor.
 
     Works on :class:`Value` instances and on attrs classes alike (for the
@@ -139,7 +143,7 @@ def evolve(value: T, **changes: Any) -> T:
         if unknown:
             raise TypeError(f"{type(value).__name__} has no field(s) {sorted(unknown)}")
         args.update(changes)
-        return type(value)(**args)  # type: ignore[no-any-return]
+        return type(value)(**args)
     import attrs  # noqa: PLC0415 - only for attrs values, never on the verification path
 
-    return attrs.evolve(value, **changes)
+    return attrs.evolve(value, **changes)  # type: ignore[misc]

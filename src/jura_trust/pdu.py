@@ -63,6 +63,7 @@ from typing import ClassVar, TypeAlias, TypeVar
 
 import attrs
 
+from jura_trust._value import evolve
 from jura_trust.core import tlv
 from jura_trust.core.chains import AggregationChain, CalendarChain
 from jura_trust.core.hashing import (
@@ -565,7 +566,7 @@ class AggregationResponse:
                 rfc3161_record=self.rfc3161_record,
             )
             if self.aggregation_auth_record is not None:
-                sig = attrs.evolve(sig, aggregation_auth_record=self.aggregation_auth_record)
+                sig = evolve(sig, aggregation_auth_record=self.aggregation_auth_record)
         except FormatError as exc:
             raise BackendError(
                 f"aggregation response {self.request_id} does not form a signature: {exc.message}",

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
-import attrs
-
+from jura_trust._value import Value, _init, evolve
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData, decode_publication_string
 from jura_trust.core.signature import Signature
@@ -64,16 +64,26 @@ class TrustSource(Protocol):
         ...
 
 
-def _is_verified_publications_file(inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
-    # attrs' instance_of, with the class imported on first use: a configuration
+def _is_verified_publications_file(value: object) -> None:
+    # An isinstance check, with the class imported on first use: a configuration
     # without a publications file (``verify --policy internal``) never loads it.
     from jura_trust.publications import VerifiedPublicationsFile  # noqa: PLC0415
 
-    attrs.validators.instance_of(VerifiedPublicationsFile)(inst, attr, value)
+    if not isinstance(value, VerifiedPublicationsFile):
+        raise TypeError(
+            f"'publications_file' must be {VerifiedPublicationsFile!r} "
+            f"(got {value!r} that is a {value.__class__!r})"
+        )
 
 
-@attrs.frozen(slots=True)
-class TrustConfig:
+#: What configurations compare and hash by: what is trusted, not the objects
+#: that extend or hold certificate trust (those compare by identity, if at all).
+_compared = attrgetter(
+    "publications_file", "user_publication", "extender_name", "extending_allowed", "at", "sources"
+)
+
+
+class TrustConfig(Value):
     """Everything a verification may rest on; see the module docstring.
 
     Attributes:
@@ -89,22 +99,92 @@ class TrustConfig:
         seals: where compact JT1 certificates' seal records are found.
         dcc_signers: document signer certificates trusted for EU DCCs.
         sources: what was configured, in words, for messages and reports.
+
+    Configurations compare and hash by the publications file, the user's
+    publication, the extender's name, ``extending_allowed``, ``at`` and
+    ``sources``; the extender, trust list, revocations, seals and DCC
+    signers take no part.
     """
 
-    publications_file: VerifiedPublicationsFile | None = attrs.field(
-        default=None,
-        validator=attrs.validators.optional(_is_verified_publications_file),
+    __slots__ = (
+        "at",
+        "dcc_signers",
+        "extender",
+        "extender_name",
+        "extending_allowed",
+        "publications_file",
+        "revocations",
+        "seals",
+        "sources",
+        "trust_list",
+        "user_publication",
     )
-    user_publication: PublicationData | None = None
-    extender: Extender | None = attrs.field(default=None, eq=False)
-    extender_name: str = "the extender"
-    extending_allowed: bool = False
-    at: int | None = None
-    trust_list: TrustList | None = attrs.field(default=None, eq=False)
-    revocations: RevocationList | None = attrs.field(default=None, eq=False)
-    seals: SealRegistry | None = attrs.field(default=None, eq=False)
-    dcc_signers: tuple[pki.Certificate, ...] = attrs.field(default=(), eq=False)
-    sources: tuple[str, ...] = ()
+    _fields = (
+        "publications_file",
+        "user_publication",
+        "extender",
+        "extender_name",
+        "extending_allowed",
+        "at",
+        "trust_list",
+        "revocations",
+        "seals",
+        "dcc_signers",
+        "sources",
+    )
+
+    publications_file: VerifiedPublicationsFile | None
+    user_publication: PublicationData | None
+    extender: Extender | None
+    extender_name: str
+    extending_allowed: bool
+    at: int | None
+    trust_list: TrustList | None
+    revocations: RevocationList | None
+    seals: SealRegistry | None
+    dcc_signers: tuple[pki.Certificate, ...]
+    sources: tuple[str, ...]
+
+    def __init__(  # noqa: PLR0917 - the positional signature the attrs class had
+        self,
+        publications_file: VerifiedPublicationsFile | None = None,
+        user_publication: PublicationData | None = None,
+        extender: Extender | None = None,
+        extender_name: str = "the extender",
+        extending_allowed: bool = False,
+        at: int | None = None,
+        trust_list: TrustList | None = None,
+        revocations: RevocationList | None = None,
+        seals: SealRegistry | None = None,
+        dcc_signers: tuple[pki.Certificate, ...] = (),
+        sources: tuple[str, ...] = (),
+    ) -> None:
+        if publications_file is not None:
+            _is_verified_publications_file(publications_file)
+        _init(self, "publications_file", publications_file)
+        _init(self, "user_publication", user_publication)
+        _init(self, "extender", extender)
+        _init(self, "extender_name", extender_name)
+        _init(self, "extending_allowed", extending_allowed)
+        _init(self, "at", at)
+        _init(self, "trust_list", trust_list)
+        _init(self, "revocations", revocations)
+        _init(self, "seals", seals)
+        _init(self, "dcc_signers", dcc_signers)
+        _init(self, "sources", sources)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return bool(_compared(self) == _compared(other))
+
+    def __ne__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return bool(_compared(self) != _compared(other))
+
+    def __hash__(self) -> int:
+        return hash((self.__class__.__qualname__, _compared(self)))
 
     # -- builders -------------------------------------------------------------------------
 
@@ -195,8 +275,8 @@ class TrustConfig:
         )
 
     def evolve(self, **changes: Any) -> TrustConfig:
-        """A copy with ``changes`` (e.g. a user publication added)."""
-        return attrs.evolve(self, **changes)
+        """A copy with ``changes`` (e.g. a user publication added), checked again."""
+        return evolve(self, **changes)
 
     def describe(self) -> str:
         """What is configured, in one line."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from jura_trust._value import evolve
 from jura_trust.certificates.jt1 import Batch, issue_batch, verify_certificate
 from jura_trust.errors import CertificateError, ErrorCode
 from jura_trust.verify.result import VerificationResult
@@ -70,7 +70,7 @@ def test_attack_jt1_unprotected_cose_header_malleability(p256_batch: Batch) -> N
     """Junk in the seal's COSE unprotected header (no signature covers it)."""
     cose = p256_batch.seal.cose
     for junk in ({99: "smuggled"}, {4: p256_batch.seal.kid}, {1: -7}):
-        record = attrs.evolve(p256_batch.seal, cose=attrs.evolve(cose, unprotected=junk))
+        record = evolve(p256_batch.seal, cose=evolve(cose, unprotected=junk))
         text = _with_record(p256_batch, record)
         assert text != p256_batch.certificates[0].text(self_contained=True)
         with pytest.raises(CertificateError, match="unprotected header") as caught:

@@ -8,10 +8,10 @@ listed in the report of the attack run; the others protect refusals.
 
 from __future__ import annotations
 
-import attrs
 import pytest
 
 from jura_trust import pki
+from jura_trust._value import evolve
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.backends.parts import sign_calendar_head
@@ -40,7 +40,7 @@ def backend() -> EmbeddedBackend:
 def _far_future_forgery(backend: EmbeddedBackend, when: int) -> Signature:
     """A self-consistent signature claiming ``when``, with a copied calendar cert id."""
     honest = backend.sign(Imprint.hash(b"far future"))
-    chains = [attrs.evolve(c, aggregation_time=when) for c in honest.aggregation_chains]
+    chains = [evolve(c, aggregation_time=when) for c in honest.aggregation_chains]
     root = Signature.build(chains).aggregation_root()
     # One right link from a publication at `when` = 2**k proves `when` by its shape.
     cal = CalendarChain(

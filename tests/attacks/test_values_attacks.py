@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import attrs
 import pytest
 
 from jura_trust import pki
+from jura_trust._value import evolve
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.core import tlv
@@ -25,9 +25,9 @@ def test_attack_certificate_record_with_another_certificate_object() -> None:
         common_name="other", not_before=T0 - 10, not_after=T0 + 10
     ).certificate
     with pytest.raises(ValueError, match="different certificates"):
-        attrs.evolve(record, certificate=other)
+        evolve(record, certificate=other)
     with pytest.raises(ValueError, match="different certificates"):
-        attrs.evolve(record, certificate_der=pki.certificate_der(other))
+        evolve(record, certificate_der=pki.certificate_der(other))
     rebuilt = CertificateRecord.build(record.certificate_id, other)
     assert CertificateRecord.from_tlv(tlv.decode(rebuilt.encode())) == rebuilt
 

@@ -13,9 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-import attrs
 import pytest
 
+from jura_trust._value import evolve
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.ksi_http import KsiHttpBackend
 from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
@@ -218,8 +218,8 @@ def test_encoded_signatures_are_checked_too(stub: Stub, client: KsiHttpBackend):
 
     def swap(rs: list[AggregationResponse]) -> list[AggregationResponse]:
         return [
-            attrs.evolve(rs[0], request_id=rs[1].request_id),
-            attrs.evolve(rs[1], request_id=rs[0].request_id),
+            evolve(rs[0], request_id=rs[1].request_id),
+            evolve(rs[1], request_id=rs[0].request_id),
             *rs[2:],
         ]
 
@@ -234,11 +234,11 @@ def test_encoded_signatures_are_checked_too(stub: Stub, client: KsiHttpBackend):
         (lambda rs: rs[:-1], ErrorCode.SVC_REQUEST_ID_MISMATCH),  # an answer missing
         (lambda rs: [*rs, rs[0]], ErrorCode.SVC_BAD_RESPONSE),  # answered twice
         (
-            lambda rs: [attrs.evolve(r, status=0x105, error_message="quota") for r in rs],
+            lambda rs: [evolve(r, status=0x105, error_message="quota") for r in rs],
             ErrorCode.SVC_REFUSED,
         ),
         (
-            lambda rs: [attrs.evolve(r, aggregation_chains=()) for r in rs],
+            lambda rs: [evolve(r, aggregation_chains=()) for r in rs],
             ErrorCode.SVC_BAD_RESPONSE,
         ),
     ],
@@ -266,7 +266,7 @@ def test_level_must_be_honoured(stub: Stub, client: KsiHttpBackend):
     def drop_level(rs: list[AggregationResponse]) -> list[AggregationResponse]:
         rnd = stub.backend.aggregate([RoundRequest(Imprint.hash(b"root"), 0, "stub")])
         return [
-            attrs.evolve(
+            evolve(
                 rs[0],
                 aggregation_chains=(rnd.aggregation_chain(0),),
                 calendar_chain=rnd.calendar_chain,
@@ -437,7 +437,7 @@ def test_extend_response_for_another_request_is_refused(stub: Stub, client: KsiH
     error = code_of(lambda: client.extend_calendar(1_700_000_000))
     assert error.code is ErrorCode.SVC_REQUEST_ID_MISMATCH
     stub.raw_reply = None
-    stub.tamper = lambda rs: [attrs.evolve(rs[0], request_id=rs[0].request_id + 1000)]
+    stub.tamper = lambda rs: [evolve(rs[0], request_id=rs[0].request_id + 1000)]
     error = code_of(lambda: client.sign(Imprint.hash(b"a")))
     assert error.code is ErrorCode.SVC_REQUEST_ID_MISMATCH
 

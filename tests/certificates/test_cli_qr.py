@@ -11,6 +11,7 @@ import pytest
 
 from jura_trust import cli
 from jura_trust._timefmt import format_time
+from jura_trust._value import evolve
 from jura_trust.cli import qr as cli_qr
 from jura_trust.cli import trustlist as cli_trustlist
 
@@ -439,14 +440,13 @@ def test_qr_verify_internal_error_exits_70(
 
 def _forged_text(base: Path) -> str:
     """cert-0000 with 'poursuites' changed to 7: its path no longer leads to the seal."""
-    import attrs
 
     from jura_trust.certificates.jt1 import Payload
     from tests.certificates.jt1_helpers import envelope_item, rebuild
 
     item = envelope_item((base / "out" / "cert-0000.txt").read_text().strip())
     payload = Payload.from_cbor(item[1])
-    forged = attrs.evolve(payload, fields={**payload.fields, "poursuites": 7, "nom": "Forged"})
+    forged = evolve(payload, fields={**payload.fields, "poursuites": 7, "nom": "Forged"})
     item[1] = forged.to_cbor()
     return rebuild(item)
 

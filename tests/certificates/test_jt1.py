@@ -6,12 +6,12 @@ import json
 from datetime import timedelta
 from typing import Any
 
-import attrs
 import cbor2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jura_trust._value import evolve
 from jura_trust.certificates._cbor import dumps_canonical
 from jura_trust.certificates.jt1 import (
     SALT_LENGTH,
@@ -141,7 +141,7 @@ def test_seal_record_round_trip(batch: Batch) -> None:
 def _with_payload(text: str, **changes: Any) -> str:
     item = envelope_item(text)
     payload = Payload.from_cbor(item[1])
-    item[1] = attrs.evolve(payload, **changes).to_cbor()
+    item[1] = evolve(payload, **changes).to_cbor()
     return rebuild(item)
 
 
@@ -174,8 +174,8 @@ def test_changed_path_node(batch: Batch) -> None:
 
 def test_changed_seal_signature(batch: Batch) -> None:
     cose = batch.seal.cose
-    bad = attrs.evolve(cose, signature=cose.signature[:-1] + bytes([cose.signature[-1] ^ 1]))
-    record = attrs.evolve(batch.seal, cose=bad)
+    bad = evolve(cose, signature=cose.signature[:-1] + bytes([cose.signature[-1] ^ 1]))
+    record = evolve(batch.seal, cose=bad)
     item = envelope_item(batch.certificates[0].text(self_contained=True))
     result = verify(rebuild({**item, 4: record.encode()}))
     assert result.code is ErrorCode.CRT_BAD_SIGNATURE
@@ -183,13 +183,13 @@ def test_changed_seal_signature(batch: Batch) -> None:
 
 def test_changed_ksi_signature(batch: Batch) -> None:
     other = backend().sign(batch.certificates[0].leaf).encode()  # a valid KSI signature, wrong hash
-    record = attrs.evolve(batch.seal, ksi_signature=other)
+    record = evolve(batch.seal, ksi_signature=other)
     item = envelope_item(batch.certificates[0].text(self_contained=True))
     result = verify(rebuild({**item, 4: record.encode()}))
     assert result.code is ErrorCode.CRT_KSI_INVALID
     ksi = bytearray(batch.seal.ksi_signature)
     ksi[-5] ^= 0xFF
-    record = attrs.evolve(batch.seal, ksi_signature=bytes(ksi))
+    record = evolve(batch.seal, ksi_signature=bytes(ksi))
     result = verify(rebuild({**item, 4: record.encode()}))
     assert result.code is ErrorCode.CRT_KSI_INVALID
 
@@ -272,7 +272,7 @@ def test_issuer_mismatch_code() -> None:
         [document()], issuer_id="OTHER", private_key=keys.p256_other(), ksi=backend(), issued_at=NOW
     )
     assert verify(genuine.certificates[0].text(self_contained=True)).ok
-    forged_payload = attrs.evolve(genuine.certificates[0].payload, issuer_id=ISSUER)
+    forged_payload = evolve(genuine.certificates[0].payload, issuer_id=ISSUER)
     forged_batch = issue_batch(
         [document()], issuer_id="OTHER", private_key=keys.p256_other(), ksi=backend(), issued_at=NOW
     )

@@ -8,11 +8,11 @@ import zlib
 from datetime import timedelta
 from typing import Any
 
-import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jura_trust._value import evolve
 from jura_trust.certificates.envelope import (
     MAX_PAYLOAD_SIZE,
     compress,
@@ -196,8 +196,8 @@ def test_tampered_embedded_page_record(paged: Batch) -> None:
     cert = paged.certificates[5]
     item = envelope_item(cert.text(self_contained=True))
     links = list(paged.pages[1].path)
-    links[0] = attrs.evolve(links[0], sibling=bytes(32))
-    item[6] = attrs.evolve(paged.pages[1], path=tuple(links)).encode()
+    links[0] = evolve(links[0], sibling=bytes(32))
+    item[6] = evolve(paged.pages[1], path=tuple(links)).encode()
     assert verify(rebuild(item)).code is ErrorCode.CRT_PATH_MISMATCH
     item[6] = paged.pages[0].encode()  # another page's genuine record
     assert verify(rebuild(item)).code is ErrorCode.CRT_PATH_MISMATCH
@@ -211,7 +211,7 @@ def test_wrong_page_record(paged: Batch) -> None:
     assert result.code is ErrorCode.CRT_PATH_MISMATCH
     assert "page" in result.message
     # ... or page 2's path relabelled as page 1.
-    relabelled = attrs.evolve(paged.pages[2], page=1)
+    relabelled = evolve(paged.pages[2], page=1)
     seals = _with_page_record(paged, 1, relabelled.encode())
     assert verify(cert.text(), seals).code is ErrorCode.CRT_PATH_MISMATCH
 
@@ -222,7 +222,7 @@ def test_page_record_from_another_batch(paged: Batch, other: Batch) -> None:
     seals = _with_page_record(paged, 1, other.pages[1].encode())
     assert verify(cert.text(), seals).code is ErrorCode.CRT_PATH_MISMATCH
     # ... and relabelled with this batch's seal id.
-    forged = attrs.evolve(other.pages[1], seal_id=paged.seal.seal_id)
+    forged = evolve(other.pages[1], seal_id=paged.seal.seal_id)
     seals = _with_page_record(paged, 1, forged.encode())
     assert verify(cert.text(), seals).code is ErrorCode.CRT_PATH_MISMATCH
     # Self-contained: the other batch's page record embedded.
@@ -506,7 +506,7 @@ def test_cache_gives_the_same_results(paged: Batch) -> None:
     stale = trust_list(issuer_key(keys.p256(), days_before=-5, days_after=700))
     no_type = trust_list(issuer_key(keys.p256()), types=("something-else",))
     cert = paged.certificates[2]
-    forged_claim = attrs.evolve(cert.payload, issued_at=NOW + timedelta(days=2)).to_cbor()
+    forged_claim = evolve(cert.payload, issued_at=NOW + timedelta(days=2)).to_cbor()
     item = envelope_item(cert.text(self_contained=True))
     # Issued with a claimed time a day after the KSI time: step 6 fails on
     # the payload's claim (per certificate) before the seal's (cached part).
@@ -555,8 +555,8 @@ def test_cache_never_turns_a_failure_into_success(paged: Batch, other: Batch) ->
     assert run(ksi_check=lambda sig, seal: (True, "accepted")).ok
     assert run(clock_skew=timedelta(0)).ok
     # A different seal record (same seal id, other bytes) is checked in full.
-    bad_cose = attrs.evolve(paged.seal.cose, signature=paged.seal.cose.signature[:-1] + b"\x00")
-    bad = attrs.evolve(paged.seal, cose=bad_cose)
+    bad_cose = evolve(paged.seal.cose, signature=paged.seal.cose.signature[:-1] + b"\x00")
+    bad = evolve(paged.seal, cose=bad_cose)
     tampered = registry(paged)
     tampered.put(paged.seal.seal_id, bad.encode())
     assert run(seals=tampered).code is ErrorCode.CRT_BAD_SIGNATURE
@@ -599,17 +599,15 @@ def test_paged_certificates_keep_every_guarantee(paged: Batch, self_contained: b
         {"salt": bytes(16)},
         {"issued_at": payload.issued_at - timedelta(seconds=1)},
     ):
-        forged = rebuild({**item, 1: attrs.evolve(payload, **changes).to_cbor()})
+        forged = rebuild({**item, 1: evolve(payload, **changes).to_cbor()})
         assert verify(forged, seals).code is ErrorCode.CRT_PATH_MISMATCH
     if self_contained:
         cose = paged.seal.cose
-        bad_cose = attrs.evolve(
-            cose, signature=cose.signature[:-1] + bytes([cose.signature[-1] ^ 1])
-        )
-        bad = attrs.evolve(paged.seal, cose=bad_cose).encode()
+        bad_cose = evolve(cose, signature=cose.signature[:-1] + bytes([cose.signature[-1] ^ 1]))
+        bad = evolve(paged.seal, cose=bad_cose).encode()
         assert verify(rebuild({**item, 4: bad})).code is ErrorCode.CRT_BAD_SIGNATURE
         other_ksi = backend().sign(cert.leaf).encode()
-        bad = attrs.evolve(paged.seal, ksi_signature=other_ksi).encode()
+        bad = evolve(paged.seal, ksi_signature=other_ksi).encode()
         assert verify(rebuild({**item, 4: bad})).code is ErrorCode.CRT_KSI_INVALID
     else:
         forged_seal = registry(paged)

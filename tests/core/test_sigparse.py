@@ -21,17 +21,19 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jura_trust import EmbeddedBackend, Imprint, ManualClock
+from jura_trust._value import Value
 from jura_trust.core import tlv
 from jura_trust.core._sigparse import parse_signature
 from jura_trust.core.signature import Signature
 from jura_trust.errors import JuraError
 from tests.budget import LONG, scaled
+from tests.core.sigparse_shapes import Shapes
+from tests.core.sigparse_shapes import signature as structured_signature
 from tests.vectors import KSI
 
 FILES = sorted(p for p in KSI.rglob("*") if p.is_file())
@@ -55,9 +57,11 @@ BACKEND = _backend_signatures()
 def same_value(a: Any, b: Any, where: str = "signature") -> None:
     """``a`` and ``b`` agree in type and in every field, recursively."""
     assert type(a) is type(b), where
-    if attrs.has(type(a)):
-        for field in attrs.fields(type(a)):
-            same_value(getattr(a, field.name), getattr(b, field.name), f"{where}.{field.name}")
+    if isinstance(a, Value):
+        caches = getattr(a, "_caches", ())
+        for name in a._all_slots:  # every slot, raw, unknown and packed links included
+            if name not in caches:
+                same_value(getattr(a, name), getattr(b, name), f"{where}.{name}")
     elif isinstance(a, tuple):
         assert len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
@@ -84,6 +88,13 @@ def check_agrees(data: bytes) -> bool:
     ref = reference(data)
     assert isinstance(ref, Signature), f"fast path accepted what the reference refuses: {ref}"
     same_value(fast, ref)
+    # the links the fast path leaves packed, built on first use
+    for got, want in zip(fast.aggregation_chains, ref.aggregation_chains, strict=True):
+        same_value(got.links, want.links, "aggregation links")
+    if ref.calendar_chain is not None:
+        assert fast.calendar_chain is not None
+        same_value(fast.calendar_chain.links, ref.calendar_chain.links, "calendar links")
+    assert fast == ref
     assert fast.encode() == data
     return True
 
@@ -133,6 +144,28 @@ def test_fast_parser_agrees_with_reference_on_mutations(data: st.DataObject):
         elif raw:
             del raw[pos]
     check_agrees(bytes(raw))
+
+
+def test_fast_parser_agrees_with_reference_on_structured_signatures():
+    """Signatures built element by element (tests/core/sigparse_shapes.py).
+
+    Metadata links and padding, legacy ids, level corrections up to 256 and
+    beyond, several chains in any order, left/right mixes, TLV16 headers and
+    N/F flags on links and their children, unknown and duplicate elements.
+    """
+    count = scaled(3000)
+    taken = sum(check_agrees(structured_signature(seed)) for seed in range(count))
+    assert taken > count // 5  # the fast path read a good share of them
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_fast_parser_reads_well_formed_structured_signatures(noise: float):
+    """Well-formed shapes stay on the fast path (a path that bailed out would pass the rest)."""
+    count = scaled(300)
+    taken = sum(
+        check_agrees(Shapes(random.Random(seed), noise).signature()) for seed in range(count)
+    )
+    assert taken > count // 2
 
 
 @given(st.binary(max_size=600))

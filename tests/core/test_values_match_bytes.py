@@ -2,7 +2,7 @@
 
 Parsed values keep their input bytes so they re-encode byte for byte, but
 only the parser sets them: any change through :func:`attrs.evolve` encodes
-from the fields again. Before, ``attrs.evolve(sig, calendar_auth_record=None)
+from the fields again. Before, ``evolve(sig, calendar_auth_record=None)
 .encode()`` still returned the original bytes, auth record included.
 """
 
@@ -12,11 +12,11 @@ import glob
 import os
 from pathlib import Path
 
-import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jura_trust._value import evolve
 from jura_trust.core.chains import AggregationChain, CalendarChain
 from jura_trust.core.publication import PublicationData, PublicationRecord
 from jura_trust.core.signature import Signature
@@ -32,7 +32,7 @@ SIGNATURES = [Signature.from_bytes(Path(p).read_bytes()) for p in VALID]
 def test_evolve_without_auth_record_drops_it_from_the_encoding():
     sig = Signature.from_bytes(ksi_bytes("signatures/valid/ok-sig-2014-04-30.1.ksig"))
     assert sig.calendar_auth_record is not None
-    edited = attrs.evolve(sig, calendar_auth_record=None)
+    edited = evolve(sig, calendar_auth_record=None)
     again = Signature.from_bytes(edited.encode())
     assert again.calendar_auth_record is None
     assert again == edited
@@ -45,16 +45,16 @@ def test_unchanged_values_keep_their_bytes(path: str):
     sig = Signature.from_bytes(data)
     assert sig.encode() == data
     # evolve with no change re-encodes from the fields: same meaning
-    assert Signature.from_bytes(attrs.evolve(sig).encode()) == sig
+    assert Signature.from_bytes(evolve(sig).encode()) == sig
 
 
 def test_raw_is_not_an_init_argument():
     """Nobody but a parser can pair a value with bytes that say something else."""
     sig = SIGNATURES[0]
     with pytest.raises(TypeError):
-        attrs.evolve(sig, raw=b"")  # type: ignore[call-arg]
+        evolve(sig, raw=b"")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        attrs.evolve(sig.aggregation_chains[0], raw=sig.encode())  # type: ignore[call-arg]
+        evolve(sig.aggregation_chains[0], raw=sig.encode())  # type: ignore[call-arg]
 
 
 UINT = st.integers(min_value=0, max_value=(1 << 40))
@@ -68,32 +68,32 @@ def edited_signatures(draw: st.DrawFn) -> tuple[Signature, Signature]:
     chains = list(sig.aggregation_chains)
     cal = sig.calendar_chain
     if edit == 0:
-        edited = attrs.evolve(sig, calendar_auth_record=None, publication_record=None)
+        edited = evolve(sig, calendar_auth_record=None, publication_record=None)
     elif edit == 1:
-        edited = attrs.evolve(
+        edited = evolve(
             sig, calendar_chain=None, calendar_auth_record=None, publication_record=None
         )
     elif edit == 2:
         i = draw(st.integers(0, len(chains) - 1))
-        chains[i] = attrs.evolve(chains[i], aggregation_time=draw(UINT))
-        edited = attrs.evolve(sig, aggregation_chains=tuple(chains))
+        chains[i] = evolve(chains[i], aggregation_time=draw(UINT))
+        edited = evolve(sig, aggregation_chains=tuple(chains))
     elif edit == 3:
         i = draw(st.integers(0, len(chains) - 1))
         links = list(chains[i].links)
         j = draw(st.integers(0, len(links) - 1))
-        links[j] = attrs.evolve(links[j], level_correction=draw(st.integers(0, 255)))
-        chains[i] = attrs.evolve(chains[i], links=tuple(links))
-        edited = attrs.evolve(sig, aggregation_chains=tuple(chains))
+        links[j] = evolve(links[j], level_correction=draw(st.integers(0, 255)))
+        chains[i] = evolve(chains[i], links=tuple(links))
+        edited = evolve(sig, aggregation_chains=tuple(chains))
     elif edit == 4 and cal is not None:
-        edited = attrs.evolve(sig, calendar_chain=attrs.evolve(cal, publication_time=draw(UINT)))
+        edited = evolve(sig, calendar_chain=evolve(cal, publication_time=draw(UINT)))
     elif edit == 5 and cal is not None:
         field = draw(st.none() | UINT)
-        edited = attrs.evolve(sig, calendar_chain=attrs.evolve(cal, aggregation_time_field=field))
+        edited = evolve(sig, calendar_chain=evolve(cal, aggregation_time_field=field))
     elif sig.publication_record is not None:
         data = PublicationData.build(draw(UINT), sig.publication_record.published_hash)
-        edited = attrs.evolve(sig, publication_record=PublicationRecord.build(data))
+        edited = evolve(sig, publication_record=PublicationRecord.build(data))
     else:
-        edited = attrs.evolve(sig, unknown=())
+        edited = evolve(sig, unknown=())
     return sig, edited
 
 
@@ -121,10 +121,10 @@ def test_decode_encode_of_any_evolved_signature_is_itself(pair: tuple[Signature,
 @given(st.sampled_from(SIGNATURES), UINT)
 @settings(max_examples=scaled(100))
 def test_evolved_chains_encode_their_fields(sig: Signature, t: int):
-    chain = attrs.evolve(sig.aggregation_chains[0], aggregation_time=t)
+    chain = evolve(sig.aggregation_chains[0], aggregation_time=t)
     assert AggregationChain.from_tlv(_element(chain.encode())) == chain
     if sig.calendar_chain is not None:
-        cal = attrs.evolve(sig.calendar_chain, publication_time=t)
+        cal = evolve(sig.calendar_chain, publication_time=t)
         assert CalendarChain.from_tlv(_element(cal.encode())) == cal
 
 
@@ -140,7 +140,7 @@ def test_evolved_publications_file_is_unsigned_and_encodes_its_fields():
     pubfile = PublicationsFile.parse(data)
     assert pubfile.encode() == data
     assert pubfile.signature_der is not None
-    forged = attrs.evolve(pubfile, publications=pubfile.publications[:-1])
+    forged = evolve(pubfile, publications=pubfile.publications[:-1])
     assert forged.signature_der is None
     assert forged.signed_bytes != pubfile.signed_bytes
     with pytest.raises(ValueError, match="not signed"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import calendar
 from pathlib import Path
 
-import attrs
 import pytest
 
+from jura_trust._value import evolve
 from jura_trust.errors import BackendError, ErrorCode
 from jura_trust.service.config import (
     DEFAULT_BURST,
@@ -202,7 +202,7 @@ def test_configuration_announces_small_real_values(tmp_path: Path):
     assert ServiceConfig(home=tmp_path, max_level=4).announced_max_level == 4
     login = parse_login("a:b")
     assert 1 <= login.announced_max_requests(1000) <= 1024
-    slow = attrs.evolve(login, rate=2.0, burst=5)
+    slow = evolve(login, rate=2.0, burst=5)
     assert slow.announced_max_requests(1000) == 2
     tcp = load_config(None, home=tmp_path).with_overrides(tcp_listen="127.0.0.1:0")
     assert tcp.tcp_listen == ("127.0.0.1", 0)

@@ -22,6 +22,7 @@ import attrs
 import pytest
 
 from jura_trust import cli
+from jura_trust._value import evolve
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.core.chains import CalendarChain
@@ -48,7 +49,7 @@ class Scene:
 
 def backdate(sig: Signature, t0: int) -> Signature:
     """The attacker's edit: new chain times, no calendar chain, no auth record."""
-    return Signature.build([attrs.evolve(c, aggregation_time=t0) for c in sig.aggregation_chains])
+    return Signature.build([evolve(c, aggregation_time=t0) for c in sig.aggregation_chains])
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def test_backdating_through_extender_response_publications_file(scene: Scene, po
     assert honest.outcome is Outcome.OK, honest
     assert honest.aggregation_time == scene.t1
     assert honest.anchor.kind == "publication"
-    for chain in (scene.chain, attrs.evolve(scene.chain, aggregation_time_field=scene.t0)):
+    for chain in (scene.chain, evolve(scene.chain, aggregation_time_field=scene.t0)):
         forged = verify_signature(
             scene.forged,
             policy=policy,
@@ -105,7 +106,7 @@ def test_backdating_through_extender_response_user_publication(scene: Scene):
     publication = scene.backend.find_publication(scene.publication_time)
     assert publication is not None
     # the response's unauthenticated aggregation-time field edited to T0 too
-    edited = attrs.evolve(scene.chain, aggregation_time_field=scene.t0)
+    edited = evolve(scene.chain, aggregation_time_field=scene.t0)
     for chain in (scene.chain, edited):
         for policy in ("user-publication", "general"):
             result = verify_signature(
@@ -119,7 +120,7 @@ def test_backdating_through_extender_response_user_publication(scene: Scene):
 
 
 def test_backdating_through_extender_response_calendar_policy(scene: Scene):
-    edited = attrs.evolve(scene.chain, aggregation_time_field=scene.t0)
+    edited = evolve(scene.chain, aggregation_time_field=scene.t0)
     for chain in (scene.chain, edited):
         result = verify_signature(
             scene.forged, policy="calendar", extending_allowed=True, extender=lying(chain)
@@ -189,7 +190,7 @@ def test_backdating_through_recorded_extender_response_cli(
     honest = tmp_path / "honest.ksig"
     honest.write_bytes(scene.honest.encode())
     for field in (None, scene.t0):
-        chain = attrs.evolve(scene.chain, aggregation_time_field=field)
+        chain = evolve(scene.chain, aggregation_time_field=field)
         response = tmp_path / "response.tlv"
         response.write_bytes(
             encode_extend_response(ExtendResponse(1, calendar_chain=chain), login_id=LOGIN, key=KEY)
@@ -262,7 +263,7 @@ def test_backdating_through_live_extender_cli(
     forged = tmp_path / "forged.ksig"
     forged.write_bytes(scene.forged.encode())
     for field in (scene.t1, None, scene.t0):
-        liar.chain = attrs.evolve(scene.chain, aggregation_time_field=field)
+        liar.chain = evolve(scene.chain, aggregation_time_field=field)
         for policy in ("publications-file", "general", "calendar"):
             rc, out = run_cli(
                 capsys,

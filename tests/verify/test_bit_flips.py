@@ -24,9 +24,9 @@ flips every bit.
 import random
 from pathlib import Path
 
-import attrs
 import pytest
 
+from jura_trust._value import evolve
 from jura_trust.core.chains import AggregationChain, AggregationLink, CalendarChain
 from jura_trust.core.publication import PublicationData, PublicationRecord
 from jura_trust.core.signature import CalendarAuthRecord, Signature
@@ -45,11 +45,11 @@ def canonical(sig: Signature) -> bytes:
     def link(x: AggregationLink) -> AggregationLink:
         meta = x.metadata
         if meta is not None:
-            meta = attrs.evolve(meta)
-        return attrs.evolve(x, metadata=meta)
+            meta = evolve(meta)
+        return evolve(x, metadata=meta)
 
     def chain(c: AggregationChain) -> AggregationChain:
-        return attrs.evolve(c, links=tuple(link(x) for x in c.links))
+        return evolve(c, links=tuple(link(x) for x in c.links))
 
     def pubdata(d: PublicationData) -> PublicationData:
         return PublicationData.build(d.publication_time, d.published_hash, forward=d.forward)
@@ -59,7 +59,7 @@ def canonical(sig: Signature) -> bytes:
     auth = sig.calendar_auth_record
     return Signature(
         aggregation_chains=tuple(chain(c) for c in sig.aggregation_chains),
-        calendar_chain=attrs.evolve(cal) if isinstance(cal, CalendarChain) else None,
+        calendar_chain=evolve(cal) if isinstance(cal, CalendarChain) else None,
         publication_record=PublicationRecord.build(
             pubdata(rec.published_data), rec.references, rec.repository_uris
         )
@@ -67,11 +67,11 @@ def canonical(sig: Signature) -> bytes:
         else None,
         calendar_auth_record=CalendarAuthRecord(
             pubdata(auth.published_data),
-            attrs.evolve(auth.signature_data),
+            evolve(auth.signature_data),
         )
         if auth is not None
         else None,
-        rfc3161_record=attrs.evolve(sig.rfc3161_record) if sig.rfc3161_record is not None else None,
+        rfc3161_record=evolve(sig.rfc3161_record) if sig.rfc3161_record is not None else None,
     ).encode()
 
 
@@ -104,19 +104,19 @@ def meaning(sig: Signature) -> Signature:
     rec = sig.publication_record
     auth = sig.calendar_auth_record
     cal = sig.calendar_chain
-    return attrs.evolve(
+    return evolve(
         sig,
         unknown=(),
         aggregation_chains=tuple(
-            attrs.evolve(c, unknown=(), links=tuple(attrs.evolve(x, unknown=()) for x in c.links))
+            evolve(c, unknown=(), links=tuple(evolve(x, unknown=()) for x in c.links))
             for c in sig.aggregation_chains
         ),
-        calendar_chain=attrs.evolve(cal, unknown=()) if cal else None,
+        calendar_chain=evolve(cal, unknown=()) if cal else None,
         publication_record=PublicationRecord.build(rec.published_data) if rec else None,
-        calendar_auth_record=attrs.evolve(
+        calendar_auth_record=evolve(
             auth,
             unknown=(),
-            signature_data=attrs.evolve(auth.signature_data, certificate_repository_uri=None),
+            signature_data=evolve(auth.signature_data, certificate_repository_uri=None),
         )
         if auth
         else None,

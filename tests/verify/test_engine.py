@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import attrs
 import pytest
 
+from jura_trust._value import evolve
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend
 from jura_trust.core.chains import CalendarLink, Direction
@@ -137,7 +137,7 @@ def test_int05_unreadable_shape_is_fail(backend: EmbeddedBackend):
     assert cal is not None
     # one more right link than the publication time's bits allow: no time fits
     sibling = Imprint(b"\x01" + bytes(32))
-    broken = attrs.evolve(cal, links=(*cal.links, CalendarLink(Direction.RIGHT, sibling)) * 2)
+    broken = evolve(cal, links=(*cal.links, CalendarLink(Direction.RIGHT, sibling)) * 2)
     assert broken.time_from_shape() is None
     forged = Signature.build(sig.aggregation_chains, broken)
     result = verify_signature(forged, policy="internal")
@@ -151,7 +151,7 @@ def test_huge_calendar_time_is_a_result_not_a_crash(backend: EmbeddedBackend):
     sig = backend.sign(Imprint.hash(b"document"))
     cal = sig.calendar_chain
     assert cal is not None
-    huge = attrs.evolve(cal, publication_time=1 << 62, aggregation_time_field=1 << 62)
+    huge = evolve(cal, publication_time=1 << 62, aggregation_time_field=1 << 62)
     forged = Signature.build(sig.aggregation_chains, huge)
     again = Signature.from_bytes(forged.encode())
     result = verify_signature(again, policy="internal")

@@ -38,7 +38,6 @@ from jura_trust.core.chains import (
     AggregationChain,
     AggregationLink,
     CalendarChain,
-    CalendarLink,
     Direction,
     Metadata,
     check_legacy_id,
@@ -72,14 +71,6 @@ def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
 # Values built field by field, without their ``__init__`` (the fields are
 # checked here first, as the validators would): the hottest objects only.
 _set_imprint = _setter(Imprint, "value")
-_set_calendar_direction = _setter(CalendarLink, "direction")
-_set_calendar_sibling = _setter(CalendarLink, "sibling")
-_set_link_direction = _setter(AggregationLink, "direction")
-_set_link_correction = _setter(AggregationLink, "level_correction")
-_set_link_sibling = _setter(AggregationLink, "sibling")
-_set_link_legacy = _setter(AggregationLink, "legacy_id")
-_set_link_metadata = _setter(AggregationLink, "metadata")
-_set_link_unknown = _setter(AggregationLink, "unknown")
 
 
 class _UnhandledError(Exception):
@@ -223,8 +214,12 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
     input_data: bytes | None = None
     input_hash: Imprint | None = None
     algorithm: int | None = None
-    links: list[AggregationLink] = []
-    append = links.append
+    # The links, packed as AggregationChain keeps them (no object per link).
+    directions = bytearray()
+    corrections = bytearray()
+    siblings: list[bytes] = []
+    metadata: list[Metadata] = []
+    append = siblings.append
     p = start
     while p < stop:  # the element loop of _scan, inlined
         b0 = data[p]
@@ -243,23 +238,20 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
         if e > stop:
             raise _UnhandledError
         if typ == 0x07 or typ == 0x08:  # noqa: PLR1714 - the hot loop
-            direction = _LEFT if typ == 0x07 else _RIGHT
             if e - s == 35 and data[s] == 0x02 and data[s + 1] == 33:
                 # The common link: one sibling imprint, no level correction.
                 if _sizes.get(data[s + 2]) != 33:
                     raise _UnhandledError
-                imprint = _new(Imprint)
-                _set_imprint(imprint, data[s + 2 : e])
-                link = _new(AggregationLink)
-                _set_link_direction(link, direction)
-                _set_link_correction(link, 0)
-                _set_link_sibling(link, imprint)
-                _set_link_legacy(link, None)
-                _set_link_metadata(link, None)
-                _set_link_unknown(link, ())
-                append(_keep_raw(link, data[p:e]))
+                append(data[s + 2 : e])
+                correction = 0
             else:
-                append(_aggregation_link(direction, data, p, s, e))
+                link = _aggregation_link(_LEFT if typ == 0x07 else _RIGHT, data, p, s, e)
+                append(link.sibling_bytes)
+                correction = link.level_correction
+                if link.metadata is not None:
+                    metadata.append(link.metadata)
+            directions.append(typ)
+            corrections.append(correction)
         elif typ == 0x03:
             index.append(_uint(data, s, e))
         elif typ == 0x02 and time is None:
@@ -273,23 +265,36 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
         else:
             raise _UnhandledError
         p = e
-    if time is None or not index or input_hash is None or algorithm is None or not links:
+    if time is None or not index or input_hash is None or algorithm is None or not siblings:
         raise _UnhandledError
     alg = _ALGORITHMS.get(algorithm)
     if alg is None:
         raise _UnhandledError
-    return _keep_raw(
-        AggregationChain(time, tuple(index), input_hash, alg, tuple(links), input_data),
-        data[pos:stop],
-    )
+    chain = _new(AggregationChain)
+    _set(chain, "aggregation_time", time)
+    _set(chain, "chain_index", tuple(index))
+    _set(chain, "input_hash", input_hash)
+    _set(chain, "algorithm", alg)
+    _set(chain, "input_data", input_data)
+    _set(chain, "unknown", ())
+    _set(chain, "raw", data[pos:stop])
+    _set(chain, "_directions", bytes(directions))
+    _set(chain, "_corrections", bytes(corrections))
+    _set(chain, "_siblings", tuple(siblings))
+    _set(chain, "_metadata", tuple(metadata))
+    _set(chain, "_links", None)  # read from ``raw`` when asked for
+    return chain
 
 
 def _calendar_chain(data: bytes, pos: int, start: int, stop: int) -> CalendarChain:
     publication_time: int | None = None
     time: int | None = None
     input_hash: Imprint | None = None
-    links: list[CalendarLink] = []
-    append = links.append
+    # The links, packed as CalendarChain keeps them (no object per link).
+    directions = bytearray()
+    push = directions.append
+    siblings: list[bytes] = []
+    append = siblings.append
     sizes = _sizes
     p = start
     while p < stop:  # the element loop of _scan, inlined: the hottest loop
@@ -311,12 +316,8 @@ def _calendar_chain(data: bytes, pos: int, start: int, stop: int) -> CalendarCha
         if typ == 0x07 or typ == 0x08:  # noqa: PLR1714 - the hot loop
             if e <= s or sizes.get(data[s]) != e - s:
                 raise _UnhandledError
-            imprint = _new(Imprint)
-            _set_imprint(imprint, data[s:e])
-            link = _new(CalendarLink)
-            _set_calendar_direction(link, _LEFT if typ == 0x07 else _RIGHT)
-            _set_calendar_sibling(link, imprint)
-            append(link)
+            append(data[s:e])
+            push(typ)
         elif typ == 0x01 and publication_time is None:
             publication_time = _uint(data, s, e)
         elif typ == 0x02 and time is None:
@@ -326,11 +327,19 @@ def _calendar_chain(data: bytes, pos: int, start: int, stop: int) -> CalendarCha
         else:
             raise _UnhandledError
         p = e
-    if publication_time is None or input_hash is None or not links:
+    if publication_time is None or input_hash is None or not siblings:
         raise _UnhandledError
-    return _keep_raw(
-        CalendarChain(publication_time, input_hash, tuple(links), time), data[pos:stop]
-    )
+    chain = _new(CalendarChain)
+    _set(chain, "publication_time", publication_time)
+    _set(chain, "input_hash", input_hash)
+    _set(chain, "aggregation_time_field", time)
+    _set(chain, "unknown", ())
+    _set(chain, "raw", data[pos:stop])
+    _set(chain, "_directions", bytes(directions))
+    _set(chain, "_siblings", tuple(siblings))
+    _set(chain, "_links", None)  # built from the packed links when asked for
+    _set(chain, "_root", None)
+    return chain
 
 
 def _publication_data(data: bytes, pos: int, start: int, stop: int) -> PublicationData:

@@ -22,8 +22,7 @@ import enum
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import attrs
-
+from jura_trust._value import Value, _init
 from jura_trust.core import tlv
 from jura_trust.core.hashing import (
     IMPRINT_SIZES,
@@ -79,6 +78,8 @@ _PADDING = tuple(
     for pad in (b"\x01", b"\x01\x01")
 )
 _ID_BYTES = _LEVEL_BYTES
+#: The TLV type of a left link, as a packed direction byte.
+_LEFT_BYTE = 0x07
 
 
 class Direction(enum.IntEnum):
@@ -88,6 +89,11 @@ class Direction(enum.IntEnum):
     LEFT = 0x07
     #: The running hash is the RIGHT child; the sibling is on the left.
     RIGHT = 0x08
+
+
+#: The two directions, as module constants (the link constructors' hot check).
+_LEFT: Direction = Direction.LEFT
+_RIGHT: Direction = Direction.RIGHT
 
 
 class ChainComputationError(VerificationError):
@@ -110,8 +116,7 @@ _METADATA_TEMPLATE = tlv.Template(
 )
 
 
-@attrs.frozen(slots=True)
-class Metadata:
+class Metadata(Value):
     """Client metadata used as a sibling in an aggregation chain.
 
     ``value`` is the metadata element's value bytes exactly as they appear
@@ -119,17 +124,56 @@ class Metadata:
     ``client_id`` names the signature's issuer (the aggregator login).
     """
 
+    __slots__ = (
+        "child_types",
+        "client_id",
+        "machine_id",
+        "padding",
+        "raw",
+        "request_time",
+        "sequence_number",
+        "value",
+    )
+    _fields = (
+        "value",
+        "client_id",
+        "machine_id",
+        "sequence_number",
+        "request_time",
+        "child_types",
+        "padding",
+    )
     value: bytes
     client_id: str
-    machine_id: str | None = None
-    sequence_number: int | None = None
+    machine_id: str | None
+    sequence_number: int | None
     #: Request time in microseconds since the epoch.
-    request_time: int | None = None
+    request_time: int | None
     #: The child element types, in file order (for the padding rules).
-    child_types: tuple[int, ...] = ()
+    child_types: tuple[int, ...]
     #: The padding elements, as parsed.
-    padding: tuple[tlv.TLV, ...] = ()
-    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    padding: tuple[tlv.TLV, ...]
+    #: The element's bytes as parsed (empty when built in code).
+    raw: bytes
+
+    def __init__(  # noqa: PLR0917 - positional, as before
+        self,
+        value: bytes,
+        client_id: str,
+        machine_id: str | None = None,
+        sequence_number: int | None = None,
+        request_time: int | None = None,
+        child_types: tuple[int, ...] = (),
+        padding: tuple[tlv.TLV, ...] = (),
+    ) -> None:
+        _init(self, "value", value)
+        _init(self, "client_id", client_id)
+        _init(self, "machine_id", machine_id)
+        _init(self, "sequence_number", sequence_number)
+        _init(self, "request_time", request_time)
+        _init(self, "child_types", child_types)
+        _init(self, "padding", padding)
+        _init(self, "raw", b"")
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> Metadata:
@@ -289,29 +333,60 @@ def check_legacy_id(value: bytes) -> str:
         raise FormatError("legacy id name is not UTF-8", code=ErrorCode.FMT_BAD_LEGACY_ID) from None
 
 
-@attrs.frozen(slots=True)
-class AggregationLink:
+class AggregationLink(Value):
     """One step of an aggregation chain.
 
     Exactly one of ``sibling``, ``legacy_id`` and ``metadata`` is set.
     """
 
+    __slots__ = (
+        "direction",
+        "legacy_id",
+        "level_correction",
+        "metadata",
+        "raw",
+        "sibling",
+        "unknown",
+    )
+    _fields = ("direction", "level_correction", "sibling", "legacy_id", "metadata", "unknown")
+    _compare = ("direction", "level_correction", "sibling", "legacy_id", "metadata")
     direction: Direction
-    level_correction: int = 0
-    sibling: Imprint | None = None
-    legacy_id: bytes | None = None
-    metadata: Metadata | None = None
-    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    level_correction: int
+    sibling: Imprint | None
+    legacy_id: bytes | None
+    metadata: Metadata | None
+    #: Unknown non-critical children, as parsed (not compared).
+    unknown: tuple[tlv.TLV, ...]
+    #: The element's bytes as parsed (empty when built in code).
+    raw: bytes
 
-    def __attrs_post_init__(self) -> None:
-        count = (
-            (self.sibling is not None) + (self.legacy_id is not None) + (self.metadata is not None)
-        )
+    def __init__(  # noqa: PLR0917 - positional, as before
+        self,
+        direction: Direction,
+        level_correction: int = 0,
+        sibling: Imprint | None = None,
+        legacy_id: bytes | None = None,
+        metadata: Metadata | None = None,
+        unknown: tuple[tlv.TLV, ...] = (),
+    ) -> None:
+        count = (sibling is not None) + (legacy_id is not None) + (metadata is not None)
         if count != 1:
             raise ValueError("an aggregation link needs exactly one sibling kind")
-        if not 0 <= self.level_correction <= MAX_LEVEL:
+        if not 0 <= level_correction <= MAX_LEVEL:
             raise ValueError("level correction out of range")
+        if direction is not _LEFT and direction is not _RIGHT:
+            # A link keeps a Direction, never a plain 7: the packed form
+            # hashes the byte (7 is left) while ``is_left`` and the walks
+            # over links test ``is Direction.LEFT``, so a plain 7 would be
+            # hashed as a left link and shown as a right one.
+            direction = Direction(direction)  # ValueError for anything but 7 and 8
+        _init(self, "direction", direction)
+        _init(self, "level_correction", level_correction)
+        _init(self, "sibling", sibling)
+        _init(self, "legacy_id", legacy_id)
+        _init(self, "metadata", metadata)
+        _init(self, "unknown", unknown)
+        _init(self, "raw", b"")
 
     @property
     def sibling_bytes(self) -> bytes:
@@ -339,6 +414,14 @@ class AggregationLink:
                 "aggregation link needs exactly one of sibling hash, legacy id, metadata",
                 code=ErrorCode.FMT_STRUCTURE,
             )
+        correction = parsed.get("level_correction", 0)
+        if correction > MAX_LEVEL:
+            # A level is one byte: no chain can climb more than 255 levels.
+            raise FormatError(
+                f"aggregation link level correction {correction} exceeds {MAX_LEVEL}",
+                code=ErrorCode.FMT_BAD_INTEGER,
+                level_correction=correction,
+            )
         legacy = parsed.get("legacy_id")
         if legacy is not None:
             check_legacy_id(legacy)
@@ -346,7 +429,7 @@ class AggregationLink:
         return tlv.keep_raw(
             cls(
                 direction=direction,
-                level_correction=parsed.get("level_correction", 0),
+                level_correction=correction,
                 sibling=parsed.get("sibling"),
                 legacy_id=legacy,
                 metadata=Metadata.from_tlv(meta_elem) if meta_elem is not None else None,
@@ -409,6 +492,47 @@ def evaluate_aggregation_links(
     return x, level
 
 
+def _evaluate_packed(  # noqa: PLR0917 - the packed chain's parts
+    algorithm: HashAlgorithm,
+    input_hash: bytes,
+    directions: bytes,
+    corrections: bytes,
+    siblings: tuple[bytes, ...],
+    start_level: int,
+) -> tuple[bytes, int]:
+    """:func:`evaluate_aggregation_links` on a chain's packed links."""
+    try:
+        new = hash_constructor(algorithm)
+    except FormatError as exc:
+        raise ChainComputationError(exc.message) from None
+    prefix = _ID_BYTES[algorithm.value]
+    x = input_hash
+    level = start_level
+    levels = _LEVEL_BYTES
+    for direction, correction, s in zip(directions, corrections, siblings, strict=True):
+        level += correction + 1
+        if level > MAX_LEVEL:
+            raise ChainComputationError(
+                f"aggregation chain level {level} exceeds {MAX_LEVEL}", level=level
+            )
+        if direction == _LEFT_BYTE:
+            x = prefix + new(x + s + levels[level]).digest()
+        else:
+            x = prefix + new(s + x + levels[level]).digest()
+    return x, level
+
+
+def _shape_index(directions: bytes) -> int:
+    """:func:`aggregation_shape_index` of packed directions."""
+    index = 0
+    bit = 1
+    for direction in directions:  # leaf side first: the lowest bits
+        if direction == _LEFT_BYTE:
+            index |= bit
+        bit <<= 1
+    return index | bit
+
+
 def aggregation_shape_index(links: Iterable[AggregationLink]) -> int:
     """The chain-index value that encodes ``links``' shape (spec 4.3).
 
@@ -452,18 +576,106 @@ def _algorithm_from_field(value: int, what: str) -> HashAlgorithm:
         ) from None
 
 
-@attrs.frozen(slots=True)
-class AggregationChain:
+class AggregationChain(Value):
     """An aggregation hash chain (TLV 0x801)."""
 
+    __slots__ = (
+        "_corrections",
+        "_directions",
+        "_links",
+        "_metadata",
+        "_siblings",
+        "aggregation_time",
+        "algorithm",
+        "chain_index",
+        "input_data",
+        "input_hash",
+        "raw",
+        "unknown",
+    )
+    #: Slots that only cache what the others hold (not part of the value).
+    _caches = ("_links",)
+    _fields = (
+        "aggregation_time",
+        "chain_index",
+        "input_hash",
+        "algorithm",
+        "links",
+        "input_data",
+        "unknown",
+    )
+    _compare = ("aggregation_time", "chain_index", "input_hash", "algorithm", "links", "input_data")
     aggregation_time: int
     chain_index: tuple[int, ...]
     input_hash: Imprint
     algorithm: HashAlgorithm
-    links: tuple[AggregationLink, ...]
-    input_data: bytes | None = None
-    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    input_data: bytes | None
+    #: Unknown non-critical children, as parsed (not compared).
+    unknown: tuple[tlv.TLV, ...]
+    #: The element's bytes as parsed (empty when built in code).
+    raw: bytes
+    # The links in the packed form the hash steps use: one direction byte
+    # (0x07 left, 0x08 right) and one level-correction byte per link, the
+    # bytes each link hashes, and the metadata siblings. A parser fills
+    # these and leaves ``_links`` to be read from ``raw`` on first use.
+    _directions: bytes
+    _corrections: bytes
+    _siblings: tuple[bytes, ...]
+    _metadata: tuple[Metadata, ...]
+    _links: tuple[AggregationLink, ...] | None
+
+    def __init__(  # noqa: PLR0917 - positional, as before
+        self,
+        aggregation_time: int,
+        chain_index: tuple[int, ...],
+        input_hash: Imprint,
+        algorithm: HashAlgorithm,
+        links: tuple[AggregationLink, ...],
+        input_data: bytes | None = None,
+        unknown: tuple[tlv.TLV, ...] = (),
+    ) -> None:
+        chain_index = tuple(chain_index)
+        if not chain_index:
+            # As the parsers refuse it: the rules read its last element.
+            raise ValueError("an aggregation chain needs a chain index")
+        _init(self, "aggregation_time", aggregation_time)
+        _init(self, "chain_index", chain_index)
+        _init(self, "input_hash", input_hash)
+        _init(self, "algorithm", algorithm)
+        _init(self, "input_data", input_data)
+        _init(self, "unknown", unknown)
+        _init(self, "raw", b"")
+        links = tuple(links)
+        if not links:
+            # As the parsers refuse it: an empty chain proves nothing and
+            # has no first link (``first_level_correction``).
+            raise ValueError("an aggregation chain needs at least one link")
+        _init(self, "_links", links)
+        _init(self, "_directions", bytes(link.direction for link in links))
+        _init(self, "_corrections", bytes(link.level_correction for link in links))
+        _init(self, "_siblings", tuple(link.sibling_bytes for link in links))
+        _init(self, "_metadata", tuple(x.metadata for x in links if x.metadata is not None))
+
+    @property
+    def links(self) -> tuple[AggregationLink, ...]:
+        """The links, leaf side first."""
+        links = self._links
+        if links is None:
+            # Parsed by the one-pass parser: the reference parser reads the
+            # same bytes (tests/core/test_sigparse.py holds the two equal).
+            links = AggregationChain.from_tlv(tlv.decode(self.raw)).links
+            _init(self, "_links", links)
+        return links
+
+    @property
+    def metadata_siblings(self) -> tuple[Metadata, ...]:
+        """The metadata of the links that have metadata as their sibling, leaf side first."""
+        return self._metadata
+
+    @property
+    def first_level_correction(self) -> int:
+        """The level correction of the first (leaf-most) link."""
+        return self._corrections[0]
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> AggregationChain:
@@ -503,26 +715,41 @@ class AggregationChain:
 
     def evaluate(self, start_level: int = 0) -> tuple[Imprint, int]:
         """The chain's output imprint and final level from ``start_level``."""
-        out, level = evaluate_aggregation_links(
-            self.algorithm, self.input_hash.value, self.links, start_level
+        out, level = _evaluate_packed(
+            self.algorithm,
+            self.input_hash.value,
+            self._directions,
+            self._corrections,
+            self._siblings,
+            start_level,
         )
         return _imprint_unchecked(out), level
 
     @property
     def shape_index(self) -> int:
         """The chain-index value this chain's links encode."""
-        return aggregation_shape_index(self.links)
+        return _shape_index(self._directions)
 
 
 # -- calendar chain -----------------------------------------------------------
 
 
-@attrs.frozen(slots=True)
-class CalendarLink:
+_DIRECTION_OF = {0x07: Direction.LEFT, 0x08: Direction.RIGHT}
+
+
+class CalendarLink(Value):
     """One calendar-chain step: a direction and the sibling imprint."""
 
+    __slots__ = ("direction", "sibling")
+    _fields = ("direction", "sibling")
     direction: Direction
     sibling: Imprint
+
+    def __init__(self, direction: Direction, sibling: Imprint) -> None:
+        if direction is not _LEFT and direction is not _RIGHT:
+            direction = Direction(direction)  # as AggregationLink's: 7 and 8 only
+        _init(self, "direction", direction)
+        _init(self, "sibling", sibling)
 
     @property
     def is_left(self) -> bool:
@@ -532,6 +759,49 @@ class CalendarLink:
     def encode(self) -> bytes:
         """The link element as bytes."""
         return tlv.encode(int(self.direction), self.sibling.value)
+
+
+def _calendar_root(input_hash: bytes, directions: bytes, siblings: tuple[bytes, ...]) -> bytes:
+    """:func:`evaluate_calendar_links` on packed links."""
+    x = input_hash
+    level = _LEVEL_BYTES[CALENDAR_LEVEL]
+    alg_id = -1
+    new = _no_hash
+    prefix = b""
+    for direction, s in zip(directions, siblings, strict=True):
+        if direction == _LEFT_BYTE:
+            if s[0] != alg_id:
+                alg_id = s[0]
+                new = _calendar_constructor(alg_id)
+                prefix = _ID_BYTES[alg_id]
+            x = prefix + new(x + s + level).digest()
+        else:
+            if alg_id < 0:  # the first node hashed: the input's algorithm
+                alg_id = x[0]
+                new = _calendar_constructor(alg_id)
+                prefix = _ID_BYTES[alg_id]
+            x = prefix + new(s + x + level).digest()
+    return x
+
+
+def _time_from_directions(publication_time: int, directions: bytes) -> int | None:
+    """:func:`calendar_time_from_shape` of packed directions."""
+    if not directions:
+        return None
+    r = publication_time
+    t = 0
+    for d in reversed(directions):
+        if r <= 0:
+            return None
+        h = 1 << (r.bit_length() - 1)
+        if d == _LEFT_BYTE:
+            r = h - 1
+        else:
+            t += h
+            r -= h
+    if r != 0:
+        return None
+    return t
 
 
 def evaluate_calendar_links(input_hash: bytes, links: Sequence[CalendarLink]) -> bytes:
@@ -619,18 +889,80 @@ _CALENDAR_CHAIN_TEMPLATE = tlv.Template(
 )
 
 
-@attrs.frozen(slots=True)
-class CalendarChain:
+class CalendarChain(Value):
     """A calendar hash chain (TLV 0x802)."""
 
+    __slots__ = (
+        "_directions",
+        "_links",
+        "_root",
+        "_siblings",
+        "aggregation_time_field",
+        "input_hash",
+        "publication_time",
+        "raw",
+        "unknown",
+    )
+    #: Slots that only cache what the others hold (not part of the value).
+    _caches = ("_links", "_root")
+    _fields = ("publication_time", "input_hash", "links", "aggregation_time_field", "unknown")
+    _compare = ("publication_time", "input_hash", "links", "aggregation_time_field")
     publication_time: int
     input_hash: Imprint
-    links: tuple[CalendarLink, ...]
     #: The aggregation time field; ``None`` when absent (then the
     #: publication time stands in for it).
-    aggregation_time_field: int | None = None
-    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    aggregation_time_field: int | None
+    #: Unknown non-critical children, as parsed (not compared).
+    unknown: tuple[tlv.TLV, ...]
+    #: The element's bytes as parsed (empty when built in code).
+    raw: bytes
+    # The links packed: one direction byte per link (0x07 left, 0x08 right)
+    # and the siblings' imprint bytes. A parser fills these and leaves
+    # ``_links`` to be read from ``raw`` on first use.
+    _directions: bytes
+    _siblings: tuple[bytes, ...]
+    _links: tuple[CalendarLink, ...] | None
+    _root: Imprint | None
+
+    def __init__(
+        self,
+        publication_time: int,
+        input_hash: Imprint,
+        links: tuple[CalendarLink, ...],
+        aggregation_time_field: int | None = None,
+        unknown: tuple[tlv.TLV, ...] = (),
+    ) -> None:
+        _init(self, "publication_time", publication_time)
+        _init(self, "input_hash", input_hash)
+        _init(self, "aggregation_time_field", aggregation_time_field)
+        _init(self, "unknown", unknown)
+        _init(self, "raw", b"")
+        links = tuple(links)
+        if not links:
+            raise ValueError("a calendar chain needs at least one link")  # as the parsers
+        _init(self, "_links", links)
+        _init(self, "_directions", bytes(link.direction for link in links))
+        _init(self, "_siblings", tuple(link.sibling.value for link in links))
+        _init(self, "_root", None)
+
+    @property
+    def links(self) -> tuple[CalendarLink, ...]:
+        """The links, leaf side first."""
+        links = self._links
+        if links is None:
+            directions = _DIRECTION_OF
+            links = tuple(
+                CalendarLink(directions[d], _imprint_unchecked(s))
+                for d, s in zip(self._directions, self._siblings, strict=True)
+            )
+            _init(self, "_links", links)
+        return links
+
+    def left_algorithm_ids(self) -> frozenset[int]:
+        """The algorithm ids of the left links' siblings (the nodes they make)."""
+        return frozenset(
+            s[0] for d, s in zip(self._directions, self._siblings, strict=True) if d == _LEFT_BYTE
+        )
 
     @property
     def aggregation_time(self) -> int:
@@ -674,15 +1006,25 @@ class CalendarChain:
 
     def root(self) -> Imprint:
         """The calendar root (the published hash at the publication time)."""
-        return _imprint_unchecked(evaluate_calendar_links(self.input_hash.value, self.links))
+        root = self._root
+        if root is None:
+            root = _imprint_unchecked(
+                _calendar_root(self.input_hash.value, self._directions, self._siblings)
+            )
+            _init(self, "_root", root)
+        return root
 
     def time_from_shape(self) -> int | None:
         """The aggregation time encoded by the shape, or ``None`` if malformed."""
-        return calendar_time_from_shape(self.publication_time, self.links)
+        return _time_from_directions(self.publication_time, self._directions)
 
     def right_siblings(self) -> tuple[Imprint, ...]:
         """The right-link siblings, in order (they never change on extension)."""
-        return tuple(link.sibling for link in self.links if link.direction is Direction.RIGHT)
+        return tuple(
+            _imprint_unchecked(s)
+            for d, s in zip(self._directions, self._siblings, strict=True)
+            if d != _LEFT_BYTE
+        )
 
 
 def imprint_like(value: bytes) -> bool:

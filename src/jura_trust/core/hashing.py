@@ -17,8 +17,7 @@ import io
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
-import attrs
-
+from jura_trust._value import Value, _init
 from jura_trust.errors import ErrorCode, FormatError
 
 __all__ = [
@@ -47,16 +46,55 @@ class AlgorithmStatus(enum.Enum):
     OBSOLETE = "obsolete"
 
 
-@attrs.frozen(slots=True)
-class _AlgorithmInfo:
+class _AlgorithmInfo(Value):
+    __slots__ = (
+        "aliases",
+        "block_size",
+        "deprecated_since",
+        "digest_size",
+        "hashlib_name",
+        "id",
+        "name",
+        "obsolete_since",
+    )
+    _fields = (
+        "id",
+        "name",
+        "hashlib_name",
+        "digest_size",
+        "block_size",
+        "deprecated_since",
+        "obsolete_since",
+        "aliases",
+    )
     id: int
     name: str
     hashlib_name: str
     digest_size: int
     block_size: int
-    deprecated_since: int | None = None
-    obsolete_since: int | None = None
-    aliases: tuple[str, ...] = ()
+    deprecated_since: int | None
+    obsolete_since: int | None
+    aliases: tuple[str, ...]
+
+    def __init__(  # noqa: PLR0917 - positional, as before
+        self,
+        id: int,  # noqa: A002 - the KSI name of the column
+        name: str,
+        hashlib_name: str,
+        digest_size: int,
+        block_size: int,
+        deprecated_since: int | None = None,
+        obsolete_since: int | None = None,
+        aliases: tuple[str, ...] = (),
+    ) -> None:
+        _init(self, "id", id)
+        _init(self, "name", name)
+        _init(self, "hashlib_name", hashlib_name)
+        _init(self, "digest_size", digest_size)
+        _init(self, "block_size", block_size)
+        _init(self, "deprecated_since", deprecated_since)
+        _init(self, "obsolete_since", obsolete_since)
+        _init(self, "aliases", aliases)
 
 
 class HashAlgorithm(enum.Enum):
@@ -275,14 +313,7 @@ def _check_imprint(value: bytes) -> None:
         )
 
 
-def _imprint_validator(_inst: object, _attr: attrs.Attribute[bytes], value: bytes) -> None:
-    if not isinstance(value, bytes):
-        raise TypeError(f"imprint value must be bytes, not {type(value).__name__}")
-    _check_imprint(value)
-
-
-@attrs.frozen(slots=True, order=False)
-class Imprint:
+class Imprint(Value):
     """A hash imprint: KSI algorithm id byte followed by the digest.
 
     >>> imp = Imprint.of(HashAlgorithm.SHA2_256, bytes(32))
@@ -292,7 +323,31 @@ class Imprint:
     True
     """
 
-    value: bytes = attrs.field(validator=_imprint_validator)
+    __slots__ = ("value",)
+    _fields = ("value",)
+    #: The imprint's bytes: the algorithm id, then the digest.
+    value: bytes
+
+    def __init__(self, value: bytes) -> None:
+        if not isinstance(value, bytes):
+            raise TypeError(f"imprint value must be bytes, not {type(value).__name__}")
+        _check_imprint(value)
+        _init(self, "value", value)
+
+    # Imprints are compared and hashed in hot paths (calendar caches, rule
+    # checks): by their bytes, directly.
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.value == other.value
+
+    def __ne__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.value != other.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
 
     @classmethod
     def of(cls, algorithm: HashAlgorithm, digest: bytes) -> Imprint:
@@ -363,7 +418,7 @@ def _imprint_unchecked(value: bytes) -> Imprint:
     checked against :data:`IMPRINT_SIZES`): chain evaluation and parsers.
     """
     imprint = object.__new__(Imprint)
-    object.__setattr__(imprint, "value", value)
+    _init(imprint, "value", value)
     return imprint
 
 

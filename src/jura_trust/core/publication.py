@@ -27,8 +27,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 
-import attrs
-
+from jura_trust._value import Value, _init, evolve
 from jura_trust.core import tlv
 from jura_trust.core.hashing import IMPRINT_SIZES, Imprint
 from jura_trust.errors import ErrorCode, FormatError
@@ -87,14 +86,6 @@ def _validate_imprint(value: object) -> None:
         raise TypeError("published_hash must be an Imprint")
 
 
-def _check_time(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
-    _validate_time(value)
-
-
-def _check_imprint(_inst: object, _attr: attrs.Attribute[Imprint], value: Imprint) -> None:
-    _validate_imprint(value)
-
-
 def _encode_data_value(publication_time: int, published_hash: Imprint) -> bytes:
     return tlv.encode(0x02, tlv.encode_uint(publication_time)) + tlv.encode(
         0x04, published_hash.value
@@ -118,8 +109,7 @@ _PUBLICATION_DATA_TEMPLATE = tlv.Template(
 )
 
 
-@attrs.frozen(slots=True)
-class PublicationData:
+class PublicationData(Value):
     """Published data (TLV 0x10): a publication time and the calendar root.
 
     Two values are equal when their time and hash are equal; :attr:`raw`
@@ -130,16 +120,18 @@ class PublicationData:
     computes the canonical unflagged encoding when ``raw`` is not given.
     """
 
-    publication_time: int = attrs.field(validator=_check_time)
-    published_hash: Imprint = attrs.field(validator=_check_imprint)
+    __slots__ = ("publication_time", "published_hash", "raw")
+    _fields = ("publication_time", "published_hash")
+    publication_time: int
+    published_hash: Imprint
     #: The exact TLV encoding of the 0x10 element, header included. Hash or
     #: verify these bytes, never a re-encoding.
-    raw: bytes = attrs.field(
-        default=attrs.Factory(_default_data_raw, takes_self=True),
-        init=False,
-        eq=False,
-        repr=False,
-    )
+    raw: bytes
+
+    def __init__(self, publication_time: int, published_hash: Imprint) -> None:
+        _init(self, "publication_time", publication_time)
+        _init(self, "published_hash", published_hash)
+        _init(self, "raw", _default_data_raw(self))
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> PublicationData:
@@ -197,23 +189,17 @@ def _string_tuple(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _check_strings(
-    _inst: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
-) -> None:
+def _check_strings(name: str, value: tuple[str, ...]) -> None:
     for item in value:
         if not isinstance(item, str):
-            raise TypeError(f"{attribute.name} must hold strings")
+            raise TypeError(f"{name} must hold strings")
         if not item or "\x00" in item:
-            raise ValueError(f"{attribute.name} entries must be non-empty and without NUL")
+            raise ValueError(f"{name} entries must be non-empty and without NUL")
 
 
 def _validate_record_type(value: int) -> None:
     if value not in PUBLICATION_RECORD_TYPES:
         raise ValueError(f"publication record type must be 0x803 or 0x703, not {value!r}")
-
-
-def _check_record_type(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
-    _validate_record_type(value)
 
 
 def _default_record_raw(self: PublicationRecord) -> bytes:
@@ -244,8 +230,7 @@ _PUBLICATION_RECORD_TEMPLATE = tlv.Template(
 )
 
 
-@attrs.frozen(slots=True)
-class PublicationRecord:
+class PublicationRecord(Value):
     """A publication record: published data plus where it was published.
 
     Type 0x803 inside a signature, 0x703 inside a publications file.
@@ -253,26 +238,38 @@ class PublicationRecord:
     type, unknown non-critical children and :attr:`raw` are not compared.
     """
 
+    __slots__ = ("published_data", "raw", "references", "repository_uris", "tlv_type", "unknown")
+    _fields = ("published_data", "references", "repository_uris", "unknown", "tlv_type")
+    _compare = ("published_data", "references", "repository_uris")
     published_data: PublicationData
-    references: tuple[str, ...] = attrs.field(
-        default=(), converter=_string_tuple, validator=_check_strings
-    )
-    repository_uris: tuple[str, ...] = attrs.field(
-        default=(), converter=_string_tuple, validator=_check_strings
-    )
+    references: tuple[str, ...]
+    repository_uris: tuple[str, ...]
     #: Unknown non-critical children, kept untouched (re-encoded last).
-    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
+    unknown: tuple[tlv.TLV, ...]
     #: 0x803 (signature) or 0x703 (publications file).
-    tlv_type: int = attrs.field(
-        default=SIGNATURE_PUBLICATION_RECORD_TYPE, eq=False, validator=_check_record_type
-    )
+    tlv_type: int
     #: The exact encoding, header included.
-    raw: bytes = attrs.field(
-        default=attrs.Factory(_default_record_raw, takes_self=True),
-        init=False,
-        eq=False,
-        repr=False,
-    )
+    raw: bytes
+
+    def __init__(
+        self,
+        published_data: PublicationData,
+        references: Iterable[str] = (),
+        repository_uris: Iterable[str] = (),
+        unknown: tuple[tlv.TLV, ...] = (),
+        tlv_type: int = SIGNATURE_PUBLICATION_RECORD_TYPE,
+    ) -> None:
+        refs = _string_tuple(references)
+        uris = _string_tuple(repository_uris)
+        _check_strings("references", refs)
+        _check_strings("repository_uris", uris)
+        _validate_record_type(tlv_type)
+        _init(self, "published_data", published_data)
+        _init(self, "references", refs)
+        _init(self, "repository_uris", uris)
+        _init(self, "unknown", unknown)
+        _init(self, "tlv_type", tlv_type)
+        _init(self, "raw", _default_record_raw(self))
 
     @property
     def publication_time(self) -> int:
@@ -341,7 +338,7 @@ class PublicationRecord:
             return self
         _validate_record_type(tlv_type)
         value = tlv.decode(self.raw).value
-        return tlv.keep_raw(attrs.evolve(self, tlv_type=tlv_type), tlv.encode(tlv_type, value))
+        return tlv.keep_raw(evolve(self, tlv_type=tlv_type), tlv.encode(tlv_type, value))
 
     def encode(self) -> bytes:
         """The exact encoding (the parsed bytes when parsed)."""

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import attrs
-
+from jura_trust._value import Value, _init
 from jura_trust.core import tlv
 from jura_trust.core.chains import AggregationChain, CalendarChain
 from jura_trust.core.hashing import HashAlgorithm, Imprint
@@ -61,17 +60,43 @@ _SIGNATURE_DATA_TEMPLATE = tlv.Template(
 )
 
 
-@attrs.frozen(slots=True)
-class SignatureData:
+class SignatureData(Value):
     """A PKI signature inside an authentication record (TLV 0x0B)."""
 
+    __slots__ = (
+        "certificate_id",
+        "certificate_repository_uri",
+        "raw",
+        "signature_type",
+        "signature_value",
+    )
+    _fields = (
+        "signature_type",
+        "signature_value",
+        "certificate_id",
+        "certificate_repository_uri",
+    )
     #: The signature algorithm as an OID string, e.g. ``1.2.840.113549.1.1.11``.
     signature_type: str
     signature_value: bytes
     #: The signing certificate's id, looked up in the publications file.
     certificate_id: bytes
-    certificate_repository_uri: str | None = None
-    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    certificate_repository_uri: str | None
+    #: The element's bytes as parsed (empty when built in code).
+    raw: bytes
+
+    def __init__(
+        self,
+        signature_type: str,
+        signature_value: bytes,
+        certificate_id: bytes,
+        certificate_repository_uri: str | None = None,
+    ) -> None:
+        _init(self, "signature_type", signature_type)
+        _init(self, "signature_value", signature_value)
+        _init(self, "certificate_id", certificate_id)
+        _init(self, "certificate_repository_uri", certificate_repository_uri)
+        _init(self, "raw", b"")
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> SignatureData:
@@ -108,18 +133,33 @@ _CALENDAR_AUTH_TEMPLATE = tlv.Template(
 )
 
 
-@attrs.frozen(slots=True)
-class CalendarAuthRecord:
+class CalendarAuthRecord(Value):
     """A calendar authentication record (TLV 0x805): key-based trust.
 
     The PKI signature covers :attr:`signed_bytes`: the exact bytes of the
     published-data element, header included.
     """
 
+    __slots__ = ("published_data", "raw", "signature_data", "unknown")
+    _fields = ("published_data", "signature_data", "unknown")
+    _compare = ("published_data", "signature_data")
     published_data: PublicationData
     signature_data: SignatureData
-    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    #: Unknown non-critical children, as parsed (not compared).
+    unknown: tuple[tlv.TLV, ...]
+    #: The element's bytes as parsed (empty when built in code).
+    raw: bytes
+
+    def __init__(
+        self,
+        published_data: PublicationData,
+        signature_data: SignatureData,
+        unknown: tuple[tlv.TLV, ...] = (),
+    ) -> None:
+        _init(self, "published_data", published_data)
+        _init(self, "signature_data", signature_data)
+        _init(self, "unknown", unknown)
+        _init(self, "raw", b"")
 
     @property
     def signed_bytes(self) -> bytes:
@@ -174,10 +214,35 @@ def _algorithm(value: int, what: str) -> HashAlgorithm:
         ) from None
 
 
-@attrs.frozen(slots=True)
-class RFC3161Record:
+class RFC3161Record(Value):
     """An RFC 3161 compatibility record (TLV 0x806): a converted legacy timestamp."""
 
+    __slots__ = (
+        "aggregation_time",
+        "chain_index",
+        "input_hash",
+        "raw",
+        "signed_attributes_algorithm",
+        "signed_attributes_prefix",
+        "signed_attributes_suffix",
+        "tst_info_algorithm",
+        "tst_info_prefix",
+        "tst_info_suffix",
+        "unknown",
+    )
+    _fields = (
+        "aggregation_time",
+        "chain_index",
+        "input_hash",
+        "tst_info_prefix",
+        "tst_info_suffix",
+        "tst_info_algorithm",
+        "signed_attributes_prefix",
+        "signed_attributes_suffix",
+        "signed_attributes_algorithm",
+        "unknown",
+    )
+    _compare = _fields[:-1]
     aggregation_time: int
     chain_index: tuple[int, ...]
     #: The document's imprint.
@@ -188,8 +253,35 @@ class RFC3161Record:
     signed_attributes_prefix: bytes
     signed_attributes_suffix: bytes
     signed_attributes_algorithm: HashAlgorithm
-    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    #: Unknown non-critical children, as parsed (not compared).
+    unknown: tuple[tlv.TLV, ...]
+    #: The element's bytes as parsed (empty when built in code).
+    raw: bytes
+
+    def __init__(  # noqa: PLR0917 - positional, as before
+        self,
+        aggregation_time: int,
+        chain_index: tuple[int, ...],
+        input_hash: Imprint,
+        tst_info_prefix: bytes,
+        tst_info_suffix: bytes,
+        tst_info_algorithm: HashAlgorithm,
+        signed_attributes_prefix: bytes,
+        signed_attributes_suffix: bytes,
+        signed_attributes_algorithm: HashAlgorithm,
+        unknown: tuple[tlv.TLV, ...] = (),
+    ) -> None:
+        _init(self, "aggregation_time", aggregation_time)
+        _init(self, "chain_index", chain_index)
+        _init(self, "input_hash", input_hash)
+        _init(self, "tst_info_prefix", tst_info_prefix)
+        _init(self, "tst_info_suffix", tst_info_suffix)
+        _init(self, "tst_info_algorithm", tst_info_algorithm)
+        _init(self, "signed_attributes_prefix", signed_attributes_prefix)
+        _init(self, "signed_attributes_suffix", signed_attributes_suffix)
+        _init(self, "signed_attributes_algorithm", signed_attributes_algorithm)
+        _init(self, "unknown", unknown)
+        _init(self, "raw", b"")
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> RFC3161Record:
@@ -275,12 +367,11 @@ def _sort_chains(chains: Sequence[AggregationChain]) -> tuple[AggregationChain, 
     return tuple(sorted(chains, key=lambda c: -len(c.chain_index)))
 
 
-@attrs.frozen(slots=True)
-class Signature:
+class Signature(Value):
     """A KSI signature.
 
     Build one with :meth:`from_bytes` (parsing) or :meth:`build`; change one
-    with :meth:`extended` or :func:`attrs.evolve` (which drops the raw
+    with :meth:`extended` or :func:`jura_trust.evolve` (which drops the raw
     bytes, so the result is re-encoded).
 
     Not every field is authenticated. KSI covers no hash or signature over
@@ -292,25 +383,70 @@ class Signature:
     other bit is covered under the anchored policies).
     """
 
+    __slots__ = (
+        "aggregation_auth_record",
+        "aggregation_chains",
+        "calendar_auth_record",
+        "calendar_chain",
+        "publication_record",
+        "raw",
+        "rfc3161_record",
+        "unknown",
+    )
+    _fields = (
+        "aggregation_chains",
+        "calendar_chain",
+        "publication_record",
+        "calendar_auth_record",
+        "rfc3161_record",
+        "aggregation_auth_record",
+        "unknown",
+    )
+    _compare = (
+        "aggregation_chains",
+        "calendar_chain",
+        "publication_record",
+        "calendar_auth_record",
+        "rfc3161_record",
+    )
     #: Aggregation chains, leaf-most first.
     aggregation_chains: tuple[AggregationChain, ...]
-    calendar_chain: CalendarChain | None = None
-    publication_record: PublicationRecord | None = None
-    calendar_auth_record: CalendarAuthRecord | None = None
-    rfc3161_record: RFC3161Record | None = None
+    calendar_chain: CalendarChain | None
+    publication_record: PublicationRecord | None
+    calendar_auth_record: CalendarAuthRecord | None
+    rfc3161_record: RFC3161Record | None
     #: The aggregation authentication record, checked against its template
-    #: and kept as an element (unused by verification, as in KSI).
-    aggregation_auth_record: tlv.TLV | None = attrs.field(default=None, eq=False)
-    unknown: tuple[tlv.TLV, ...] = attrs.field(default=(), eq=False, repr=False)
-    raw: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    #: and kept as an element (unused by verification, as in KSI; not compared).
+    aggregation_auth_record: tlv.TLV | None
+    #: Unknown non-critical children, as parsed (not compared).
+    unknown: tuple[tlv.TLV, ...]
+    #: The signature's bytes as parsed (empty when built in code).
+    raw: bytes
 
-    def __attrs_post_init__(self) -> None:
+    def __init__(  # noqa: PLR0917 - positional, as before
+        self,
+        aggregation_chains: tuple[AggregationChain, ...],
+        calendar_chain: CalendarChain | None = None,
+        publication_record: PublicationRecord | None = None,
+        calendar_auth_record: CalendarAuthRecord | None = None,
+        rfc3161_record: RFC3161Record | None = None,
+        aggregation_auth_record: tlv.TLV | None = None,
+        unknown: tuple[tlv.TLV, ...] = (),
+    ) -> None:
         _check_constraints(
-            bool(self.aggregation_chains),
-            self.calendar_chain is not None,
-            self.publication_record is not None,
-            self.calendar_auth_record is not None,
+            bool(aggregation_chains),
+            calendar_chain is not None,
+            publication_record is not None,
+            calendar_auth_record is not None,
         )
+        _init(self, "aggregation_chains", tuple(aggregation_chains))
+        _init(self, "calendar_chain", calendar_chain)
+        _init(self, "publication_record", publication_record)
+        _init(self, "calendar_auth_record", calendar_auth_record)
+        _init(self, "rfc3161_record", rfc3161_record)
+        _init(self, "aggregation_auth_record", aggregation_auth_record)
+        _init(self, "unknown", unknown)
+        _init(self, "raw", b"")
 
     # -- codec ---------------------------------------------------------------
 

@@ -24,8 +24,7 @@ import enum
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-import attrs
-
+from jura_trust._value import Value, _init
 from jura_trust.core.hashing import IMPRINT_SIZES, Imprint
 from jura_trust.errors import ErrorCode, FormatError
 
@@ -73,8 +72,7 @@ _FLAG_N = 0x40
 _FLAG_F = 0x20
 
 
-@attrs.frozen(slots=True)
-class TLV:
+class TLV(Value):
     """One parsed (or built) TLV element.
 
     Attributes:
@@ -86,12 +84,30 @@ class TLV:
         raw: the exact encoding, header included.
     """
 
+    __slots__ = ("forward", "non_critical", "raw", "tlv16", "type", "value")
+    _fields = ("type", "value", "non_critical", "forward", "tlv16", "raw")
     type: int
     value: bytes
-    non_critical: bool = False
-    forward: bool = False
-    tlv16: bool = False
-    raw: bytes = b""
+    non_critical: bool
+    forward: bool
+    tlv16: bool
+    raw: bytes
+
+    def __init__(  # noqa: PLR0917 - positional, as before
+        self,
+        type: int,  # noqa: A002 - the KSI term
+        value: bytes,
+        non_critical: bool = False,
+        forward: bool = False,
+        tlv16: bool = False,
+        raw: bytes = b"",
+    ) -> None:
+        _init(self, "type", type)
+        _init(self, "value", value)
+        _init(self, "non_critical", non_critical)
+        _init(self, "forward", forward)
+        _init(self, "tlv16", tlv16)
+        _init(self, "raw", raw)
 
     @classmethod
     def build(
@@ -298,27 +314,47 @@ class Kind(enum.Enum):
     ELEMENT = "element"
 
 
-@attrs.frozen(slots=True)
-class Field:
+class Field(Value):
     """One child element of a template."""
 
+    __slots__ = ("kind", "mandatory", "multiple", "name", "template")
+    _fields = ("name", "kind", "mandatory", "multiple", "template")
     name: str
     kind: Kind
-    mandatory: bool = False
-    multiple: bool = False
-    template: Template | None = None
+    mandatory: bool
+    multiple: bool
+    template: Template | None
+
+    def __init__(
+        self,
+        name: str,
+        kind: Kind,
+        *,
+        mandatory: bool = False,
+        multiple: bool = False,
+        template: Template | None = None,
+    ) -> None:
+        _init(self, "name", name)
+        _init(self, "kind", kind)
+        _init(self, "mandatory", mandatory)
+        _init(self, "multiple", multiple)
+        _init(self, "template", template)
 
 
-@attrs.frozen(slots=True)
-class Template:
+class Template(Value):
     """The allowed children of a composite element, by type."""
 
+    __slots__ = ("fields", "name")
+    _fields = ("name", "fields")
     name: str
     fields: Mapping[int, Field]
 
+    def __init__(self, name: str, fields: Mapping[int, Field]) -> None:
+        _init(self, "name", name)
+        _init(self, "fields", fields)
 
-@attrs.frozen(slots=True)
-class Parsed:
+
+class Parsed(Value):
     """The result of :func:`parse_composite`.
 
     ``values`` maps a field name to its value (a list for multiple fields);
@@ -327,10 +363,24 @@ class Parsed:
     children, untouched.
     """
 
+    __slots__ = ("element", "order", "unknown", "values")
+    _fields = ("element", "values", "order", "unknown")
     element: TLV
     values: dict[str, Any]
     order: tuple[int, ...]
     unknown: tuple[TLV, ...]
+
+    def __init__(
+        self,
+        element: TLV,
+        values: dict[str, Any],
+        order: tuple[int, ...],
+        unknown: tuple[TLV, ...],
+    ) -> None:
+        _init(self, "element", element)
+        _init(self, "values", values)
+        _init(self, "order", order)
+        _init(self, "unknown", unknown)
 
     def get(self, name: str, default: Any = None) -> Any:
         """The value of field ``name`` or ``default``."""
@@ -426,9 +476,9 @@ def keep_raw(value: _V, raw: bytes) -> _V:
     """Attach to a freshly parsed ``value`` the exact bytes it was parsed from.
 
     For parsers only. Values keep their input bytes in a ``raw`` field that
-    is not an ``__init__`` argument: :func:`attrs.evolve` (or any new value
-    built from fields) computes the encoding from the fields again, so a
+    is not an ``__init__`` argument: :func:`jura_trust.evolve` (or any new
+    value built from fields) computes the encoding from the fields again, so a
     value's encoding can never disagree with its fields.
     """
-    object.__setattr__(value, "raw", raw)
+    _init(value, "raw", raw)
     return value

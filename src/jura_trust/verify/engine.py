@@ -28,8 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-import attrs
-
+from jura_trust._value import Value, _init
 from jura_trust.errors import ErrorCode, Outcome
 from jura_trust.verify.result import RuleResult
 
@@ -89,18 +88,25 @@ def _ok(name: str) -> RuleResult:
     return result
 
 
-def _check_outcome(_inst: object, _attr: attrs.Attribute[Outcome], value: Outcome) -> None:
+def _check_outcome(value: Outcome) -> None:
     if value is Outcome.OK:
         raise ValueError("a rule's failure outcome is FAIL or NA, never OK")
 
 
-def _check_name(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+def _check_name(value: str) -> None:
     if not value or not value.replace("_", "").isalnum() or value != value.lower():
         raise ValueError(f"rule names are lower_snake_case identifiers, not {value!r}")
 
 
-@attrs.frozen(slots=True, eq=False)
-class Rule(Generic[C]):
+def _shown(value: Value, hidden: str) -> str:
+    """``repr`` of a value without one field (a function, shown by nothing useful)."""
+    shown = ", ".join(
+        f"{name}={getattr(value, name)!r}" for name in value._fields if name != hidden
+    )
+    return f"{type(value).__qualname__}({shown})"
+
+
+class Rule(Value, Generic[C], eq=False):
     """One check with a stable name, a step number and exactly one code.
 
     Attributes:
@@ -114,18 +120,42 @@ class Rule(Generic[C]):
         stricter: ``True`` for a check libksi does not make.
     """
 
-    name: str = attrs.field(validator=_check_name)
+    __slots__ = ("check", "code", "libksi", "name", "ok_result", "outcome", "step", "stricter")
+    _fields = ("name", "step", "code", "check", "outcome", "libksi", "stricter")
+
+    name: str
     step: str
     code: ErrorCode
-    check: Callable[[C], str | None] = attrs.field(repr=False)
-    outcome: Outcome = attrs.field(default=Outcome.FAIL, validator=_check_outcome)
-    libksi: tuple[str, ...] = ()
-    stricter: bool = False
+    check: Callable[[C], str | None]
+    outcome: Outcome
+    libksi: tuple[str, ...]
+    stricter: bool
     #: The shared OK result (results are immutable).
-    ok_result: RuleResult = attrs.field(init=False, repr=False)
+    ok_result: RuleResult
 
-    def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "ok_result", _ok(self.name))
+    def __init__(  # noqa: PLR0917 - the positional signature the attrs class had
+        self,
+        name: str,
+        step: str,
+        code: ErrorCode,
+        check: Callable[[C], str | None],
+        outcome: Outcome = Outcome.FAIL,
+        libksi: tuple[str, ...] = (),
+        stricter: bool = False,
+    ) -> None:
+        _check_name(name)
+        _check_outcome(outcome)
+        _init(self, "name", name)
+        _init(self, "step", step)
+        _init(self, "code", code)
+        _init(self, "check", check)
+        _init(self, "outcome", outcome)
+        _init(self, "libksi", libksi)
+        _init(self, "stricter", stricter)
+        _init(self, "ok_result", _ok(name))
+
+    def __repr__(self) -> str:
+        return _shown(self, "check")
 
     def __call__(self, ctx: C) -> RuleResult:
         """Run the check alone and return its result."""
@@ -148,7 +178,7 @@ class Rule(Generic[C]):
         return [self]
 
 
-def _members(_inst: object, _attr: attrs.Attribute[Any], value: Sequence[object]) -> None:
+def _members(value: Sequence[object]) -> None:
     if not value:
         raise ValueError("an empty composition checks nothing and must not be built")
 
@@ -181,15 +211,19 @@ def _flatten(members: Sequence[Node[Any]]) -> tuple[_Step, ...]:
     return tuple(steps)
 
 
-@attrs.frozen(slots=True, eq=False)
-class AllOf(Generic[C]):
+class AllOf(Value, Generic[C], eq=False):
     """A sequence: every member must be OK; the first that is not stops it."""
 
-    members: tuple[Node[C], ...] = attrs.field(validator=_members)
-    _plan: tuple[_Step, ...] = attrs.field(init=False, repr=False)
+    __slots__ = ("_plan", "members")
+    _fields = ("members",)
 
-    def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_plan", _flatten(self.members))
+    members: tuple[Node[C], ...]
+    _plan: tuple[_Step, ...]
+
+    def __init__(self, members: tuple[Node[C], ...]) -> None:
+        _members(members)
+        _init(self, "members", members)
+        _init(self, "_plan", _flatten(members))
 
     def run(self, ctx: C, trace: Trace) -> Outcome:
         """Run members in order until one is not OK."""
@@ -215,14 +249,20 @@ class AllOf(Generic[C]):
         return [rule for member in self.members for rule in member.rules()]
 
 
-@attrs.frozen(slots=True, eq=False)
-class FirstConclusive(Generic[C]):
+class FirstConclusive(Value, Generic[C], eq=False):
     """KSI's OR group: the first OK wins, a FAIL stops, NA tries the next one.
 
     When every alternative is NA, the result is the last one's NA.
     """
 
-    alternatives: tuple[Node[C], ...] = attrs.field(validator=_members)
+    __slots__ = ("alternatives",)
+    _fields = ("alternatives",)
+
+    alternatives: tuple[Node[C], ...]
+
+    def __init__(self, alternatives: tuple[Node[C], ...]) -> None:
+        _members(alternatives)
+        _init(self, "alternatives", alternatives)
 
     def run(self, ctx: C, trace: Trace) -> Outcome:
         """Run alternatives until one is conclusive."""
@@ -238,18 +278,35 @@ class FirstConclusive(Generic[C]):
         return [rule for alt in self.alternatives for rule in alt.rules()]
 
 
-@attrs.frozen(slots=True, eq=False)
-class When(Generic[C]):
+class When(Value, Generic[C], eq=False):
     """A branch on a fact of the context (``predicate``), not itself a rule.
 
     ``then`` runs when the predicate holds, else ``otherwise``; with no
     ``otherwise`` the branch adds nothing and is OK (the policy goes on).
     """
 
+    __slots__ = ("description", "otherwise", "predicate", "then")
+    _fields = ("description", "predicate", "then", "otherwise")
+
     description: str
-    predicate: Callable[[C], bool] = attrs.field(repr=False)
+    predicate: Callable[[C], bool]
     then: Node[C]
-    otherwise: Node[C] | None = None
+    otherwise: Node[C] | None
+
+    def __init__(
+        self,
+        description: str,
+        predicate: Callable[[C], bool],
+        then: Node[C],
+        otherwise: Node[C] | None = None,
+    ) -> None:
+        _init(self, "description", description)
+        _init(self, "predicate", predicate)
+        _init(self, "then", then)
+        _init(self, "otherwise", otherwise)
+
+    def __repr__(self) -> str:
+        return _shown(self, "predicate")
 
     def run(self, ctx: C, trace: Trace) -> Outcome:
         """Run the branch the predicate picks."""
@@ -267,12 +324,13 @@ class When(Generic[C]):
         return rules
 
 
-@attrs.frozen(slots=True, eq=False)
-class UnsafeNoOp(Generic[C]):
+class UnsafeNoOp(Value, Generic[C], eq=False):
     """Checks nothing and says so: OK, with a trace entry naming it unsafe.
 
     For tests that need a policy object; never use it to verify anything.
     """
+
+    __slots__ = ()
 
     def run(self, ctx: C, trace: Trace) -> Outcome:
         """Record an OK that rests on nothing."""

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import enum
 
-import attrs
-
+from jura_trust._value import Value, _init
 from jura_trust.errors import Outcome
 from jura_trust.verify import rules as r
 from jura_trust.verify.engine import AllOf, FirstConclusive, Node, Rule, When, evaluate
@@ -59,12 +58,18 @@ _INTERNAL_ONLY = Anchor.none(
 )
 
 
-@attrs.frozen(slots=True, eq=False)
-class KsiPolicy:
+class KsiPolicy(Value, eq=False):
     """A named KSI policy: a composition of rules run by the kernel."""
+
+    __slots__ = ("name", "node")
+    _fields = ("name", "node")
 
     name: str
     node: Node[VerificationContext]
+
+    def __init__(self, name: str, node: Node[VerificationContext]) -> None:
+        _init(self, "name", name)
+        _init(self, "node", node)
 
     def __call__(self, ctx: VerificationContext) -> VerificationResult:
         """Run the policy and build the result (anchor and time only on OK)."""

@@ -9,11 +9,11 @@ result rests on.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
-import attrs
-
+from jura_trust._value import Value, _init
 from jura_trust.errors import ErrorCode, Outcome, VerificationError
 
 __all__ = ["ANCHOR_KINDS", "NO_ANCHOR", "Anchor", "RuleResult", "VerificationResult"]
@@ -133,18 +133,28 @@ class Anchor:
 NO_ANCHOR = Anchor.none()
 
 
-@attrs.frozen(slots=True)
-class RuleResult:
+class RuleResult(Value):
     """The result of one verification rule.
 
     ``rule`` is the rule's stable name (e.g. ``"aggregation_chains"``),
     ``code`` the error code on FAIL or NA (``None`` on OK).
     """
 
+    __slots__ = ("code", "message", "outcome", "rule")
+    _fields = ("rule", "outcome", "code", "message")
+
     rule: str
     outcome: Outcome
-    code: ErrorCode | None = None
-    message: str = ""
+    code: ErrorCode | None
+    message: str
+
+    def __init__(
+        self, rule: str, outcome: Outcome, code: ErrorCode | None = None, message: str = ""
+    ) -> None:
+        _init(self, "rule", rule)
+        _init(self, "outcome", outcome)
+        _init(self, "code", code)
+        _init(self, "message", message)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly form."""
@@ -156,8 +166,21 @@ class RuleResult:
         }
 
 
-@attrs.frozen(slots=True)
-class VerificationResult:
+#: What results compare and hash by: every field but ``facts`` (a mapping,
+#: proven by the rules that made the rest).
+_compared = attrgetter(
+    "policy",
+    "outcome",
+    "code",
+    "message",
+    "steps",
+    "anchor",
+    "aggregation_time",
+    "document_checked",
+)
+
+
+class VerificationResult(Value):
     """The result of a verification policy.
 
     ``outcome`` is OK (proven good), FAIL (proven bad) or NA (cannot tell);
@@ -173,23 +196,82 @@ class VerificationResult:
     hash) was compared. ``facts`` holds what a certificate verifier proved
     (issuer, fields...): it is empty unless the outcome is OK, so a
     non-valid result never carries claims as if they were facts.
+
+    Results compare and hash by every field but ``facts``.
     """
+
+    __slots__ = (
+        "aggregation_time",
+        "anchor",
+        "code",
+        "document_checked",
+        "facts",
+        "message",
+        "outcome",
+        "policy",
+        "steps",
+    )
+    _fields = (
+        "policy",
+        "outcome",
+        "code",
+        "message",
+        "steps",
+        "anchor",
+        "aggregation_time",
+        "document_checked",
+        "facts",
+    )
 
     policy: str
     outcome: Outcome
     code: ErrorCode | None
     message: str
-    steps: tuple[RuleResult, ...] = ()
-    anchor: Anchor = NO_ANCHOR
-    aggregation_time: int | None = None
-    document_checked: bool = False
-    facts: Mapping[str, Any] = attrs.field(default=_EMPTY, converter=_frozen_mapping, eq=False)
+    steps: tuple[RuleResult, ...]
+    anchor: Anchor
+    aggregation_time: int | None
+    document_checked: bool
+    facts: Mapping[str, Any]
 
-    def __attrs_post_init__(self) -> None:
-        if self.outcome is not Outcome.OK and (
-            self.anchor.kind != "none" or self.facts or self.aggregation_time is not None
+    def __init__(  # noqa: PLR0917 - the positional signature the attrs class had
+        self,
+        policy: str,
+        outcome: Outcome,
+        code: ErrorCode | None,
+        message: str,
+        steps: tuple[RuleResult, ...] = (),
+        anchor: Anchor = NO_ANCHOR,
+        aggregation_time: int | None = None,
+        document_checked: bool = False,
+        facts: Mapping[str, Any] = _EMPTY,
+    ) -> None:
+        facts = _frozen_mapping(facts)
+        if outcome is not Outcome.OK and (
+            anchor.kind != "none" or facts or aggregation_time is not None
         ):
             raise ValueError("only an OK result carries an anchor, a proven time or facts")
+        _init(self, "policy", policy)
+        _init(self, "outcome", outcome)
+        _init(self, "code", code)
+        _init(self, "message", message)
+        _init(self, "steps", steps)
+        _init(self, "anchor", anchor)
+        _init(self, "aggregation_time", aggregation_time)
+        _init(self, "document_checked", document_checked)
+        _init(self, "facts", facts)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return bool(_compared(self) == _compared(other))
+
+    def __ne__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return bool(_compared(self) != _compared(other))
+
+    def __hash__(self) -> int:
+        return hash((self.__class__.__qualname__, _compared(self)))
 
     @property
     def ok(self) -> bool:

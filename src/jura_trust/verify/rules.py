@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from jura_trust._timefmt import format_time
-from jura_trust.core.chains import CalendarChain, Direction, imprint_like
+from jura_trust.core.chains import CalendarChain, imprint_like
 from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.core.publication import (
     PublicationData,
@@ -57,7 +56,7 @@ _NA = Outcome.NA
 _GEN_02 = ErrorCode.GEN_02
 
 
-def _is_verified(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
+def _is_verified(value: object) -> None:
     # Imported here: a verification without a publications file (the internal
     # policy, a CLI start-up) never loads the module.
     from jura_trust.publications import VerifiedPublicationsFile  # noqa: PLC0415
@@ -70,7 +69,29 @@ def _is_verified(_inst: object, _attr: attrs.Attribute[Any], value: object) -> N
         )
 
 
-@attrs.define(slots=True, on_setattr=attrs.setters.NO_OP)
+#: Every attribute of a context, in order: compared by ``==`` and shown by ``repr``.
+_CONTEXT_ATTRIBUTES = (
+    "signature",
+    "document_hash",
+    "input_level",
+    "publications_file",
+    "user_publication",
+    "extending_allowed",
+    "extender",
+    "extender_name",
+    "aggregation_root",
+    "target",
+    "extended",
+    "anchor",
+    "proven_time",
+    "certificate",
+    "file_record",
+    "calendar_time",
+    "_extended_cache",
+)
+_context_key = attrgetter(*_CONTEXT_ATTRIBUTES)
+
+
 class VerificationContext:
     """Everything a policy may use, plus values the rules compute on the way.
 
@@ -86,38 +107,81 @@ class VerificationContext:
         extending_allowed: whether the policies may extend the signature.
         extender: how to extend; ``None`` means no extender is reachable.
         extender_name: how to name the extender in a result (e.g. its URL).
+
+    A context is mutable (the rules record what they compute in it) and so
+    not hashable; contexts compare equal when every attribute is.
     """
 
+    __slots__ = _CONTEXT_ATTRIBUTES
+
     signature: Signature
-    document_hash: Imprint | None = None
-    input_level: int = 0
+    document_hash: Imprint | None
+    input_level: int
     #: Checked when the context is made (no rule ever replaces it).
-    publications_file: VerifiedPublicationsFile | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_is_verified)
-    )
-    user_publication: PublicationData | None = None
-    extending_allowed: bool = False
-    extender: Extender | None = None
-    extender_name: str = "the extender"
+    publications_file: VerifiedPublicationsFile | None
+    user_publication: PublicationData | None
+    extending_allowed: bool
+    extender: Extender | None
+    extender_name: str
     #: Computed by the rules: the aggregation root (rule 9).
-    aggregation_root: Imprint | None = attrs.field(default=None, init=False)
+    aggregation_root: Imprint | None
     #: Computed by the rules: the publication a path checks against.
-    target: PublicationData | None = attrs.field(default=None, init=False)
+    target: PublicationData | None
     #: Computed by the rules: the extended calendar chain of a path.
-    extended: CalendarChain | None = attrs.field(default=None, init=False)
+    extended: CalendarChain | None
     #: Computed by the rules: what an OK rests on.
-    anchor: Anchor = attrs.field(default=NO_ANCHOR, init=False)
+    anchor: Anchor
     #: Computed by the rules: the time the anchored chain proves.
-    proven_time: int | None = attrs.field(default=None, init=False)
+    proven_time: int | None
     #: Found by the key-based rules: the calendar certificate.
-    certificate: pki.Certificate | None = attrs.field(default=None, init=False)
+    certificate: pki.Certificate | None
     #: Found by the publications-file branch: the file's record for the signature's time.
-    file_record: PublicationRecord | None = attrs.field(default=None, init=False)
+    file_record: PublicationRecord | None
     #: Computed by rule 11c: the time the signature's calendar chain's shape proves.
-    calendar_time: int | None = attrs.field(default=None, init=False)
-    _extended_cache: dict[int | None, CalendarChain | JuraError] = attrs.field(
-        factory=dict, init=False
-    )
+    calendar_time: int | None
+    _extended_cache: dict[int | None, CalendarChain | JuraError]
+
+    def __init__(  # noqa: PLR0917 - the positional signature the attrs class had
+        self,
+        signature: Signature,
+        document_hash: Imprint | None = None,
+        input_level: int = 0,
+        publications_file: VerifiedPublicationsFile | None = None,
+        user_publication: PublicationData | None = None,
+        extending_allowed: bool = False,
+        extender: Extender | None = None,
+        extender_name: str = "the extender",
+    ) -> None:
+        if publications_file is not None:
+            _is_verified(publications_file)
+        self.signature = signature
+        self.document_hash = document_hash
+        self.input_level = input_level
+        self.publications_file = publications_file
+        self.user_publication = user_publication
+        self.extending_allowed = extending_allowed
+        self.extender = extender
+        self.extender_name = extender_name
+        self.aggregation_root = None
+        self.target = None
+        self.extended = None
+        self.anchor = NO_ANCHOR
+        self.proven_time = None
+        self.certificate = None
+        self.file_record = None
+        self.calendar_time = None
+        self._extended_cache = {}
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return bool(_context_key(self) == _context_key(other))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: not hashable
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _CONTEXT_ATTRIBUTES)
+        return f"VerificationContext({shown})"
 
     @property
     def signing_time(self) -> int:
@@ -167,9 +231,7 @@ def _root(chain: CalendarChain) -> Imprint | None:
 
 
 def _left_algorithms(chain: CalendarChain) -> list[HashAlgorithm]:
-    left = Direction.LEFT
-    ids = {link.sibling.value[0] for link in chain.links if link.direction is left}
-    return [HashAlgorithm.from_id(i) for i in sorted(ids)]
+    return [HashAlgorithm.from_id(i) for i in sorted(chain.left_algorithm_ids())]
 
 
 def _deprecated_left_algorithm(chain: CalendarChain, at: int) -> str | None:
@@ -255,12 +317,9 @@ def input_level(ctx: VerificationContext) -> str | None:
     sig = ctx.signature
     if sig.rfc3161_record is not None:
         return "an input level is not allowed with an RFC 3161 record"
-    first = sig.aggregation_chains[0].links[0]
-    if first.level_correction < level:
-        return (
-            f"input level {level} exceeds the first link's level correction "
-            f"{first.level_correction}"
-        )
+    correction = sig.aggregation_chains[0].first_level_correction
+    if correction < level:
+        return f"input level {level} exceeds the first link's level correction {correction}"
     return None
 
 
@@ -357,10 +416,7 @@ def _metadata_problem(value: bytes, child_types: tuple[int, ...], padding: tuple
 def metadata(ctx: VerificationContext) -> str | None:
     """Metadata padding and imprint ambiguity on every link."""
     for chain in ctx.signature.aggregation_chains:
-        for link in chain.links:
-            meta = link.metadata
-            if meta is None:
-                continue
+        for meta in chain.metadata_siblings:
             problem = _metadata_problem(meta.value, meta.child_types, meta.padding)
             if problem is not None:
                 return problem
