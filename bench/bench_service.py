@@ -79,7 +79,9 @@ key = "{key}"
 """
 
 
-def start_server(home: Path, round_ms: int) -> tuple[subprocess.Popen[str], str, str]:
+def start_server(
+    home: Path, round_ms: int, own_session: bool = False
+) -> tuple[subprocess.Popen[str], str, str]:
     config = home / "service.toml"
     config.write_text(CONFIG.format(round_ms=round_ms, login=LOGIN, key=KEY))
     config.chmod(0o600)
@@ -101,6 +103,10 @@ def start_server(home: Path, round_ms: int) -> tuple[subprocess.Popen[str], str,
         stderr=subprocess.DEVNULL,
         text=True,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        # its own session: with the kernel's autogroup scheduling, the cores
+        # are then shared between the service and the clients as a group,
+        # as between a service started by a service manager and other work
+        start_new_session=own_session,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
@@ -294,6 +300,12 @@ def main() -> None:
         "cores to the server when it needs them, closer to clients on other machines",
     )
     ap.add_argument(
+        "--server-session",
+        action="store_true",
+        help="start the server in its own session (its own scheduling group under\n"
+        "autogroup, as a service manager would), not in the clients' session",
+    )
+    ap.add_argument(
         "--batch-range",
         metavar="LO:HI",
         help="a random batch size in LO..HI per request (instead of --batch)",
@@ -306,7 +318,7 @@ def main() -> None:
         lo, hi = (int(x) for x in args.batch_range.split(":"))
 
     with tempfile.TemporaryDirectory(prefix="jura-trust-bench-") as tmp:
-        proc, url, tcp_url = start_server(Path(tmp), args.round_ms)
+        proc, url, tcp_url = start_server(Path(tmp), args.round_ms, args.server_session)
         target = tcp_url if args.tcp else url + "/aggregator"
         try:
             begin = time.time() + 0.5 + 0.2 * args.threads * args.clients / 50
@@ -385,6 +397,7 @@ def main() -> None:
         "round_ms": args.round_ms,
         "client_mode": "parse" if args.parse else "encoded",
         "client_nice": args.client_nice,
+        "server_own_session": args.server_session,
         "window_s": args.seconds,
         "signatures_per_s": round(rate, 1),
         "latency_p50_s": round(p50, 4),
