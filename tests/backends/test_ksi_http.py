@@ -464,3 +464,44 @@ def test_bulk_signer_reads_chain_facts_from_headers_and_refuses_overruns():
             with pytest.raises(FormatError) as info:
                 _chain_facts(broken)
             assert info.value.code is ErrorCode.FMT_TRUNCATED
+
+
+def test_bulk_signer_reads_payloads_from_headers_and_refuses_malformed_ones():
+    """The bulk signer's payload reader (headers only) keeps every check of the element reader."""
+    from jura_trust.backends.ksi_http import _read_payload
+
+    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
+    rnd = backend.aggregate([RoundRequest(Imprint.hash(b"p"), 0, "x")])
+    chain = rnd.encoded_aggregation_chains()[0]
+    shared = rnd.calendar_chain.encode() + rnd.calendar_auth_record.encode()
+    rid = tlv.encode(0x01, tlv.encode_uint(7))
+    ok = tlv.encode(0x04, b"")
+
+    def payload(*parts: bytes) -> tlv.TLV:
+        return tlv.decode(tlv.encode(0x02, b"".join(parts)))
+
+    good = payload(rid, ok, chain, shared)
+    request_id, answer = _read_payload(good)
+    assert (request_id, answer.status, answer.message) == (7, 0, None)
+    expected = [c for c in good.children() if c.type in (0x801, 0x802, 0x803, 0x804, 0x805)]
+    assert [(i.type, i.raw, i.value) for i in answer.items] == [
+        (c.type, c.raw, c.value) for c in expected
+    ]
+    # an unknown non-critical element is skipped; a status and message are read
+    noted = tlv.encode(0x10, b"x", non_critical=True)
+    message = tlv.encode(0x05, tlv.encode_utf8("quota"))
+    refused = tlv.encode(0x04, tlv.encode_uint(0x105))
+    request_id, answer = _read_payload(payload(rid, refused, message, noted))
+    assert (request_id, answer.status, answer.message, answer.items) == (7, 0x105, "quota", ())
+
+    for bad in (
+        payload(rid, rid, ok, chain),  # the request id twice
+        payload(ok, chain),  # no request id
+        payload(rid, ok, tlv.encode(0x10, b"x"), chain),  # unknown critical element
+        payload(rid, ok, chain[:-1] + b"\x00", tlv.encode(0x01, b"")[:1]),  # a cut header
+        tlv.TLV(0x02, rid + ok + chain[:-3], False, False, True),  # a child overruns
+        payload(tlv.encode(0x01, b"\x00\x07"), ok, chain),  # a non-minimal request id
+    ):
+        with pytest.raises(BackendError) as info:
+            _read_payload(bad)
+        assert info.value.code is ErrorCode.SVC_BAD_RESPONSE

@@ -1011,20 +1011,64 @@ def _check_signature(signature: Signature, request: AggregationRequest) -> None:
 _SIGNATURE_ITEMS = frozenset({0x801, 0x802, 0x803, 0x804, 0x805, 0x806})
 
 
+def _child(data: bytes, pos: int, end: int) -> tuple[int, int, int, int]:
+    """(type, first byte, value start, end) of the child element at ``pos``, headers only.
+
+    The bulk signer reads tens of thousands of payloads and chains a
+    second: it reads their children's headers without making an element of
+    each. A child that is truncated or overruns its parent raises FMT-01, as
+    :func:`tlv.decode_sequence` does.
+    """
+    if end - pos < 2:
+        raise FormatError("truncated TLV header", code=ErrorCode.FMT_TRUNCATED, offset=pos)
+    b0 = data[pos]
+    if b0 & 0x80:  # TLV16
+        if end - pos < 4:
+            raise FormatError("truncated TLV16 header", code=ErrorCode.FMT_TRUNCATED, offset=pos)
+        typ = ((b0 & 0x1F) << 8) | data[pos + 1]
+        start = pos + 4
+        stop = start + ((data[pos + 2] << 8) | data[pos + 3])
+    else:
+        typ = b0 & 0x1F
+        start = pos + 2
+        stop = start + data[pos + 1]
+    if stop > end:
+        raise FormatError(
+            f"TLV 0x{typ:x} declares more bytes than its parent holds",
+            code=ErrorCode.FMT_TRUNCATED,
+            offset=pos,
+        )
+    return typ, b0, start, stop
+
+
 def _read_payload(element: tlv.TLV) -> tuple[int, _RawAnswer]:
     """Request id, status, message and KSI items of a response payload."""
     fields: dict[int, bytes] = {}
     items: list[tlv.TLV] = []
+    data = element.value
+    end = len(data)
+    pos = 0
     try:
-        for child in element.children():
-            if child.type in _SIGNATURE_ITEMS:
-                items.append(child)
-            elif child.type in (0x01, 0x04, 0x05):
-                if child.type in fields:
-                    raise _bad_response(f"response payload repeats element 0x{child.type:x}")
-                fields[child.type] = child.value
-            elif not child.non_critical:
-                raise _bad_response(f"response payload has unknown element 0x{child.type:x}")
+        while pos < end:
+            typ, b0, start, stop = _child(data, pos, end)
+            if typ in _SIGNATURE_ITEMS:
+                items.append(
+                    tlv.TLV(
+                        typ,
+                        data[start:stop],
+                        bool(b0 & 0x40),
+                        bool(b0 & 0x20),
+                        bool(b0 & 0x80),
+                        data[pos:stop],
+                    )
+                )
+            elif typ in (0x01, 0x04, 0x05):
+                if typ in fields:
+                    raise _bad_response(f"response payload repeats element 0x{typ:x}")
+                fields[typ] = data[start:stop]
+            elif not b0 & 0x40:  # not non-critical
+                raise _bad_response(f"response payload has unknown element 0x{typ:x}")
+            pos = stop
         if 0x01 not in fields:
             raise _bad_response("response payload lacks its request id")
         request_id = tlv.decode_uint(fields[0x01], what="request id")
@@ -1039,37 +1083,15 @@ def _read_payload(element: tlv.TLV) -> tuple[int, _RawAnswer]:
 def _chain_facts(chain: tlv.TLV) -> tuple[int, bytes]:
     """(chain-index length, input hash value) of an aggregation chain element.
 
-    Reads the children's headers only, without making an element of each
-    link (a bulk signer reads tens of thousands of chains a second); a
-    child that is truncated or overruns the chain raises FMT-01, as
-    :func:`tlv.decode_sequence` does.
+    Reads the children's headers only (:func:`_child`), without making an
+    element of each link.
     """
     data = chain.value
     end = len(data)
     pos = count = 0
     input_hash = b""
     while pos < end:
-        if end - pos < 2:
-            raise FormatError("truncated TLV header", code=ErrorCode.FMT_TRUNCATED, offset=pos)
-        b0 = data[pos]
-        if b0 & 0x80:  # TLV16
-            if end - pos < 4:
-                raise FormatError(
-                    "truncated TLV16 header", code=ErrorCode.FMT_TRUNCATED, offset=pos
-                )
-            typ = ((b0 & 0x1F) << 8) | data[pos + 1]
-            start = pos + 4
-            stop = start + ((data[pos + 2] << 8) | data[pos + 3])
-        else:
-            typ = b0 & 0x1F
-            start = pos + 2
-            stop = start + data[pos + 1]
-        if stop > end:
-            raise FormatError(
-                f"TLV 0x{typ:x} overruns its aggregation chain",
-                code=ErrorCode.FMT_TRUNCATED,
-                offset=pos,
-            )
+        typ, _, start, stop = _child(data, pos, end)
         if typ == 0x03:
             count += 1
         elif typ == 0x05:
