@@ -30,6 +30,7 @@ records, unknown non-critical elements anywhere, and every malformed input.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,16 @@ def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
 # Values built field by field, without their ``__init__`` (the fields are
 # checked here first, as the validators would): the hottest objects only.
 _set_imprint = _setter(Imprint, "value")
+
+
+#: A run of the most common calendar links up to the chain's end: plain TLV8
+#: headers (no flags), each a SHA-256 sibling imprint. 35 bytes per link.
+_SHA256_CALENDAR_RUN = re.compile(rb"(?:[\x07\x08]\x21\x01[\x00-\xff]{32})+")
+#: The same for aggregation links: a link holding only a SHA-256 sibling
+#: (no level correction, no flags on the link or its child). 37 bytes per link.
+_SHA256_LINK_RUN = re.compile(rb"(?:[\x07\x08]\x23\x02\x21\x01[\x00-\xff]{32})+")
+_CALENDAR_STRIDE = 35
+_LINK_STRIDE = 37
 
 
 class _UnhandledError(Exception):
@@ -220,6 +231,7 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
     siblings: list[bytes] = []
     metadata: list[Metadata] = []
     append = siblings.append
+    run_tried = False
     p = start
     while p < stop:  # the element loop of _scan, inlined
         b0 = data[p]
@@ -242,6 +254,19 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
                 # The common link: one sibling imprint, no level correction.
                 if _sizes.get(data[s + 2]) != 33:
                     raise _UnhandledError
+                if b0 == typ and not run_tried:
+                    # Usually every link from here on is one: read them all
+                    # at once (links are the chain's last elements).
+                    run_tried = True
+                    if _SHA256_LINK_RUN.fullmatch(data, p, stop) is not None:
+                        count = (stop - p) // _LINK_STRIDE
+                        directions += data[p:stop:_LINK_STRIDE]
+                        corrections += bytes(count)
+                        siblings.extend(
+                            [data[i : i + 33] for i in range(p + 4, stop, _LINK_STRIDE)]
+                        )
+                        p = stop
+                        break
                 append(data[s + 2 : e])
                 correction = 0
             else:
@@ -296,6 +321,7 @@ def _calendar_chain(data: bytes, pos: int, start: int, stop: int) -> CalendarCha
     siblings: list[bytes] = []
     append = siblings.append
     sizes = _sizes
+    run_tried = False
     p = start
     while p < stop:  # the element loop of _scan, inlined: the hottest loop
         b0 = data[p]
@@ -314,6 +340,17 @@ def _calendar_chain(data: bytes, pos: int, start: int, stop: int) -> CalendarCha
         if e > stop:
             raise _UnhandledError
         if typ == 0x07 or typ == 0x08:  # noqa: PLR1714 - the hot loop
+            if not run_tried:
+                # Usually every link is a SHA-256 one with a plain header:
+                # read them all at once (links are the chain's last elements).
+                run_tried = True
+                if _SHA256_CALENDAR_RUN.fullmatch(data, p, stop) is not None:
+                    directions += data[p:stop:_CALENDAR_STRIDE]
+                    siblings.extend(
+                        [data[i : i + 33] for i in range(p + 2, stop, _CALENDAR_STRIDE)]
+                    )
+                    p = stop
+                    break
             if e <= s or sizes.get(data[s]) != e - s:
                 raise _UnhandledError
             append(data[s:e])
