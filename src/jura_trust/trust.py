@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from jura_trust._value import Value, _init, evolve
@@ -74,13 +73,6 @@ def _is_verified_publications_file(value: object) -> None:
             f"'publications_file' must be {VerifiedPublicationsFile!r} "
             f"(got {value!r} that is a {value.__class__!r})"
         )
-
-
-#: What configurations compare and hash by: what is trusted, not the objects
-#: that extend or hold certificate trust (those compare by identity, if at all).
-_compared = attrgetter(
-    "publications_file", "user_publication", "extender_name", "extending_allowed", "at", "sources"
-)
 
 
 class TrustConfig(Value):
@@ -132,6 +124,16 @@ class TrustConfig(Value):
         "dcc_signers",
         "sources",
     )
+    #: What configurations compare and hash by: what is trusted, not the objects
+    #: that extend or hold certificate trust (those compare by identity, if at all).
+    _compare = (
+        "publications_file",
+        "user_publication",
+        "extender_name",
+        "extending_allowed",
+        "at",
+        "sources",
+    )
 
     publications_file: VerifiedPublicationsFile | None
     user_publication: PublicationData | None
@@ -172,19 +174,6 @@ class TrustConfig(Value):
         _init(self, "seals", seals)
         _init(self, "dcc_signers", dcc_signers)
         _init(self, "sources", sources)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return bool(_compared(self) == _compared(other))
-
-    def __ne__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return bool(_compared(self) != _compared(other))
-
-    def __hash__(self) -> int:
-        return hash((self.__class__.__qualname__, _compared(self)))
 
     # -- builders -------------------------------------------------------------------------
 

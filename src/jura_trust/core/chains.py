@@ -469,27 +469,14 @@ def evaluate_aggregation_links(
     Raises :class:`ChainComputationError` (INT-01) if the level passes 255
     or the algorithm is unavailable.
     """
-    try:
-        new = hash_constructor(algorithm)
-    except FormatError as exc:
-        raise ChainComputationError(exc.message) from None
-    prefix = _ID_BYTES[algorithm.value]
-    x = input_hash
-    level = start_level
-    left = Direction.LEFT
-    for link in links:
-        level += link.level_correction + 1
-        if level > MAX_LEVEL:
-            raise ChainComputationError(
-                f"aggregation chain level {level} exceeds {MAX_LEVEL}", level=level
-            )
-        sibling = link.sibling  # the usual kind; else link.sibling_bytes
-        s = sibling.value if sibling is not None else link.sibling_bytes
-        if link.direction is left:
-            x = prefix + new(x + s + _LEVEL_BYTES[level]).digest()
-        else:
-            x = prefix + new(s + x + _LEVEL_BYTES[level]).digest()
-    return x, level
+    return _evaluate_packed(
+        algorithm,
+        input_hash,
+        bytes(link.direction for link in links),
+        bytes(link.level_correction for link in links),
+        tuple(link.sibling_bytes for link in links),
+        start_level,
+    )
 
 
 def _evaluate_packed(  # noqa: PLR0917 - the packed chain's parts
@@ -539,14 +526,7 @@ def aggregation_shape_index(links: Iterable[AggregationLink]) -> int:
     A leading 1 bit, then one bit per link from the root side down to the
     leaf side; a bit is 1 for a left link.
     """
-    index = 0
-    bit = 1
-    left = Direction.LEFT
-    for link in links:  # leaf side first: the lowest bits
-        if link.direction is left:
-            index |= bit
-        bit <<= 1
-    return index | bit
+    return _shape_index(bytes(link.direction for link in links))
 
 
 # -- aggregation chain --------------------------------------------------------
@@ -811,29 +791,11 @@ def evaluate_calendar_links(input_hash: bytes, links: Sequence[CalendarLink]) ->
     link the sibling is the right child and its algorithm takes over; on a
     right link the running hash is the right child and keeps its algorithm.
     """
-    x = input_hash
-    level = _LEVEL_BYTES[CALENDAR_LEVEL]
-    left = Direction.LEFT
-    # The algorithm of the node being hashed: a right link keeps the running
-    # hash's (it is the right child), a left link takes its sibling's.
-    alg_id = -1
-    new = _no_hash
-    prefix = b""
-    for link in links:
-        s = link.sibling.value
-        if link.direction is left:
-            if s[0] != alg_id:
-                alg_id = s[0]
-                new = _calendar_constructor(alg_id)
-                prefix = _ID_BYTES[alg_id]
-            x = prefix + new(x + s + level).digest()
-        else:
-            if alg_id < 0:  # the first node hashed: the input's algorithm
-                alg_id = x[0]
-                new = _calendar_constructor(alg_id)
-                prefix = _ID_BYTES[alg_id]
-            x = prefix + new(s + x + level).digest()
-    return x
+    return _calendar_root(
+        input_hash,
+        bytes(link.direction for link in links),
+        tuple(link.sibling.value for link in links),
+    )
 
 
 def _no_hash(_data: bytes) -> Any:  # pragma: no cover - replaced before any use
@@ -855,26 +817,10 @@ def calendar_time_from_shape(
     ``directions`` are leaf-first: directions, or the links themselves.
     Returns ``None`` for a malformed shape.
     """
-    if not directions:
-        return None
-    first = directions[0]
-    if type(first) is not Direction:
-        directions = [link.direction for link in directions]  # type: ignore[union-attr]
-    r = publication_time
-    t = 0
-    left = Direction.LEFT
-    for d in reversed(directions):
-        if r <= 0:
-            return None
-        h = 1 << (r.bit_length() - 1)
-        if d is left:
-            r = h - 1
-        else:
-            t += h
-            r -= h
-    if r != 0:
-        return None
-    return t
+    return _time_from_directions(
+        publication_time,
+        bytes(d if type(d) is Direction else d.direction for d in directions),  # type: ignore[union-attr]
+    )
 
 
 _CALENDAR_CHAIN_TEMPLATE = tlv.Template(

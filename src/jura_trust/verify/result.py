@@ -9,7 +9,6 @@ result rests on.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -166,20 +165,6 @@ class RuleResult(Value):
         }
 
 
-#: What results compare and hash by: every field but ``facts`` (a mapping,
-#: proven by the rules that made the rest).
-_compared = attrgetter(
-    "policy",
-    "outcome",
-    "code",
-    "message",
-    "steps",
-    "anchor",
-    "aggregation_time",
-    "document_checked",
-)
-
-
 class VerificationResult(Value):
     """The result of a verification policy.
 
@@ -222,6 +207,17 @@ class VerificationResult(Value):
         "document_checked",
         "facts",
     )
+    #: Compared and hashed: every field but ``facts`` (proven by the rules that made the rest).
+    _compare = (
+        "policy",
+        "outcome",
+        "code",
+        "message",
+        "steps",
+        "anchor",
+        "aggregation_time",
+        "document_checked",
+    )
 
     policy: str
     outcome: Outcome
@@ -259,19 +255,6 @@ class VerificationResult(Value):
         _init(self, "aggregation_time", aggregation_time)
         _init(self, "document_checked", document_checked)
         _init(self, "facts", facts)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return bool(_compared(self) == _compared(other))
-
-    def __ne__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return bool(_compared(self) != _compared(other))
-
-    def __hash__(self) -> int:
-        return hash((self.__class__.__qualname__, _compared(self)))
 
     @property
     def ok(self) -> bool:
