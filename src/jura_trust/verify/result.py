@@ -208,16 +208,7 @@ class VerificationResult(Value):
         "facts",
     )
     #: Compared and hashed: every field but ``facts`` (proven by the rules that made the rest).
-    _compare = (
-        "policy",
-        "outcome",
-        "code",
-        "message",
-        "steps",
-        "anchor",
-        "aggregation_time",
-        "document_checked",
-    )
+    _compare = _fields[:-1]
 
     policy: str
     outcome: Outcome
