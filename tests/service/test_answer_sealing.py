@@ -266,3 +266,65 @@ def test_sealed_answers_are_the_answers_made_as_they_are_written(tmp_path, monke
             ]
             assert all(p.status == 0 for p in pdu_a.responses)
     assert len(parse_pdus(sealed_answers[1])) > 1  # 150 answers do not fit one PDU
+
+
+def _sealing_service(tmp_path: Path) -> tuple[Service, EmbeddedBackend]:
+    config = ServiceConfig(home=tmp_path, round_ms=1000, logins=(Login("alice", KEY),))
+    backend = EmbeddedBackend(tmp_path / "state", clock=ManualClock(1_700_000_000))
+    return Service(config, backend=backend, announce=lambda line: None), backend
+
+
+def _plan_for(service: Service, request_id: int) -> app_module._Plan:
+    """A plan of one admitted request (its slot at leaf 0 of a round), as _admit makes it."""
+    login = service.config.logins[0]
+    slot = app_module._Slot(request_id, 0, future=object(), index=0)  # type: ignore[arg-type]
+    slot.head = app_module.request_head(request_id)
+    return app_module._Plan(
+        response_type=ENDPOINTS["aggregator"].response_type,
+        login=login,
+        header=app_module.Header(login.name, 1, request_id),
+        algorithm=HashAlgorithm.SHA2_256,
+        slots=[slot],
+    )
+
+
+def test_sealing_budget_is_per_round_even_when_a_freed_round_address_is_reused(
+    tmp_path, monkeypatch
+):
+    """The defect: the bytes sealed ahead were counted under ``id(closed)``.
+
+    CPython reuses the address of a freed object for the next one of its
+    size, so a new round could inherit the previous round's count: the
+    budget became cumulative across rounds and, under steady load, no
+    answer was sealed ahead any more (every answer made on the event loop
+    again, the latency the sealing exists to remove).
+    """
+    service, backend = _sealing_service(tmp_path)
+    try:
+        rnd = backend.aggregate([RoundRequest(Imprint.hash(b"leaf"), 0, "alice")])
+        chains = list(rnd.iter_encoded_aggregation_chains())
+        shared = rnd.shared_elements()
+
+        probe = _plan_for(service, 1)
+        service._seal(probe, ClosedRound(rnd, chains, shared))
+        assert probe.sealed is not None
+        one = sum(map(len, probe.sealed))
+        # the budget holds exactly one such answer per round
+        monkeypatch.setattr(app_module, "SEALED_BYTES_PER_ROUND", one)
+
+        reused = 0
+        for i in range(20):
+            closed = ClosedRound(rnd, chains, shared)
+            address = id(closed)
+            first, second = _plan_for(service, 10 + 2 * i), _plan_for(service, 11 + 2 * i)
+            service._seal(first, closed)
+            service._seal(second, closed)
+            assert first.sealed is not None, f"round {i}: its first answer was not sealed"
+            assert second.sealed is None  # over this round's budget: made as it is written
+            del closed
+            following = ClosedRound(rnd, chains, shared)
+            reused += id(following) == address
+            del following
+        assert reused  # the address was reused: the case the defect needed
+    finally:
+        backend.close()

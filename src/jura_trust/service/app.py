@@ -36,6 +36,7 @@ import json
 import logging
 import signal
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -526,8 +527,10 @@ class Service:
             require_message_ids=config.require_message_ids,
         )
         self._turns = _Turns()
-        #: Bytes sealed ahead for the round being closed (writer thread only).
-        self._sealed_bytes: dict[int, int] = {}
+        #: The round whose answers are being sealed ahead and the bytes sealed
+        #: for it so far (writer thread only). A weak reference, not ``id()``:
+        #: a new round may take the address of a freed one, and inherit its count.
+        self._sealing: tuple[weakref.ref[ClosedRound] | None, int] = (None, 0)
         self._login_names = frozenset(login.name for login in config.logins)
         self._reading = _ByteBudget(config.max_reading_bytes)
         #: Open client connections (HTTP and TCP).
@@ -941,7 +944,9 @@ class Service:
         login = plan.login
         if not slots or login is None or plan.header is None or plan.algorithm is None:
             return  # discarded meanwhile
-        used = self._sealed_bytes.get(id(closed), 0)
+        current, used = self._sealing
+        if current is None or current() is not closed:
+            used = 0  # the first answer of a new round
         if used >= SEALED_BYTES_PER_ROUND:
             return
         chains, shared = closed.chains, closed.shared
@@ -967,7 +972,7 @@ class Service:
             )
         )
         # one round at a time on the writer thread: keep only the current one
-        self._sealed_bytes = {id(closed): used + sum(map(len, sealed))}
+        self._sealing = (weakref.ref(closed), used + sum(map(len, sealed)))
         plan.ended_at = closed.ended_at
         plan.sealed_ok = ok
         plan.sealed = sealed
