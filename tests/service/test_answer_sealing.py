@@ -27,6 +27,7 @@ from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
 from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.errors import ErrorCode, JuraError
 from jura_trust.pdu import (
+    AggregatorStatus,
     AggregationRequest,
     encode_aggregation_request,
     parse_pdus,
@@ -36,7 +37,7 @@ from jura_trust.service import app as app_module
 from jura_trust.service import rounds as rounds_module
 from jura_trust.service.app import ENDPOINTS, Service
 from jura_trust.service.config import Login, ServiceConfig
-from jura_trust.service.metrics import Metrics
+from jura_trust.service.metrics import LATENCY_BUCKETS, Histogram, Metrics
 from jura_trust.service.rounds import ClosedRound, RoundLoop
 
 KEY = b"sealing-key"
@@ -328,3 +329,75 @@ def test_sealing_budget_is_per_round_even_when_a_freed_round_address_is_reused(
         assert reused  # the address was reused: the case the defect needed
     finally:
         backend.close()
+
+
+def _serve(
+    tmp_path: Path, bodies: list[bytes], prepare: object = None
+) -> list[tuple[bool, bytes]]:
+    """Each body's answer: (whether it was sealed ahead, its bytes); ``prepare(service)`` first."""
+    config = ServiceConfig(home=tmp_path, round_ms=1000, logins=(Login("alice", KEY),))
+
+    async def scenario() -> list[tuple[bool, bytes]]:
+        backend = EmbeddedBackend(tmp_path / "state", clock=ManualClock(1_700_000_000))
+        service = Service(config, backend=backend, announce=lambda line: None)
+        if callable(prepare):
+            prepare(service)
+        service.start()
+        try:
+            answers = await asyncio.wait_for(
+                asyncio.gather(
+                    *(service.answer(ENDPOINTS["aggregator"], body, time.time()) for body in bodies)
+                ),
+                30,
+            )
+            return [(answer.made() is not None, await answer.body()) for answer in answers]
+        finally:
+            await service.stop()
+
+    return asyncio.run(scenario())
+
+
+def _responses(answer: bytes) -> list[tuple[int, int, int]]:
+    """(request id, status, number of aggregation chains) of every payload, HMACs checked."""
+    out = []
+    for pdu in parse_pdus(answer):
+        verify_hmac(pdu, KEY, algorithm=HashAlgorithm.SHA2_256)
+        out += [(r.request_id, r.status, len(r.aggregation_chains)) for r in pdu.responses]
+    return out
+
+
+def test_a_failing_answer_maker_loses_no_acknowledged_request(tmp_path, monkeypatch):
+    """An exception while sealing ahead: the answers are made as they are written instead."""
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("a bug while sealing")
+
+    monkeypatch.setattr(app_module, "iter_sealed", broken)
+    bodies = [_request_body(3, message_id=1), _request_body(2, level=1, message_id=2)]
+    (sealed_a, a), (sealed_b, b) = _serve(tmp_path, bodies)
+    assert (sealed_a, sealed_b) == (False, False)
+    assert _responses(a) == [(100, 0, 1), (101, 0, 1), (102, 0, 1)]
+    assert _responses(b) == [(100, 0, 1), (101, 0, 1)]
+
+
+def test_a_round_reported_failed_after_its_answers_were_sealed_answers_no_signature(
+    tmp_path,
+):
+    """The defect: a close that raised *after* the answer makers ran (here: the metrics).
+
+    The round's waiters were told it failed (``last_error``, a round
+    failure counted, INTERNAL_ERROR payloads made), yet the answers sealed
+    ahead still went out, with signatures: a failed round must never be
+    answered with a signature (the store-fault contract of issue 9).
+    """
+
+    class Broken(Histogram):
+        def observe(self, value: float) -> None:
+            raise RuntimeError("after the makers")
+
+    def prepare(service: Service) -> None:
+        service.metrics.answers_made = Broken(LATENCY_BUCKETS)
+
+    (sealed, answer), = _serve(tmp_path, [_request_body(3)], prepare)
+    assert not sealed
+    assert _responses(answer) == [(r, AggregatorStatus.INTERNAL_ERROR, 0) for r in (100, 101, 102)]

@@ -920,6 +920,9 @@ class Service:
                 try:
                     closed = await asyncio.shield(slot.future)
                 except Exception:
+                    # a failed round is never answered with a signature, even
+                    # one sealed before a later step of its close failed
+                    plan.sealed = None
                     slot.payload = self._refuse_request(
                         slot.request_id, AggregatorStatus.INTERNAL_ERROR, "the round failed"
                     )
