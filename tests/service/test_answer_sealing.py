@@ -27,8 +27,8 @@ from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
 from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.errors import ErrorCode, JuraError
 from jura_trust.pdu import (
-    AggregatorStatus,
     AggregationRequest,
+    AggregatorStatus,
     encode_aggregation_request,
     parse_pdus,
     verify_hmac,
@@ -331,9 +331,7 @@ def test_sealing_budget_is_per_round_even_when_a_freed_round_address_is_reused(
         backend.close()
 
 
-def _serve(
-    tmp_path: Path, bodies: list[bytes], prepare: object = None
-) -> list[tuple[bool, bytes]]:
+def _serve(tmp_path: Path, bodies: list[bytes], prepare: object = None) -> list[tuple[bool, bytes]]:
     """Each body's answer: (whether it was sealed ahead, its bytes); ``prepare(service)`` first."""
     config = ServiceConfig(home=tmp_path, round_ms=1000, logins=(Login("alice", KEY),))
 
@@ -398,6 +396,6 @@ def test_a_round_reported_failed_after_its_answers_were_sealed_answers_no_signat
     def prepare(service: Service) -> None:
         service.metrics.answers_made = Broken(LATENCY_BUCKETS)
 
-    (sealed, answer), = _serve(tmp_path, [_request_body(3)], prepare)
+    ((sealed, answer),) = _serve(tmp_path, [_request_body(3)], prepare)
     assert not sealed
     assert _responses(answer) == [(r, AggregatorStatus.INTERNAL_ERROR, 0) for r in (100, 101, 102)]
