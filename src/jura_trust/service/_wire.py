@@ -19,12 +19,14 @@ into the PDU itself, and the HMAC computed over it in one call.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Final
 
 from jura_trust.core import tlv
 from jura_trust.core.hashing import HashAlgorithm
 from jura_trust.pdu import Header, compute_hmac, seal_pdu
 
 __all__ = [
+    "WRITE_SLICE",
     "iter_responses",
     "iter_sealed",
     "request_head",
@@ -32,9 +34,15 @@ __all__ = [
     "seal_responses",
     "success_parts",
     "success_payload",
+    "write_slices",
 ]
 
 _OK_STATUS = tlv.encode(0x04, b"")
+
+#: Largest piece of a made answer handed to a transport at once: a client
+#: that reads slowly holds its answer once (in the service) plus at most
+#: this much in the transport's buffer, not a second copy of the whole.
+WRITE_SLICE: Final = 128 << 10
 
 
 def seal(
@@ -182,3 +190,13 @@ def success_payload(request_id: int, *items: bytes) -> bytes:
 
 #: The first two header bytes of a TLV16 payload element (type 0x02).
 _PAYLOAD_HEADER = tlv.encode(0x02, bytes(tlv.MAX_TLV8_LENGTH + 1))[:2]
+
+
+def write_slices(made: bytes) -> Iterator[memoryview | bytes]:
+    """``made`` in pieces of :data:`WRITE_SLICE` bytes (itself when it is no larger)."""
+    if len(made) <= WRITE_SLICE:
+        yield made
+        return
+    view = memoryview(made)
+    for start in range(0, len(made), WRITE_SLICE):
+        yield view[start : start + WRITE_SLICE]

@@ -80,6 +80,7 @@ from jura_trust.service._wire import (
     request_head,
     success_parts,
     success_payload,
+    write_slices,
 )
 from jura_trust.service.auth import Gate, Refusal
 from jura_trust.service.config import Login, ServiceConfig
@@ -315,12 +316,13 @@ class Answer:
             wrong PDU type, 408 too slow, 413 too large).
     """
 
-    __slots__ = ("_plans", "_service", "status")
+    __slots__ = ("_made", "_plans", "_service", "status")
 
     def __init__(self, service: Service, status: int, plans: list[_Plan]) -> None:
         self.status = status
         self._service = service
         self._plans = plans
+        self._made: bytes | None = None
 
     @property
     def close(self) -> bool:
@@ -330,6 +332,10 @@ class Answer:
     async def pdus(self) -> AsyncIterator[bytes]:
         """The response PDUs in order; each request PDU's answers are released once taken."""
         try:
+            if self._made is not None:  # taken whole by made(): the same bytes
+                yield self._made
+                self.written()
+                return
             ended_at = received = 0.0
             for plan in self._plans:
                 async for pdu in self._service._produce(plan):
@@ -350,12 +356,22 @@ class Answer:
         An aggregation answer sealed when its round closed (and a refusal)
         is made; the transport then writes it in one go and calls
         :meth:`written`. Otherwise it takes the PDUs from :meth:`pdus`.
+
+        The sealed PDUs are moved into the joined bytes (the plans keep an
+        empty list), so a client that reads slowly holds one copy of its
+        answer, not two.
         """
+        if self._made is not None:
+            return self._made
         if any(plan.reduced is None and plan.sealed is None for plan in self._plans):
             return None
-        return b"".join(
+        self._made = b"".join(
             [pdu for plan in self._plans for pdu in plan.sealed or (plan.reduced or b"",)]
         )
+        for plan in self._plans:
+            if plan.sealed:
+                plan.sealed = []
+        return self._made
 
     def written(self) -> None:
         """The bytes from :meth:`made` were handed to the transport: count them, release."""
@@ -379,6 +395,7 @@ class Answer:
         for plan in self._plans:
             self._service._release(plan)
         self._plans = []
+        self._made = None
 
 
 class _Turns:
@@ -832,7 +849,8 @@ class Service:
                     # one write: the client wakes once and reads it all
                     resp.content_length = len(made)
                     await resp.prepare(request)
-                    await resp.write(made)
+                    for part in write_slices(made):
+                        await resp.write(part)
                     answer.written()
                 else:
                     await resp.prepare(request)

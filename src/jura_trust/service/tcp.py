@@ -39,6 +39,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Final
 
+from jura_trust.service._wire import write_slices
+
 if TYPE_CHECKING:
     from jura_trust.service.app import Answer, Endpoint, Service
 
@@ -136,9 +138,10 @@ class TcpListener:
                 async with asyncio.timeout(timeout):
                     made = answer.made()
                     if made is not None:  # sealed when its round closed: one write
-                        writer.write(made)
+                        for part in write_slices(made):
+                            writer.write(part)
+                            await writer.drain()
                         answer.written()
-                        await writer.drain()
                     else:
                         async for pdu in answer.pdus():
                             writer.write(pdu)
