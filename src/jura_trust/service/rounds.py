@@ -181,7 +181,10 @@ class RoundLoop:
         that when the round's future is set every answer is ready to be
         written, and they are all written in one go. A maker that raises is
         logged; the round and the other makers are unaffected. Not run when
-        the round fails. Call it on the event loop right after :meth:`add`
+        the round cannot be committed; if a later step of the close fails
+        after they ran, the round's waiters still get the failure, so what
+        the makers made must not be sent (the service drops its sealed
+        answers then). Call it on the event loop right after :meth:`add`
         (with no ``await`` between), so that it belongs to the same round.
         """
         self._makers.append(make)
