@@ -486,3 +486,74 @@ def test_a_sealed_answer_larger_than_a_slice_arrives_whole(tmp_path, transport):
     assert sum(map(len, signatures)) > WRITE_SLICE
     for imprint, encoded in zip(imprints, signatures, strict=True):
         assert Signature.from_bytes(encoded).document_hash == imprint
+
+
+def test_sealed_answers_of_one_round_go_to_their_own_login_key_and_request(tmp_path):
+    """Answers sealed ahead for several logins in one round: each one's key, ids and hashes.
+
+    Two logins with different keys send interleaved bodies (levels 0 and
+    3) into the same round; every answer is sealed on the writer thread.
+    Each answer must carry its own login in the header, verify with its own
+    key only, answer its own request ids in order, and each signature must
+    be for the hash that request sent, at its level (no slot or key mixed
+    up when sealing ahead).
+    """
+    keys = {"alice": b"alice-key", "bob": b"bob-key"}
+    config = ServiceConfig(
+        home=tmp_path,
+        round_ms=1000,
+        logins=tuple(Login(name, key) for name, key in keys.items()),
+    )
+    sent: list[tuple[str, int, list[AggregationRequest]]] = []
+    bodies = []
+    for n in range(6):
+        login = "alice" if n % 2 == 0 else "bob"
+        level = 3 if n % 3 == 0 else 0
+        requests = [
+            AggregationRequest(
+                1000 * n + i, Imprint.hash(b"%s %d %d" % (login.encode(), n, i)), level
+            )
+            for i in range(5 + n)
+        ]
+        sent.append((login, level, requests))
+        bodies.append(
+            encode_aggregation_request(
+                requests, login_id=login, key=keys[login], instance_id=7, message_id=n + 1
+            )
+        )
+
+    async def scenario() -> list[tuple[bool, bytes]]:
+        backend = EmbeddedBackend(tmp_path / "state", clock=ManualClock(1_700_000_000))
+        service = Service(config, backend=backend, announce=lambda line: None)
+        service.start()
+        try:
+            answers = await asyncio.wait_for(
+                asyncio.gather(
+                    *(service.answer(ENDPOINTS["aggregator"], b, time.time()) for b in bodies)
+                ),
+                30,
+            )
+            return [(answer.made() is not None, await answer.body()) for answer in answers]
+        finally:
+            await service.stop()
+
+    results = asyncio.run(scenario())
+    rounds = set()
+    for (login, level, requests), (sealed, answer) in zip(sent, results, strict=True):
+        assert sealed
+        other = "bob" if login == "alice" else "alice"
+        got = []
+        for pdu in parse_pdus(answer):
+            assert pdu.header.login_id == login
+            verify_hmac(pdu, keys[login], algorithm=HashAlgorithm.SHA2_256)
+            with pytest.raises(JuraError):
+                verify_hmac(pdu, keys[other], algorithm=HashAlgorithm.SHA2_256)
+            got += pdu.responses
+        assert [r.request_id for r in got] == [r.request_id for r in requests]
+        for request, response in zip(requests, got, strict=True):
+            assert response.status == 0
+            signature = response.signature(level)
+            assert signature.document_hash == request.request_hash
+            assert signature.aggregation_chains[0].links[0].level_correction >= level
+            rounds.add(signature.aggregation_time)
+    assert len(rounds) == 1  # all in one round, sealed together
