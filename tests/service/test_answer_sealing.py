@@ -557,3 +557,37 @@ def test_sealed_answers_of_one_round_go_to_their_own_login_key_and_request(tmp_p
             assert signature.aggregation_chains[0].links[0].level_correction >= level
             rounds.add(signature.aggregation_time)
     assert len(rounds) == 1  # all in one round, sealed together
+
+
+def test_shutdown_while_a_round_answers_are_sealed_loses_no_answer(tmp_path, monkeypatch):
+    """``stop()`` while the writer is sealing: the round completes, its answers are written."""
+    config = ServiceConfig(home=tmp_path, round_ms=1000, logins=(Login("alice", KEY),))
+    sealing = threading.Event()
+    release = threading.Event()
+    seal = Service._seal
+
+    def slow_seal(self: Service, plan: object, closed: ClosedRound) -> None:
+        sealing.set()
+        release.wait(10)
+        seal(self, plan, closed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Service, "_seal", slow_seal)
+
+    async def scenario() -> tuple[bool, bytes]:
+        backend = EmbeddedBackend(tmp_path / "state", clock=ManualClock(1_700_000_000))
+        service = Service(config, backend=backend, announce=lambda line: None)
+        service.start()
+        pending = asyncio.create_task(
+            service.answer(ENDPOINTS["aggregator"], _request_body(4), time.time())
+        )
+        while not sealing.is_set():
+            await asyncio.sleep(0.01)
+        threading.Timer(0.3, release.set).start()
+        service.drain()
+        await asyncio.wait_for(service.stop(), 20)  # waits for the writer: no deadlock
+        answer = await asyncio.wait_for(pending, 10)
+        return answer.made() is not None, await answer.body()
+
+    sealed, answer = asyncio.run(scenario())
+    assert sealed
+    assert _responses(answer) == [(r, 0, 1) for r in (100, 101, 102, 103)]
