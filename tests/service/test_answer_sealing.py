@@ -332,9 +332,14 @@ def test_sealing_budget_is_per_round_even_when_a_freed_round_address_is_reused(
         backend.close()
 
 
-def _serve(tmp_path: Path, bodies: list[bytes], prepare: object = None) -> list[tuple[bool, bytes]]:
+def _serve(
+    tmp_path: Path,
+    bodies: list[bytes],
+    prepare: object = None,
+    logins: tuple[Login, ...] = (Login("alice", KEY),),
+) -> list[tuple[bool, bytes]]:
     """Each body's answer: (whether it was sealed ahead, its bytes); ``prepare(service)`` first."""
-    config = ServiceConfig(home=tmp_path, round_ms=1000, logins=(Login("alice", KEY),))
+    config = ServiceConfig(home=tmp_path, round_ms=1000, logins=logins)
 
     async def scenario() -> list[tuple[bool, bytes]]:
         backend = EmbeddedBackend(tmp_path / "state", clock=ManualClock(1_700_000_000))
@@ -499,11 +504,6 @@ def test_sealed_answers_of_one_round_go_to_their_own_login_key_and_request(tmp_p
     up when sealing ahead).
     """
     keys = {"alice": b"alice-key", "bob": b"bob-key"}
-    config = ServiceConfig(
-        home=tmp_path,
-        round_ms=1000,
-        logins=tuple(Login(name, key) for name, key in keys.items()),
-    )
     sent: list[tuple[str, int, list[AggregationRequest]]] = []
     bodies = []
     for n in range(6):
@@ -522,22 +522,7 @@ def test_sealed_answers_of_one_round_go_to_their_own_login_key_and_request(tmp_p
             )
         )
 
-    async def scenario() -> list[tuple[bool, bytes]]:
-        backend = EmbeddedBackend(tmp_path / "state", clock=ManualClock(1_700_000_000))
-        service = Service(config, backend=backend, announce=lambda line: None)
-        service.start()
-        try:
-            answers = await asyncio.wait_for(
-                asyncio.gather(
-                    *(service.answer(ENDPOINTS["aggregator"], b, time.time()) for b in bodies)
-                ),
-                30,
-            )
-            return [(answer.made() is not None, await answer.body()) for answer in answers]
-        finally:
-            await service.stop()
-
-    results = asyncio.run(scenario())
+    results = _serve(tmp_path, bodies, logins=tuple(Login(name, key) for name, key in keys.items()))
     rounds = set()
     for (login, level, requests), (sealed, answer) in zip(sent, results, strict=True):
         assert sealed
