@@ -45,7 +45,12 @@ from jura_trust.core.chains import (
 )
 from jura_trust.core.hashing import IMPRINT_SIZES, HashAlgorithm, Imprint
 from jura_trust.core.publication import PublicationData, PublicationRecord
-from jura_trust.core.signature import CalendarAuthRecord, Signature, SignatureData
+from jura_trust.core.signature import (
+    CalendarAuthRecord,
+    RFC3161Record,
+    Signature,
+    SignatureData,
+)
 from jura_trust.errors import FormatError
 
 __all__ = ["parse_signature"]
@@ -82,6 +87,37 @@ _SHA256_CALENDAR_RUN = re.compile(rb"(?:[\x07\x08]\x21\x01[\x00-\xff]{32})+")
 _SHA256_LINK_RUN = re.compile(rb"(?:[\x07\x08]\x23\x02\x21\x01[\x00-\xff]{32})+")
 _CALENDAR_STRIDE = 35
 _LINK_STRIDE = 37
+#: The other usual aggregation links (plain TLV8 headers, no flags), up to
+#: their sibling: a one-byte level correction (group 1) and a SHA-256
+#: sibling imprint; a one-byte level correction (group 2) and a legacy id;
+#: a legacy id alone. The element's length fixes the sibling's.
+_LINK = re.compile(
+    rb"[\x07\x08](?:"
+    rb"\x26\x01\x01([\x01-\xff])\x02\x21(?=\x01)"
+    rb"|\x22\x01\x01([\x01-\xff])\x03\x1d"
+    rb"|\x1f\x03\x1d"
+    rb")"
+)
+#: The usual head of an aggregation chain, in the usual order: a four-byte
+#: aggregation time (group 1), the chain index (group 2: elements of one to
+#: eight bytes, minimal), a SHA-256 input hash (group 3) and a one-byte
+#: algorithm id (group 4). Plain TLV8 headers throughout.
+_CHAIN_HEAD = re.compile(
+    rb"\x02\x04([\x01-\xff][\x00-\xff]{3})"
+    rb"((?:\x03(?:"
+    + rb"|".join(rb"\x%02x[\x01-\xff][\x00-\xff]{%d}" % (n, n - 1) for n in range(1, 9))
+    + rb"))+)"
+    rb"\x05\x21(\x01[\x00-\xff]{32})"
+    rb"\x06\x01([\x01-\xff])"
+)
+#: The child types each template knows (any other is unknown: kept when
+#: non-critical, an error when critical).
+_LINK_FIELDS = frozenset((0x01, 0x02, 0x03, 0x04))
+_CHAIN_FIELDS = frozenset((0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08))
+_CALENDAR_FIELDS = frozenset((0x01, 0x02, 0x05, 0x07, 0x08))
+_RFC3161_FIELDS = frozenset((0x02, 0x03, 0x05, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15))
+_RFC3161_PARTS = frozenset((0x10, 0x11, 0x13, 0x14))
+_SIGNATURE_FIELDS = frozenset((0x801, 0x802, 0x803, 0x804, 0x805, 0x806))
 
 
 class _UnhandledError(Exception):
@@ -186,37 +222,43 @@ def _metadata(data: bytes, pos: int, start: int, stop: int) -> Metadata:
     )
 
 
-def _aggregation_link(
-    direction: Direction, data: bytes, pos: int, start: int, stop: int
-) -> AggregationLink:
+def _unknown(typ: int, b0: int, data: bytes, p: int, s: int, e: int) -> tlv.TLV:
+    """An unknown child as the reference parser keeps it: non-critical ones only."""
+    if not b0 & 0x40:
+        raise _UnhandledError  # an unknown critical element: an error
+    return tlv.TLV(typ, data[s:e], True, bool(b0 & 0x20), bool(b0 & 0x80), data[p:e])
+
+
+def _aggregation_link(data: bytes, start: int, stop: int) -> tuple[bytes, int, Metadata | None]:
+    """The packed form of a link (any shape): sibling bytes, level correction, metadata."""
     correction: int | None = None
-    sibling: Imprint | None = None
-    legacy_id: bytes | None = None
+    sibling: bytes | None = None
     metadata: Metadata | None = None
-    for typ, _b0, p, s, e in _scan(data, start, stop):
-        if typ == 0x02 and sibling is None and metadata is None and legacy_id is None:
-            sibling = _imprint(data, s, e)
-        elif typ == 0x03 and sibling is None and metadata is None and legacy_id is None:
-            legacy_id = data[s:e]
+    for typ, b0, p, s, e in _scan(data, start, stop):
+        if typ == 0x02 and sibling is None:
+            sibling = _imprint(data, s, e).value
+        elif typ == 0x03 and sibling is None:
+            sibling = data[s:e]
             try:
-                check_legacy_id(legacy_id)
+                check_legacy_id(sibling)
             except FormatError:
                 raise _UnhandledError from None
         elif typ == 0x01 and correction is None:
             correction = _uint(data, s, e)
-        elif typ == 0x04 and metadata is None and sibling is None and legacy_id is None:
+        elif typ == 0x04 and sibling is None:
             metadata = _metadata(data, p, s, e)
+            sibling = metadata.value
+        elif typ not in _LINK_FIELDS:
+            _unknown(typ, b0, data, p, s, e)  # kept by the link the reference parser builds
         else:
-            raise _UnhandledError
+            raise _UnhandledError  # a second sibling or correction
     if correction is None:
         correction = 0
     elif correction > _MAX_LEVEL:
         raise _UnhandledError
-    if sibling is None and metadata is None and legacy_id is None:
+    if sibling is None:
         raise _UnhandledError
-    return _keep_raw(
-        AggregationLink(direction, correction, sibling, legacy_id, metadata), data[pos:stop]
-    )
+    return sibling, correction, metadata
 
 
 def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> AggregationChain:
@@ -225,14 +267,31 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
     input_data: bytes | None = None
     input_hash: Imprint | None = None
     algorithm: int | None = None
+    unknown: list[tlv.TLV] = []
     # The links, packed as AggregationChain keeps them (no object per link).
     directions = bytearray()
     corrections = bytearray()
     siblings: list[bytes] = []
     metadata: list[Metadata] = []
     append = siblings.append
-    run_tried = False
     p = start
+    head = _CHAIN_HEAD.match(data, p, stop)
+    if head is not None:
+        # The usual head, read at once: time, index, SHA-256 input hash, algorithm.
+        time = int.from_bytes(head.group(1), "big")
+        run = head.group(2)
+        if len(run) % 3 == 0 and run[1::3].count(1) == len(run) // 3:
+            index.extend(run[2::3])  # one-byte values (each element is 03 01 xx)
+        else:
+            i = 0
+            while i < len(run):
+                n = run[i + 1]
+                index.append(int.from_bytes(run[i + 2 : i + 2 + n], "big"))
+                i += 2 + n
+        input_hash = _new(Imprint)
+        _set_imprint(input_hash, head.group(3))
+        algorithm = head.group(4)[0]
+        p = head.end()
     while p < stop:  # the element loop of _scan, inlined
         b0 = data[p]
         if b0 & 0x80:
@@ -250,31 +309,38 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
         if e > stop:
             raise _UnhandledError
         if typ == 0x07 or typ == 0x08:  # noqa: PLR1714 - the hot loop
-            if e - s == 35 and data[s] == 0x02 and data[s + 1] == 33:
-                # The common link: one sibling imprint, no level correction.
-                if _sizes.get(data[s + 2]) != 33:
-                    raise _UnhandledError
-                if b0 == typ and not run_tried:
-                    # Usually every link from here on is one: read them all
-                    # at once (links are the chain's last elements).
-                    run_tried = True
-                    if _SHA256_LINK_RUN.fullmatch(data, p, stop) is not None:
-                        count = (stop - p) // _LINK_STRIDE
-                        directions += data[p:stop:_LINK_STRIDE]
-                        corrections += bytes(count)
-                        siblings.extend(
-                            [data[i : i + 33] for i in range(p + 4, stop, _LINK_STRIDE)]
-                        )
-                        p = stop
-                        break
-                append(data[s + 2 : e])
-                correction = 0
-            else:
-                link = _aggregation_link(_LEFT if typ == 0x07 else _RIGHT, data, p, s, e)
-                append(link.sibling_bytes)
-                correction = link.level_correction
-                if link.metadata is not None:
-                    metadata.append(link.metadata)
+            if b0 == typ:  # a plain TLV8 header: maybe one of the usual shapes
+                if e - s == 35:
+                    # A run of plain SHA-256 links (one sibling imprint each,
+                    # no level correction): read it at once.
+                    run_match = _SHA256_LINK_RUN.match(data, p, stop)
+                    if run_match is not None:
+                        q = run_match.end()
+                        directions += data[p:q:_LINK_STRIDE]
+                        corrections += bytes((q - p) // _LINK_STRIDE)
+                        siblings.extend([data[i : i + 33] for i in range(p + 4, q, _LINK_STRIDE)])
+                        p = q
+                        continue
+                else:
+                    link = _LINK.match(data, p, e)
+                    if link is not None:
+                        # A level correction of one byte with a SHA-256
+                        # sibling, or a legacy id with or without one.
+                        sibling = data[link.end() : e]
+                        if link.lastindex != 1:
+                            try:
+                                check_legacy_id(sibling)
+                            except FormatError:
+                                raise _UnhandledError from None
+                        append(sibling)
+                        directions.append(typ)
+                        corrections.append(data[p + 4] if link.lastindex else 0)
+                        p = e
+                        continue
+            sibling, correction, meta = _aggregation_link(data, s, e)
+            append(sibling)
+            if meta is not None:
+                metadata.append(meta)
             directions.append(typ)
             corrections.append(correction)
         elif typ == 0x03:
@@ -287,6 +353,8 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
             algorithm = _uint(data, s, e)
         elif typ == 0x04 and input_data is None:
             input_data = data[s:e]
+        elif typ not in _CHAIN_FIELDS:
+            unknown.append(_unknown(typ, b0, data, p, s, e))
         else:
             raise _UnhandledError
         p = e
@@ -301,7 +369,7 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
     _set(chain, "input_hash", input_hash)
     _set(chain, "algorithm", alg)
     _set(chain, "input_data", input_data)
-    _set(chain, "unknown", ())
+    _set(chain, "unknown", tuple(unknown))
     _set(chain, "raw", data[pos:stop])
     _set(chain, "_directions", bytes(directions))
     _set(chain, "_corrections", bytes(corrections))
@@ -315,6 +383,7 @@ def _calendar_chain(data: bytes, pos: int, start: int, stop: int) -> CalendarCha
     publication_time: int | None = None
     time: int | None = None
     input_hash: Imprint | None = None
+    unknown: list[tlv.TLV] = []
     # The links, packed as CalendarChain keeps them (no object per link).
     directions = bytearray()
     push = directions.append
@@ -361,6 +430,8 @@ def _calendar_chain(data: bytes, pos: int, start: int, stop: int) -> CalendarCha
             time = _uint(data, s, e)
         elif typ == 0x05 and input_hash is None:
             input_hash = _imprint(data, s, e)
+        elif typ not in _CALENDAR_FIELDS:
+            unknown.append(_unknown(typ, b0, data, p, s, e))
         else:
             raise _UnhandledError
         p = e
@@ -370,7 +441,7 @@ def _calendar_chain(data: bytes, pos: int, start: int, stop: int) -> CalendarCha
     _set(chain, "publication_time", publication_time)
     _set(chain, "input_hash", input_hash)
     _set(chain, "aggregation_time_field", time)
-    _set(chain, "unknown", ())
+    _set(chain, "unknown", tuple(unknown))
     _set(chain, "raw", data[pos:stop])
     _set(chain, "_directions", bytes(directions))
     _set(chain, "_siblings", tuple(siblings))
@@ -459,6 +530,50 @@ def _calendar_auth_record(data: bytes, pos: int, start: int, stop: int) -> Calen
     return _keep_raw(CalendarAuthRecord(published, signed), data[pos:stop])
 
 
+def _rfc3161_record(data: bytes, pos: int, start: int, stop: int) -> RFC3161Record:
+    time: int | None = None
+    index: list[int] = []
+    input_hash: Imprint | None = None
+    parts: dict[int, bytes] = {}  # the TSTInfo and signed attributes' prefixes and suffixes
+    algorithms: dict[int, HashAlgorithm] = {}
+    unknown: list[tlv.TLV] = []
+    for typ, b0, p, s, e in _scan(data, start, stop):
+        if typ == 0x03:
+            index.append(_uint(data, s, e))
+        elif typ == 0x02 and time is None:
+            time = _uint(data, s, e)
+        elif typ == 0x05 and input_hash is None:
+            input_hash = _imprint(data, s, e)
+        elif typ in _RFC3161_PARTS and typ not in parts:
+            parts[typ] = data[s:e]
+        elif (typ == 0x12 or typ == 0x15) and typ not in algorithms:  # noqa: PLR1714
+            algorithm = _ALGORITHMS.get(_uint(data, s, e))
+            if algorithm is None:
+                raise _UnhandledError
+            algorithms[typ] = algorithm
+        elif typ not in _RFC3161_FIELDS:
+            unknown.append(_unknown(typ, b0, data, p, s, e))
+        else:
+            raise _UnhandledError
+    if time is None or not index or input_hash is None or len(parts) != 4 or len(algorithms) != 2:
+        raise _UnhandledError
+    return _keep_raw(
+        RFC3161Record(
+            time,
+            tuple(index),
+            input_hash,
+            parts[0x10],
+            parts[0x11],
+            algorithms[0x12],
+            parts[0x13],
+            parts[0x14],
+            algorithms[0x15],
+            tuple(unknown),
+        ),
+        data[pos:stop],
+    )
+
+
 def _signature(data: bytes) -> Signature:
     end = len(data)
     if end > tlv.MAX_INPUT_SIZE:
@@ -470,7 +585,9 @@ def _signature(data: bytes) -> Signature:
     calendar: CalendarChain | None = None
     publication: PublicationRecord | None = None
     auth: CalendarAuthRecord | None = None
-    for typ, _b0, p, s, e in _scan(data, start, stop):
+    rfc3161: RFC3161Record | None = None
+    unknown: list[tlv.TLV] = []
+    for typ, b0, p, s, e in _scan(data, start, stop):
         if typ == 0x801:
             chains.append(_aggregation_chain(data, p, s, e))
         elif typ == 0x802 and calendar is None:
@@ -479,8 +596,12 @@ def _signature(data: bytes) -> Signature:
             publication = _publication_record(data, p, s, e)
         elif typ == 0x805 and auth is None:
             auth = _calendar_auth_record(data, p, s, e)
+        elif typ == 0x806 and rfc3161 is None:
+            rfc3161 = _rfc3161_record(data, p, s, e)
+        elif typ not in _SIGNATURE_FIELDS:
+            unknown.append(_unknown(typ, b0, data, p, s, e))
         else:
-            raise _UnhandledError
+            raise _UnhandledError  # a duplicate, or an aggregation auth record
     if not chains or ((publication is not None or auth is not None) and calendar is None):
         raise _UnhandledError
     if publication is not None and auth is not None:
@@ -489,7 +610,7 @@ def _signature(data: bytes) -> Signature:
         # Leaf-most first, stable (as Signature's reference parser sorts).
         chains.sort(key=lambda c: -len(c.chain_index))
     return _keep_raw(
-        Signature(tuple(chains), calendar, publication, auth),
+        Signature(tuple(chains), calendar, publication, auth, rfc3161, None, tuple(unknown)),
         data,
     )
 
