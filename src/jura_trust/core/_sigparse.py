@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from jura_trust.core import tlv
@@ -77,6 +78,38 @@ def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
 # Values built field by field, without their ``__init__`` (the fields are
 # checked here first, as the validators would): the hottest objects only.
 _set_imprint = _setter(Imprint, "value")
+(
+    _set_meta_value,
+    _set_meta_client,
+    _set_meta_machine,
+    _set_meta_sequence,
+    _set_meta_time,
+    _set_meta_types,
+    _set_meta_padding,
+    _set_meta_raw,
+) = (
+    _setter(Metadata, name)
+    for name in (
+        "value",
+        "client_id",
+        "machine_id",
+        "sequence_number",
+        "request_time",
+        "child_types",
+        "padding",
+        "raw",
+    )
+)
+#: The usual metadata padding elements (TLV8, with or without the N and F
+#: flags, value ``01`` or ``01 01``), built once: a parsed one is equal.
+_PADDINGS = {
+    raw: tlv.TLV(_META_PAD, raw[2:], bool(raw[0] & 0x40), bool(raw[0] & 0x20), False, raw)
+    for raw in (
+        bytes((flags | _META_PAD,)) + pad
+        for flags in (0x00, 0x20, 0x40, 0x60)
+        for pad in (b"\x01\x01", b"\x02\x01\x01")
+    )
+}
 
 
 #: A run of the most common calendar links up to the chain's end: plain TLV8
@@ -97,6 +130,34 @@ _LINK = re.compile(
     rb"|\x22\x01\x01([\x01-\xff])\x03\x1d"
     rb"|\x1f\x03\x1d"
     rb")"
+)
+#: Any of the usual aggregation links, whole (plain TLV8 headers, no flags):
+#: a SHA-256 sibling imprint or a legacy id, each with or without a one-byte
+#: non-zero level correction. Groups: the direction byte, the correction
+#: (empty when none) and the sibling (33 bytes after ``02 21``, 29 after
+#: ``03 1d``). The length byte (0x23, 0x26, 0x1F or 0x22) tells the four
+#: shapes apart: from an element's start there is one reading at most.
+_USUAL_LINK = re.compile(
+    rb"([\x07\x08])"
+    rb"(?:\x23\x02\x21|\x1f\x03\x1d"
+    rb"|(?=\x26\x01\x01[\x01-\xff]\x02\x21|\x22\x01\x01[\x01-\xff]\x03\x1d)"
+    rb"[\x26\x22]\x01\x01([\x01-\xff])[\x02\x03][\x21\x1d])"
+    rb"((?<=\x21)\x01[\x00-\xff]{32}|(?<=\x1d)[\x00-\xff]{29})"
+)
+#: The value lengths of those four shapes.
+_USUAL_LINK_LENGTHS = frozenset((0x23, 0x26, 0x1F, 0x22))
+_SHA256_WITH_RSA = "1.2.840.113549.1.1.11"
+#: The usual calendar authentication record (the value of its element): the
+#: published data (a TLV8 with any flags: a four-byte time, group 1, and a
+#: SHA-256 imprint, group 2), then the signature data (a plain TLV16 of 290
+#: bytes): SHA-256 with RSA, a 2048-bit signature value (group 3) and a
+#: four-byte certificate id (group 4), no repository URI.
+_AUTH_RECORD = re.compile(
+    rb"[\x10\x30\x50\x70]\x29\x02\x04([\x01-\xff][\x00-\xff]{3})\x04\x21(\x01[\x00-\xff]{32})"
+    rb"\x80\x0b\x01\x22"
+    rb"\x01\x16" + re.escape(_SHA256_WITH_RSA.encode()) + rb"\x00"
+    rb"\x80\x02\x01\x00([\x00-\xff]{256})"
+    rb"\x03\x04([\x00-\xff]{4})"
 )
 #: The usual head of an aggregation chain, in the usual order: a four-byte
 #: aggregation time (group 1), the chain index (group 2: elements of one to
@@ -188,38 +249,55 @@ def _metadata(data: bytes, pos: int, start: int, stop: int) -> Metadata:
     request_time: int | None = None
     types: list[int] = []
     padding: list[tlv.TLV] = []
-    for typ, b0, p, s, e in _scan(data, start, stop):
+    p = start
+    while p < stop:  # the element loop of _scan, inlined
+        b0 = data[p]
+        if b0 & 0x80:
+            if stop - p < 4:
+                raise _UnhandledError
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            if stop - p < 2:
+                raise _UnhandledError
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
+        if e > stop:
+            raise _UnhandledError
         types.append(typ)
-        if typ == _META_PAD:
-            padding.append(
-                tlv.TLV(
-                    typ, data[s:e], bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x80), data[p:e]
-                )
-            )
-        elif typ == 0x01 and client_id is None:
+        if typ == 0x01 and client_id is None:
             client_id = _utf8(data, s, e)
-        elif typ == 0x02 and machine_id is None:
-            machine_id = _utf8(data, s, e)
-        elif typ == 0x03 and sequence is None:
-            sequence = _uint(data, s, e)
         elif typ == 0x04 and request_time is None:
             request_time = _uint(data, s, e)
+        elif typ == 0x03 and sequence is None:
+            sequence = _uint(data, s, e)
+        elif typ == 0x02 and machine_id is None:
+            machine_id = _utf8(data, s, e)
+        elif typ == _META_PAD:
+            element = data[p:e]
+            pad = _PADDINGS.get(element)  # the usual ones, shared (immutable)
+            if pad is None:
+                pad = tlv.TLV(
+                    typ, data[s:e], bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x80), element
+                )
+            padding.append(pad)
         else:
             raise _UnhandledError
+        p = e
     if client_id is None or (padding and types[0] != _META_PAD):
         raise _UnhandledError
-    return _keep_raw(
-        Metadata(
-            data[start:stop],
-            client_id,
-            machine_id,
-            sequence,
-            request_time,
-            tuple(types),
-            tuple(padding),
-        ),
-        data[pos:stop],
-    )
+    metadata = _new(Metadata)
+    _set_meta_value(metadata, data[start:stop])
+    _set_meta_client(metadata, client_id)
+    _set_meta_machine(metadata, machine_id)
+    _set_meta_sequence(metadata, sequence)
+    _set_meta_time(metadata, request_time)
+    _set_meta_types(metadata, tuple(types))
+    _set_meta_padding(metadata, tuple(padding))
+    _set_meta_raw(metadata, data[pos:stop])
+    return metadata
 
 
 def _unknown(typ: int, b0: int, data: bytes, p: int, s: int, e: int) -> tlv.TLV:
@@ -261,6 +339,54 @@ def _aggregation_link(data: bytes, start: int, stop: int) -> tuple[bytes, int, M
     return sibling, correction, metadata
 
 
+def _links_to_end(
+    data: bytes,
+    p: int,
+    stop: int,
+    directions: bytearray,
+    corrections: bytearray,
+    siblings: list[bytes],
+) -> bool:
+    """Read the links from ``p`` to ``stop`` at once if all are of the usual shapes.
+
+    Packs them onto ``directions``, ``corrections`` and ``siblings`` and
+    returns True; returns False (having added nothing) when any element
+    there is of another shape.
+    """
+    if _SHA256_LINK_RUN.fullmatch(data, p, stop) is not None:
+        # Only plain SHA-256 links: fixed-size, read by strides.
+        directions.extend(data[p:stop:_LINK_STRIDE])
+        corrections.extend(bytes((stop - p) // _LINK_STRIDE))
+        siblings.extend([data[i : i + 33] for i in range(p + 4, stop, _LINK_STRIDE)])
+        return True
+    found = _USUAL_LINK.findall(data, p, stop)
+    if not found:
+        return False
+    left, corr, sibling = zip(*found)
+    count = len(found)
+    plain = corr.count(b"")
+    # A link is 4 bytes of headers around its sibling, 7 with a correction.
+    # findall's matches lie in [p, stop) in order without overlapping: if
+    # their lengths add up to stop - p they are every element there, one
+    # after the other from p (and each is the element it starts with).
+    if sum(map(len, sibling)) + 7 * count - 3 * plain != stop - p:
+        return False
+    if 29 in map(len, sibling):
+        for value in sibling:
+            if len(value) == 29:
+                try:
+                    check_legacy_id(value)
+                except FormatError:
+                    raise _UnhandledError from None
+    directions.extend(b"".join(left))
+    if plain == count:
+        corrections.extend(bytes(count))
+    else:
+        corrections.extend(b"".join([c or b"\x00" for c in corr]))
+    siblings.extend(sibling)
+    return True
+
+
 def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> AggregationChain:
     time: int | None = None
     index: list[int] = []
@@ -274,6 +400,7 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
     siblings: list[bytes] = []
     metadata: list[Metadata] = []
     append = siblings.append
+    tail_tries = 2
     p = start
     head = _CHAIN_HEAD.match(data, p, stop)
     if head is not None:
@@ -310,34 +437,61 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
             raise _UnhandledError
         if typ == 0x07 or typ == 0x08:  # noqa: PLR1714 - the hot loop
             if b0 == typ:  # a plain TLV8 header: maybe one of the usual shapes
-                if e - s == 35:
-                    # A run of plain SHA-256 links (one sibling imprint each,
-                    # no level correction): read it at once.
-                    run_match = _SHA256_LINK_RUN.match(data, p, stop)
-                    if run_match is not None:
-                        q = run_match.end()
-                        directions += data[p:q:_LINK_STRIDE]
-                        corrections += bytes((q - p) // _LINK_STRIDE)
-                        siblings.extend([data[i : i + 33] for i in range(p + 4, q, _LINK_STRIDE)])
-                        p = q
-                        continue
-                else:
-                    link = _LINK.match(data, p, e)
-                    if link is not None:
-                        # A level correction of one byte with a SHA-256
-                        # sibling, or a legacy id with or without one.
-                        sibling = data[link.end() : e]
-                        if link.lastindex != 1:
-                            try:
-                                check_legacy_id(sibling)
-                            except FormatError:
-                                raise _UnhandledError from None
-                        append(sibling)
-                        directions.append(typ)
-                        corrections.append(data[p + 4] if link.lastindex else 0)
-                        p = e
-                        continue
-            sibling, correction, meta = _aggregation_link(data, s, e)
+                if tail_tries and e - s in _USUAL_LINK_LENGTHS:
+                    # Usually every link from here on is one of the usual
+                    # shapes (links are the chain's last elements): read
+                    # them all at once. Tried at most twice a chain (at the
+                    # first link, and after a link of another shape, such
+                    # as the leaf's metadata), so the scans stay linear.
+                    tail_tries -= 1
+                    if _links_to_end(data, p, stop, directions, corrections, siblings):
+                        p = stop
+                        break
+                if e - s == 35 and data[s] == 0x02 and data[s + 1] == 0x21:
+                    # One sibling imprint, no level correction.
+                    if _sizes.get(data[s + 2]) != 33:
+                        raise _UnhandledError
+                    append(data[s + 2 : e])
+                    directions.append(typ)
+                    corrections.append(0)
+                    p = e
+                    continue
+                link = _LINK.match(data, p, e)
+                if link is not None:
+                    # A level correction of one byte with a SHA-256
+                    # sibling, or a legacy id with or without one.
+                    sibling = data[link.end() : e]
+                    if link.lastindex != 1:
+                        try:
+                            check_legacy_id(sibling)
+                        except FormatError:
+                            raise _UnhandledError from None
+                    append(sibling)
+                    directions.append(typ)
+                    corrections.append(data[p + 4] if link.lastindex else 0)
+                    p = e
+                    continue
+            size = e - s
+            if size >= 2 and data[s] == 0x04 and data[s + 1] == size - 2:
+                # Metadata alone (a plain TLV8 filling the link).
+                meta = _metadata(data, s, s + 2, e)
+                sibling = meta.value
+                correction = 0
+            elif (
+                size >= 5
+                and data[s] == 0x01
+                and data[s + 1] == 0x01
+                and data[s + 3] == 0x04
+                and data[s + 4] == size - 5
+            ):
+                # A level correction of one byte, then metadata.
+                correction = data[s + 2]
+                if not correction:
+                    raise _UnhandledError  # not minimal
+                meta = _metadata(data, s + 3, s + 5, e)
+                sibling = meta.value
+            else:
+                sibling, correction, meta = _aggregation_link(data, s, e)
             append(sibling)
             if meta is not None:
                 metadata.append(meta)
@@ -516,7 +670,30 @@ def _signature_data(data: bytes, pos: int, start: int, stop: int) -> SignatureDa
 
 
 def _calendar_auth_record(data: bytes, pos: int, start: int, stop: int) -> CalendarAuthRecord:
-    published: PublicationData | None = None
+    usual = _AUTH_RECORD.fullmatch(data, start, stop)
+    if usual is not None:
+        # The usual record, read at once (the values are those the general
+        # code below builds from the same bytes).
+        time, published_hash, value, certificate_id = usual.groups()
+        published = _new(PublicationData)
+        _set(published, "publication_time", int.from_bytes(time, "big"))
+        imprint = _new(Imprint)
+        _set_imprint(imprint, published_hash)
+        _set(published, "published_hash", imprint)
+        _set(published, "raw", data[start : start + 43])
+        signed = _new(SignatureData)
+        _set(signed, "signature_type", _SHA256_WITH_RSA)
+        _set(signed, "signature_value", value)
+        _set(signed, "certificate_id", certificate_id)
+        _set(signed, "certificate_repository_uri", None)
+        _set(signed, "raw", data[start + 43 : stop])
+        record = _new(CalendarAuthRecord)
+        _set(record, "published_data", published)
+        _set(record, "signature_data", signed)
+        _set(record, "unknown", ())
+        _set(record, "raw", data[pos:stop])
+        return record
+    published = None
     signed: SignatureData | None = None
     for typ, _b0, p, s, e in _scan(data, start, stop):
         if typ == 0x10 and published is None:
