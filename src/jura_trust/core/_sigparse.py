@@ -177,6 +177,8 @@ _LINK_FIELDS = frozenset((0x01, 0x02, 0x03, 0x04))
 _CHAIN_FIELDS = frozenset((0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08))
 _CALENDAR_FIELDS = frozenset((0x01, 0x02, 0x05, 0x07, 0x08))
 _RFC3161_FIELDS = frozenset((0x02, 0x03, 0x05, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15))
+_PUBLICATION_RECORD_FIELDS = frozenset((0x10, 0x09, 0x0A))
+_AUTH_RECORD_FIELDS = frozenset((0x10, 0x0B))
 _RFC3161_PARTS = frozenset((0x10, 0x11, 0x13, 0x14))
 _SIGNATURE_FIELDS = frozenset((0x801, 0x802, 0x803, 0x804, 0x805, 0x806))
 
@@ -628,13 +630,16 @@ def _publication_record(data: bytes, pos: int, start: int, stop: int) -> Publica
     published: PublicationData | None = None
     references: list[str] = []
     uris: list[str] = []
-    for typ, _b0, p, s, e in _scan(data, start, stop):
+    unknown: list[tlv.TLV] = []
+    for typ, b0, p, s, e in _scan(data, start, stop):
         if typ == 0x10 and published is None:
             published = _publication_data(data, p, s, e)
         elif typ == 0x09:
             references.append(_utf8(data, s, e, allow_empty=False))
         elif typ == 0x0A:
             uris.append(_utf8(data, s, e, allow_empty=False))
+        elif typ not in _PUBLICATION_RECORD_FIELDS:
+            unknown.append(_unknown(typ, b0, data, p, s, e))
         else:
             raise _UnhandledError
     if published is None:
@@ -643,7 +648,7 @@ def _publication_record(data: bytes, pos: int, start: int, stop: int) -> Publica
     _set(record, "published_data", published)
     _set(record, "references", tuple(references))
     _set(record, "repository_uris", tuple(uris))
-    _set(record, "unknown", ())
+    _set(record, "unknown", tuple(unknown))
     _set(record, "tlv_type", 0x803)
     return _keep_raw(record, data[pos:stop])
 
@@ -695,16 +700,19 @@ def _calendar_auth_record(data: bytes, pos: int, start: int, stop: int) -> Calen
         return record
     published = None
     signed: SignatureData | None = None
-    for typ, _b0, p, s, e in _scan(data, start, stop):
+    unknown: list[tlv.TLV] = []
+    for typ, b0, p, s, e in _scan(data, start, stop):
         if typ == 0x10 and published is None:
             published = _publication_data(data, p, s, e)
         elif typ == 0x0B and signed is None:
             signed = _signature_data(data, p, s, e)
+        elif typ not in _AUTH_RECORD_FIELDS:
+            unknown.append(_unknown(typ, b0, data, p, s, e))
         else:
             raise _UnhandledError
     if published is None or signed is None:
         raise _UnhandledError
-    return _keep_raw(CalendarAuthRecord(published, signed), data[pos:stop])
+    return _keep_raw(CalendarAuthRecord(published, signed, tuple(unknown)), data[pos:stop])
 
 
 def _rfc3161_record(data: bytes, pos: int, start: int, stop: int) -> RFC3161Record:
