@@ -31,14 +31,12 @@ records, unknown non-critical elements anywhere, and every malformed input.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from itertools import repeat
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from jura_trust.core import tlv
 from jura_trust.core.chains import (
     AggregationChain,
-    AggregationLink,
     CalendarChain,
     Direction,
     Metadata,
@@ -302,10 +300,12 @@ def _metadata(data: bytes, pos: int, start: int, stop: int) -> Metadata:
     return metadata
 
 
-def _unknown(typ: int, b0: int, data: bytes, p: int, s: int, e: int) -> tlv.TLV:
-    """An unknown child as the reference parser keeps it: non-critical ones only."""
+def _unknown(data: bytes, p: int, s: int, e: int) -> tlv.TLV:
+    """The unknown child at ``p`` as the reference parser keeps it: non-critical ones only."""
+    b0 = data[p]
     if not b0 & 0x40:
         raise _UnhandledError  # an unknown critical element: an error
+    typ = ((b0 & 0x1F) << 8) | data[p + 1] if b0 & 0x80 else b0 & 0x1F
     return tlv.TLV(typ, data[s:e], True, bool(b0 & 0x20), bool(b0 & 0x80), data[p:e])
 
 
@@ -314,7 +314,7 @@ def _aggregation_link(data: bytes, start: int, stop: int) -> tuple[bytes, int, M
     correction: int | None = None
     sibling: bytes | None = None
     metadata: Metadata | None = None
-    for typ, b0, p, s, e in _scan(data, start, stop):
+    for typ, _b0, p, s, e in _scan(data, start, stop):
         if typ == 0x02 and sibling is None:
             sibling = _imprint(data, s, e).value
         elif typ == 0x03 and sibling is None:
@@ -329,7 +329,7 @@ def _aggregation_link(data: bytes, start: int, stop: int) -> tuple[bytes, int, M
             metadata = _metadata(data, p, s, e)
             sibling = metadata.value
         elif typ not in _LINK_FIELDS:
-            _unknown(typ, b0, data, p, s, e)  # kept by the link the reference parser builds
+            _unknown(data, p, s, e)  # kept by the link the reference parser builds
         else:
             raise _UnhandledError  # a second sibling or correction
     if correction is None:
@@ -341,30 +341,23 @@ def _aggregation_link(data: bytes, start: int, stop: int) -> tuple[bytes, int, M
     return sibling, correction, metadata
 
 
-def _links_to_end(
-    data: bytes,
-    p: int,
-    stop: int,
-    directions: bytearray,
-    corrections: bytearray,
-    siblings: list[bytes],
-) -> bool:
-    """Read the links from ``p`` to ``stop`` at once if all are of the usual shapes.
+def _links_to_end(data: bytes, p: int, stop: int) -> tuple[bytes, bytes, Sequence[bytes]] | None:
+    """The links from ``p`` to ``stop`` packed, if all are of the usual shapes, else ``None``.
 
-    Packs them onto ``directions``, ``corrections`` and ``siblings`` and
-    returns True; returns False (having added nothing) when any element
-    there is of another shape.
+    Packed as :class:`AggregationChain` keeps them: the direction bytes,
+    the level-correction bytes and the siblings' bytes.
     """
     if _SHA256_LINK_RUN.fullmatch(data, p, stop) is not None:
         # Only plain SHA-256 links: fixed-size, read by strides.
-        directions.extend(data[p:stop:_LINK_STRIDE])
-        corrections.extend(bytes((stop - p) // _LINK_STRIDE))
-        siblings.extend([data[i : i + 33] for i in range(p + 4, stop, _LINK_STRIDE)])
-        return True
+        return (
+            data[p:stop:_LINK_STRIDE],
+            bytes((stop - p) // _LINK_STRIDE),
+            [data[i : i + 33] for i in range(p + 4, stop, _LINK_STRIDE)],
+        )
     found = _USUAL_LINK.findall(data, p, stop)
     if not found:
-        return False
-    left, corr, sibling = zip(*found)
+        return None
+    left, corr, sibling = zip(*found, strict=True)
     count = len(found)
     plain = corr.count(b"")
     # A link is 4 bytes of headers around its sibling, 7 with a correction.
@@ -372,7 +365,7 @@ def _links_to_end(
     # their lengths add up to stop - p they are every element there, one
     # after the other from p (and each is the element it starts with).
     if sum(map(len, sibling)) + 7 * count - 3 * plain != stop - p:
-        return False
+        return None
     if 29 in map(len, sibling):
         for value in sibling:
             if len(value) == 29:
@@ -380,13 +373,8 @@ def _links_to_end(
                     check_legacy_id(value)
                 except FormatError:
                     raise _UnhandledError from None
-    directions.extend(b"".join(left))
-    if plain == count:
-        corrections.extend(bytes(count))
-    else:
-        corrections.extend(b"".join([c or b"\x00" for c in corr]))
-    siblings.extend(sibling)
-    return True
+    corrections = bytes(count) if plain == count else b"".join([c or b"\x00" for c in corr])
+    return b"".join(left), corrections, sibling
 
 
 def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> AggregationChain:
@@ -446,7 +434,11 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
                     # first link, and after a link of another shape, such
                     # as the leaf's metadata), so the scans stay linear.
                     tail_tries -= 1
-                    if _links_to_end(data, p, stop, directions, corrections, siblings):
+                    tail = _links_to_end(data, p, stop)
+                    if tail is not None:
+                        directions += tail[0]
+                        corrections += tail[1]
+                        siblings.extend(tail[2])
                         p = stop
                         break
                 if e - s == 35 and data[s] == 0x02 and data[s + 1] == 0x21:
@@ -474,6 +466,7 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
                     p = e
                     continue
             size = e - s
+            meta: Metadata | None
             if size >= 2 and data[s] == 0x04 and data[s + 1] == size - 2:
                 # Metadata alone (a plain TLV8 filling the link).
                 meta = _metadata(data, s, s + 2, e)
@@ -510,7 +503,7 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
         elif typ == 0x04 and input_data is None:
             input_data = data[s:e]
         elif typ not in _CHAIN_FIELDS:
-            unknown.append(_unknown(typ, b0, data, p, s, e))
+            unknown.append(_unknown(data, p, s, e))
         else:
             raise _UnhandledError
         p = e
@@ -587,7 +580,7 @@ def _calendar_chain(data: bytes, pos: int, start: int, stop: int) -> CalendarCha
         elif typ == 0x05 and input_hash is None:
             input_hash = _imprint(data, s, e)
         elif typ not in _CALENDAR_FIELDS:
-            unknown.append(_unknown(typ, b0, data, p, s, e))
+            unknown.append(_unknown(data, p, s, e))
         else:
             raise _UnhandledError
         p = e
@@ -631,7 +624,7 @@ def _publication_record(data: bytes, pos: int, start: int, stop: int) -> Publica
     references: list[str] = []
     uris: list[str] = []
     unknown: list[tlv.TLV] = []
-    for typ, b0, p, s, e in _scan(data, start, stop):
+    for typ, _b0, p, s, e in _scan(data, start, stop):
         if typ == 0x10 and published is None:
             published = _publication_data(data, p, s, e)
         elif typ == 0x09:
@@ -639,7 +632,7 @@ def _publication_record(data: bytes, pos: int, start: int, stop: int) -> Publica
         elif typ == 0x0A:
             uris.append(_utf8(data, s, e, allow_empty=False))
         elif typ not in _PUBLICATION_RECORD_FIELDS:
-            unknown.append(_unknown(typ, b0, data, p, s, e))
+            unknown.append(_unknown(data, p, s, e))
         else:
             raise _UnhandledError
     if published is None:
@@ -674,40 +667,49 @@ def _signature_data(data: bytes, pos: int, start: int, stop: int) -> SignatureDa
     return _keep_raw(SignatureData(kind, value, certificate_id, uri), data[pos:stop])
 
 
+def _usual_auth_record(
+    data: bytes, pos: int, start: int, stop: int, usual: re.Match[bytes]
+) -> CalendarAuthRecord:
+    """The record ``_AUTH_RECORD`` matched, read at once.
+
+    The values are those :func:`_calendar_auth_record` builds from the same
+    bytes field by field.
+    """
+    time, published_hash, value, certificate_id = usual.groups()
+    published = _new(PublicationData)
+    _set(published, "publication_time", int.from_bytes(time, "big"))
+    imprint = _new(Imprint)
+    _set_imprint(imprint, published_hash)
+    _set(published, "published_hash", imprint)
+    _set(published, "raw", data[start : start + 43])
+    signed = _new(SignatureData)
+    _set(signed, "signature_type", _SHA256_WITH_RSA)
+    _set(signed, "signature_value", value)
+    _set(signed, "certificate_id", certificate_id)
+    _set(signed, "certificate_repository_uri", None)
+    _set(signed, "raw", data[start + 43 : stop])
+    record = _new(CalendarAuthRecord)
+    _set(record, "published_data", published)
+    _set(record, "signature_data", signed)
+    _set(record, "unknown", ())
+    _set(record, "raw", data[pos:stop])
+    return record
+
+
 def _calendar_auth_record(data: bytes, pos: int, start: int, stop: int) -> CalendarAuthRecord:
     usual = _AUTH_RECORD.fullmatch(data, start, stop)
     if usual is not None:
-        # The usual record, read at once (the values are those the general
-        # code below builds from the same bytes).
-        time, published_hash, value, certificate_id = usual.groups()
-        published = _new(PublicationData)
-        _set(published, "publication_time", int.from_bytes(time, "big"))
-        imprint = _new(Imprint)
-        _set_imprint(imprint, published_hash)
-        _set(published, "published_hash", imprint)
-        _set(published, "raw", data[start : start + 43])
-        signed = _new(SignatureData)
-        _set(signed, "signature_type", _SHA256_WITH_RSA)
-        _set(signed, "signature_value", value)
-        _set(signed, "certificate_id", certificate_id)
-        _set(signed, "certificate_repository_uri", None)
-        _set(signed, "raw", data[start + 43 : stop])
-        record = _new(CalendarAuthRecord)
-        _set(record, "published_data", published)
-        _set(record, "signature_data", signed)
-        _set(record, "unknown", ())
-        _set(record, "raw", data[pos:stop])
-        return record
-    published = None
+        return _usual_auth_record(data, pos, start, stop, usual)
+    published: PublicationData | None = None
     signed: SignatureData | None = None
     unknown: list[tlv.TLV] = []
-    for typ, b0, p, s, e in _scan(data, start, stop):
+    for typ, _b0, p, s, e in _scan(data, start, stop):
         if typ == 0x10 and published is None:
             published = _publication_data(data, p, s, e)
         elif typ == 0x0B and signed is None:
             signed = _signature_data(data, p, s, e)
         elif typ not in _AUTH_RECORD_FIELDS:
-            unknown.append(_unknown(typ, b0, data, p, s, e))
+            unknown.append(_unknown(data, p, s, e))
         else:
             raise _UnhandledError
     if published is None or signed is None:
@@ -722,7 +724,7 @@ def _rfc3161_record(data: bytes, pos: int, start: int, stop: int) -> RFC3161Reco
     parts: dict[int, bytes] = {}  # the TSTInfo and signed attributes' prefixes and suffixes
     algorithms: dict[int, HashAlgorithm] = {}
     unknown: list[tlv.TLV] = []
-    for typ, b0, p, s, e in _scan(data, start, stop):
+    for typ, _b0, p, s, e in _scan(data, start, stop):
         if typ == 0x03:
             index.append(_uint(data, s, e))
         elif typ == 0x02 and time is None:
@@ -737,7 +739,7 @@ def _rfc3161_record(data: bytes, pos: int, start: int, stop: int) -> RFC3161Reco
                 raise _UnhandledError
             algorithms[typ] = algorithm
         elif typ not in _RFC3161_FIELDS:
-            unknown.append(_unknown(typ, b0, data, p, s, e))
+            unknown.append(_unknown(data, p, s, e))
         else:
             raise _UnhandledError
     if time is None or not index or input_hash is None or len(parts) != 4 or len(algorithms) != 2:
@@ -772,7 +774,7 @@ def _signature(data: bytes) -> Signature:
     auth: CalendarAuthRecord | None = None
     rfc3161: RFC3161Record | None = None
     unknown: list[tlv.TLV] = []
-    for typ, b0, p, s, e in _scan(data, start, stop):
+    for typ, _b0, p, s, e in _scan(data, start, stop):
         if typ == 0x801:
             chains.append(_aggregation_chain(data, p, s, e))
         elif typ == 0x802 and calendar is None:
@@ -784,7 +786,7 @@ def _signature(data: bytes) -> Signature:
         elif typ == 0x806 and rfc3161 is None:
             rfc3161 = _rfc3161_record(data, p, s, e)
         elif typ not in _SIGNATURE_FIELDS:
-            unknown.append(_unknown(typ, b0, data, p, s, e))
+            unknown.append(_unknown(data, p, s, e))
         else:
             raise _UnhandledError  # a duplicate, or an aggregation auth record
     if not chains or ((publication is not None or auth is not None) and calendar is None):
