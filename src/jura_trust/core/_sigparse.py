@@ -22,10 +22,19 @@ The contract that keeps it safe:
   fuzzers' inputs.
 
 Handled: signatures of aggregation chains (sibling-hash, legacy-id and
-metadata links),
-a calendar chain, a publication record or a calendar authentication record.
-Left to the reference parser: RFC 3161 records, aggregation authentication
-records, unknown non-critical elements anywhere, and every malformed input.
+metadata links, with or without level corrections), a calendar chain, a
+publication record or a calendar authentication record, an RFC 3161
+record, and unknown non-critical elements in the signature, its chains,
+links and records. Left to the reference parser: aggregation
+authentication records, unknown elements inside metadata, published data
+and signature data, and every malformed input.
+
+How the usual shapes are read (each a regular expression over the bytes,
+with a loop over the elements behind it for every other shape): the head
+of an aggregation chain (time, index, input hash, algorithm); a chain's
+links up to its end when all are plain SHA-256 links (by strides) or of
+the four usual shapes (one ``findall``, checked to cover every byte);
+metadata links; the usual calendar authentication record (RSA-2048).
 """
 
 from __future__ import annotations
