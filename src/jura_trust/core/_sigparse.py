@@ -107,6 +107,36 @@ _set_imprint = _setter(Imprint, "value")
         "raw",
     )
 )
+(
+    _set_chain_time,
+    _set_chain_index,
+    _set_chain_input_hash,
+    _set_chain_algorithm,
+    _set_chain_input_data,
+    _set_chain_unknown,
+    _set_chain_raw,
+    _set_chain_directions,
+    _set_chain_corrections,
+    _set_chain_siblings,
+    _set_chain_metadata,
+    _set_chain_links,
+) = (
+    _setter(AggregationChain, name)
+    for name in (
+        "aggregation_time",
+        "chain_index",
+        "input_hash",
+        "algorithm",
+        "input_data",
+        "unknown",
+        "raw",
+        "_directions",
+        "_corrections",
+        "_siblings",
+        "_metadata",
+        "_links",
+    )
+)
 #: The usual metadata padding elements (TLV8, with or without the N and F
 #: flags, value ``01`` or ``01 01``), built once: a parsed one is equal.
 _PADDINGS = {
@@ -522,18 +552,18 @@ def _aggregation_chain(data: bytes, pos: int, start: int, stop: int) -> Aggregat
     if alg is None:
         raise _UnhandledError
     chain = _new(AggregationChain)
-    _set(chain, "aggregation_time", time)
-    _set(chain, "chain_index", tuple(index))
-    _set(chain, "input_hash", input_hash)
-    _set(chain, "algorithm", alg)
-    _set(chain, "input_data", input_data)
-    _set(chain, "unknown", tuple(unknown))
-    _set(chain, "raw", data[pos:stop])
-    _set(chain, "_directions", bytes(directions))
-    _set(chain, "_corrections", bytes(corrections))
-    _set(chain, "_siblings", tuple(siblings))
-    _set(chain, "_metadata", tuple(metadata))
-    _set(chain, "_links", None)  # read from ``raw`` when asked for
+    _set_chain_time(chain, time)
+    _set_chain_index(chain, tuple(index))
+    _set_chain_input_hash(chain, input_hash)
+    _set_chain_algorithm(chain, alg)
+    _set_chain_input_data(chain, input_data)
+    _set_chain_unknown(chain, tuple(unknown) if unknown else ())
+    _set_chain_raw(chain, data[pos:stop])
+    _set_chain_directions(chain, bytes(directions))
+    _set_chain_corrections(chain, bytes(corrections))
+    _set_chain_siblings(chain, tuple(siblings))
+    _set_chain_metadata(chain, tuple(metadata) if metadata else ())
+    _set_chain_links(chain, None)  # read from ``raw`` when asked for
     return chain
 
 
