@@ -18,6 +18,10 @@ the very signatures it verifies:
   signatures, publications file in memory);
 * the same from bytes and pre-parsed for Guardtime-issued signatures of the
   test vectors under the publications-file policy;
+* parsing alone and parsing + the internal policy from bytes for each valid
+  Guardtime signature of the test vectors (their shapes: legacy ids, level
+  corrections, metadata, up to six aggregation chains, RFC 3161 records),
+  each against its own floor, and all of them together;
 * parsing alone, with the one-pass parser and with the reference parser
   (``Signature.from_tlv``, what every signature went through before issue 10).
 
@@ -158,6 +162,56 @@ def vector_figures(repeats: int, n: int) -> dict[str, float]:
     }
 
 
+VALID_VECTORS = VECTORS / "signatures" / "valid"
+
+
+def vector_internal_figures(repeats: int, n: int) -> dict[str, object]:
+    """Parse and parse + internal policy from bytes of each valid Guardtime vector.
+
+    Each vector against the floor of its own hash steps, and all of them
+    together (every vector equally often) against theirs.
+    """
+    cases = []
+    for path in sorted(VALID_VECTORS.glob("*.ksig")):
+        data = path.read_bytes()
+        sig = Signature.from_bytes(data)
+        if verify_signature(sig, policy="internal").ok:
+            cases.append((path.stem, data, sig))
+
+    def parse(chunk: list[Any]) -> None:
+        for data in chunk:
+            Signature.from_bytes(data)
+
+    def internal(chunk: list[Any]) -> None:
+        for data in chunk:
+            verify_signature(Signature.from_bytes(data), policy="internal")
+
+    per_vector: dict[str, dict[str, float]] = {}
+    for name, data, sig in cases:
+        floor = floor_of([sig] * n, repeats)
+        t_parse = per_item(repeats, [data] * n, parse)
+        t_internal = per_item(repeats, [data] * n, internal)
+        per_vector[name] = {
+            "floor_us": round(floor * 1e6, 2),
+            "parse_us": round(t_parse * 1e6, 1),
+            "parse_ratio": round(t_parse / floor, 2),
+            "internal_from_bytes_us": round(t_internal * 1e6, 1),
+            "internal_from_bytes_ratio": round(t_internal / floor, 2),
+        }
+    mixed = [cases[i % len(cases)] for i in range(n)]
+    floor = floor_of([sig for _n, _d, sig in mixed], repeats)
+    t_parse = per_item(repeats, [data for _n, data, _s in mixed], parse)
+    t_internal = per_item(repeats, [data for _n, data, _s in mixed], internal)
+    return {
+        "vectors_internal_floor_us": round(floor * 1e6, 2),
+        "vectors_parse_us": round(t_parse * 1e6, 1),
+        "vectors_parse_ratio": round(t_parse / floor, 2),
+        "vectors_internal_from_bytes_us": round(t_internal * 1e6, 1),
+        "vectors_internal_from_bytes_ratio": round(t_internal / floor, 2),
+        "vectors_internal_by_vector": per_vector,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=2000, help="signatures (default 2000)")
@@ -252,12 +306,18 @@ def main() -> None:
         result[f"{name}_us"] = round(t * 1e6, 1)
         result[f"{name}_ratio"] = round(t / base, 2)
     result.update(vector_figures(repeats, min(n, 400)))
+    result.update(vector_internal_figures(repeats, min(n, 200)))
     gc.unfreeze()
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for k, v in result.items():
-            print(f"{k:>38}: {v}")
+            if isinstance(v, dict):
+                print(f"{k:>38}:")
+                for name, figures in v.items():
+                    print(f"{name:>60}: {figures}")
+            else:
+                print(f"{k:>38}: {v}")
 
 
 if __name__ == "__main__":

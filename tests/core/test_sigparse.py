@@ -184,6 +184,255 @@ def test_fast_parser_reads_the_signatures_people_verify():
         assert parse_signature((KSI / "signatures" / "valid" / name).read_bytes()) is not None
 
 
+VALID = sorted((KSI / "signatures" / "valid").glob("*.ksig")) + sorted(
+    (KSI / "test_pack" / "valid-signatures").glob("*.ksig")
+)
+
+
+@pytest.mark.parametrize("path", VALID, ids=[p.name for p in VALID])
+def test_fast_parser_reads_every_valid_guardtime_signature(path: Any):
+    """No valid vector falls back to the reference parser whole (issue 10, item 1).
+
+    RFC 3161 records, legacy ids, level corrections, metadata with and
+    without padding, several chains and unknown non-critical elements
+    included: a fallback costs about ten times the fast path.
+    """
+    data = path.read_bytes()
+    assert isinstance(reference(data), Signature)
+    assert check_agrees(data), f"{path.name} fell back to the reference parser"
+
+
+# -- hand-built shapes at the edges of the fast path's patterns -------------
+
+_HASH = b"\x01" + bytes(range(32))
+_LEGACY = b"\x03\x00\x02GT" + bytes(24)
+
+
+def _e(typ: int, value: bytes, **flags: bool) -> bytes:
+    return tlv.encode(typ, value, **flags)
+
+
+def _link(direction: int, *kids: bytes, **flags: bool) -> bytes:
+    return _e(direction, b"".join(kids), **flags)
+
+
+def _signature_of(links: bytes, head: bytes | None = None, tail: bytes = b"") -> bytes:
+    if head is None:
+        head = _e(2, (1_700_000_000).to_bytes(4, "big")) + _e(3, b"\x05")
+        head += _e(5, _HASH) + _e(6, b"\x01")
+    return _e(0x800, _e(0x801, head + links + tail))
+
+
+_PLAIN = _link(7, _e(2, _HASH))
+_RIGHT = _link(8, _e(2, b"\x01" + bytes(32)))
+_CORRECTED = _link(7, _e(1, b"\x05"), _e(2, _HASH))
+_LEGACY_LINK = _link(8, _e(3, _LEGACY))
+_CORRECTED_LEGACY = _link(7, _e(1, b"\xff"), _e(3, _LEGACY))
+_METADATA = _e(4, b"\x7e\x01\x01" + _e(1, b"alice\x00") + _e(3, b"\x07"))
+_USUAL = _PLAIN + _CORRECTED + _LEGACY_LINK + _RIGHT + _CORRECTED_LEGACY + _PLAIN
+
+#: name: (signature, the reference accepts it, the fast path reads it)
+EDGE_SHAPES: dict[str, tuple[bytes, bool, bool]] = {
+    "plain links": (_signature_of(_PLAIN * 3 + _RIGHT), True, True),
+    "a mixed run of the usual links": (_signature_of(_USUAL), True, True),
+    "a run of the usual links after metadata": (
+        _signature_of(_link(7, _METADATA) + _USUAL),
+        True,
+        True,
+    ),
+    "metadata after a one-byte level correction": (
+        _signature_of(_link(8, _e(1, b"\x02"), _METADATA) + _PLAIN),
+        True,
+        True,
+    ),
+    "metadata after a level correction of one zero byte (not minimal)": (
+        _signature_of(_link(8, _e(1, b"\x00"), _METADATA) + _PLAIN),
+        False,
+        False,
+    ),
+    "an explicit zero level correction (empty value)": (
+        _signature_of(_PLAIN + _link(7, _e(1, b""), _e(2, _HASH)) + _PLAIN),
+        True,
+        True,
+    ),
+    "a level correction of one zero byte in a run (not minimal)": (
+        _signature_of(_PLAIN + _link(7, _e(1, b"\x00"), _e(2, _HASH)) + _PLAIN),
+        False,
+        False,
+    ),
+    "a level correction of two bytes, 256": (
+        _signature_of(_PLAIN + _link(7, _e(1, b"\x01\x00"), _e(2, _HASH))),
+        False,
+        False,
+    ),
+    "a level correction of two bytes with a leading zero": (
+        _signature_of(_PLAIN + _link(7, _e(1, b"\x00\x05"), _e(2, _HASH))),
+        False,
+        False,
+    ),
+    "a legacy id with non-zero padding in a run": (
+        _signature_of(_PLAIN + _link(8, _e(3, _LEGACY[:-1] + b"\x01")) + _PLAIN),
+        False,
+        False,
+    ),
+    "a legacy id naming 26 bytes in a run": (
+        _signature_of(_PLAIN + _link(8, _e(3, b"\x03\x00\x1a" + b"a" * 26)) + _PLAIN),
+        False,
+        False,
+    ),
+    "a legacy id whose name is not UTF-8, corrected, in a run": (
+        _signature_of(
+            _PLAIN + _link(8, _e(1, b"\x03"), _e(3, b"\x03\x00\x02\xff\xfe" + bytes(24)))
+        ),
+        False,
+        False,
+    ),
+    # 0x26 is the length of a corrected imprint link: here it holds a
+    # corrected legacy id and a non-critical unknown element instead.
+    "the length byte of one usual shape around another": (
+        _signature_of(
+            _PLAIN + _link(7, _e(1, b"\x05"), _e(3, _LEGACY), _e(0x1F, b"xy", non_critical=True))
+        ),
+        True,
+        True,
+    ),
+    "links, then an index, then links": (
+        _signature_of(_USUAL, tail=_e(3, b"\x01") + _USUAL),
+        True,
+        True,
+    ),
+    "usual links with TLV16 headers and flags": (
+        _signature_of(
+            _link(7, _e(2, _HASH), force_tlv16=True)
+            + _link(8, _e(1, b"\x01"), _e(2, _HASH), forward=True)
+            + _USUAL
+        ),
+        True,
+        True,
+    ),
+    "a link with two siblings in a run": (
+        _signature_of(_PLAIN + _link(7, _e(2, _HASH), _e(3, _LEGACY)) + _PLAIN),
+        False,
+        False,
+    ),
+    "a non-critical unknown element in a link": (
+        _signature_of(_PLAIN + _link(7, _e(2, _HASH), _e(0x1F, b"", non_critical=True))),
+        True,
+        True,
+    ),
+    "a critical unknown element in a link": (
+        _signature_of(_PLAIN + _link(7, _e(2, _HASH), _e(0x1F, b""))),
+        False,
+        False,
+    ),
+    "non-critical unknown elements in the chain and the signature": (
+        _e(
+            0x800,
+            _e(0x499, b"", non_critical=True)
+            + _signature_of(_USUAL, tail=_e(0x1F, b"z", non_critical=True, forward=True))[4:],
+        ),
+        True,
+        True,
+    ),
+    "a critical unknown element in the chain": (
+        _signature_of(_USUAL, tail=_e(0x1F, b"z", forward=True)),
+        False,
+        False,
+    ),
+    "the usual head with indices of one to five bytes": (
+        _signature_of(
+            _USUAL,
+            head=_e(2, (1_700_000_000).to_bytes(4, "big"))
+            + b"".join(_e(3, n.to_bytes((n.bit_length() + 7) // 8, "big")) for n in (11, 0x5FFFDF))
+            + _e(3, (0x1E6D6FBF38).to_bytes(5, "big"))
+            + _e(5, _HASH)
+            + _e(6, b"\x01"),
+        ),
+        True,
+        True,
+    ),
+    "a chain index of zero (empty value)": (
+        _signature_of(_USUAL, head=_e(2, b"\x01") + _e(3, b"") + _e(5, _HASH) + _e(6, b"\x01")),
+        True,
+        True,
+    ),
+    "a chain index with a leading zero byte": (
+        _signature_of(
+            _USUAL, head=_e(2, b"\x01") + _e(3, b"\x00\x05") + _e(5, _HASH) + _e(6, b"\x01")
+        ),
+        False,
+        False,
+    ),
+    "the usual head, then the aggregation time again": (
+        _signature_of(_USUAL, tail=_e(2, b"\x01")),
+        False,
+        False,
+    ),
+    "the usual head with a reserved algorithm id": (
+        _signature_of(_USUAL, head=_e(2, b"\x01") + _e(3, b"\x05") + _e(5, _HASH) + _e(6, b"\x03")),
+        False,
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(EDGE_SHAPES))
+def test_fast_parser_on_the_edges_of_its_link_and_head_patterns(name: str):
+    """Each shape next to a pattern of the fast path, accepted or refused as the reference does."""
+    data, valid, fast = EDGE_SHAPES[name]
+    assert isinstance(reference(data), Signature) is valid
+    assert check_agrees(data) is fast
+
+
+def _rfc3161(*, reorder: bool = False, **changes: bytes | None) -> bytes:
+    kids = {
+        "time": _e(2, (1_700_000_000).to_bytes(4, "big")),
+        "index": _e(3, b"\x05") + _e(3, b"\x01"),
+        "input": _e(5, _HASH),
+        "tst_prefix": _e(0x10, b"prefix"),
+        "tst_suffix": _e(0x11, b"suffix"),
+        "tst_algorithm": _e(0x12, b"\x01"),
+        "sig_prefix": _e(0x13, b"p"),
+        "sig_suffix": _e(0x14, b""),
+        "sig_algorithm": _e(0x15, b"\x01"),
+    }
+    kids.update(changes)
+    if reorder:  # the time and the index after the other fields
+        kids = {**kids, "time": kids.pop("time"), "index": kids.pop("index")}
+    record = _e(0x806, b"".join(v for v in kids.values() if v is not None))
+    return _e(0x800, record + _signature_of(_USUAL)[4:])
+
+
+RFC3161_SHAPES: dict[str, tuple[bytes, bool]] = {
+    "usual": (_rfc3161(), True),
+    "fields in another order": (_rfc3161(reorder=True), True),
+    "SHA-1 TSTInfo hash (an empty algorithm id)": (_rfc3161(tst_algorithm=_e(0x12, b"")), True),
+    "a reserved algorithm id": (_rfc3161(sig_algorithm=_e(0x15, b"\x03")), False),
+    "an algorithm id of two bytes": (_rfc3161(tst_algorithm=_e(0x12, b"\x01\x01")), False),
+    "an algorithm id with a leading zero": (_rfc3161(tst_algorithm=_e(0x12, b"\x00\x01")), False),
+    "no TSTInfo suffix": (_rfc3161(tst_suffix=None), False),
+    "no chain index": (_rfc3161(index=None), False),
+    "the signed attributes prefix twice": (
+        _rfc3161(sig_prefix=_e(0x13, b"p") + _e(0x13, b"q")),
+        False,
+    ),
+    "a bad input hash": (_rfc3161(input=_e(5, b"\x01" + bytes(31))), False),
+    "a non-critical unknown element": (
+        _rfc3161(sig_suffix=_e(0x14, b"") + _e(0x1F, b"?", non_critical=True)),
+        True,
+    ),
+    "a critical unknown element": (_rfc3161(sig_suffix=_e(0x14, b"") + _e(0x1F, b"?")), False),
+}
+
+
+@pytest.mark.parametrize("name", list(RFC3161_SHAPES))
+def test_fast_parser_reads_rfc3161_records_as_the_reference_does(name: str):
+    """RFC 3161 records are on the fast path, refused exactly where the reference refuses."""
+    data, valid = RFC3161_SHAPES[name]
+    assert isinstance(reference(data), Signature) is valid
+    assert check_agrees(data) is valid
+
+
 def test_from_bytes_accepts_bytearray_and_memoryview():
     data = BACKEND[0]
     want = Signature.from_bytes(data)
