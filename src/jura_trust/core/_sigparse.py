@@ -173,7 +173,7 @@ def _metadata(data: bytes, pos: int, start: int, stop: int) -> Metadata:
     if client_id is None or (padding and types[0] != _META_PAD):
         raise _UnhandledError
     return _keep_raw(
-        Metadata(
+        Metadata._read(
             data[start:stop],
             client_id,
             machine_id,
