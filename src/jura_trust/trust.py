@@ -293,17 +293,24 @@ class Verifier:
 
     def verify(
         self,
-        signature: Signature,
+        signature: Signature | bytes,
         *,
         document: bytes | None = None,
         document_hash: Imprint | None = None,
         policy: Policy | str = Policy.GENERAL,
         input_level: int = 0,
     ) -> VerificationResult:
-        """Verify ``signature`` (against the document or its hash, when given)."""
+        """Verify ``signature``, parsed or its bytes (against the document or its hash).
+
+        Bytes that do not parse raise :class:`~jura_trust.errors.FormatError`;
+        given bytes, the common signatures are checked in one pass
+        (:func:`~jura_trust.verify.verify_signature`).
+        """
         if document is not None and document_hash is not None:
             raise ValueError("give document or document_hash, not both")
         if document is not None:
+            if not isinstance(signature, Signature):
+                signature = Signature.from_bytes(bytes(signature))
             document_hash = Imprint.hash(document, signature.document_hash.algorithm)
         t = self.trust
         return verify_signature(
