@@ -19,6 +19,7 @@ not parse still raise the parser's error.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from collections.abc import Iterator
@@ -343,14 +344,28 @@ def test_check_mode_catches_a_lane_that_disagrees(monkeypatch: pytest.MonkeyPatc
         return honest
 
     monkeypatch.setattr(sys.modules["jura_trust.verify"], "verify_bytes", lying)
-    monkeypatch.setenv(express.CHECK_ENV, "1")
+    monkeypatch.setattr(express, "CHECK", True)
     with pytest.raises(AssertionError, match="express lane disagrees"):
         verify_signature(data, policy="internal", document_hash=wrong)
-    assert express.checking()
+    monkeypatch.setattr(express, "CHECK", False)
+    assert verify_signature(data, policy="internal", document_hash=wrong) is honest
 
 
 def test_suite_runs_with_the_check_on():
-    assert express.checking(), "tests/conftest.py sets JURA_TRUST_EXPRESS_CHECK"
+    assert express.CHECK, "tests/conftest.py sets JURA_TRUST_EXPRESS_CHECK"
+
+
+def test_check_is_read_from_the_environment_at_import():
+    """CLI processes the suite starts check too: the flag comes from the environment."""
+    import subprocess
+
+    code = "from jura_trust.verify import _express; print(_express.CHECK)"
+    for value, expected in [("1", "True"), ("", "False"), ("0", "False")]:
+        env = {**os.environ, express.CHECK_ENV: value}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == expected
 
 
 def test_vector_paths_exist():

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData
 from jura_trust.core.signature import Signature
-from jura_trust.verify._express import checking, verify_bytes
+from jura_trust.verify import _express
+from jura_trust.verify._express import verify_bytes
 from jura_trust.verify.engine import AllOf, FirstConclusive, Rule, UnsafeNoOp, When, evaluate
 from jura_trust.verify.policies import (
     POLICIES,
@@ -103,15 +104,15 @@ def verify_signature(
     """
     if input_level < 0:
         raise ValueError("input_level must not be negative")
-    ksi_policy = POLICIES[Policy(policy)]
+    ksi_policy = _BY_NAME.get(policy) or POLICIES[Policy(policy)]
     if not isinstance(signature, Signature):
-        data = bytes(signature)
+        data = signature if type(signature) is bytes else bytes(signature)
         if input_level == 0 and user_publication is None:
             if publications_file is not None:
                 _is_verified(publications_file)
             fast = verify_bytes(data, ksi_policy, document_hash, publications_file)
             if fast is not None:
-                if checking():
+                if _express.CHECK:
                     _check_express(fast, data, ksi_policy, document_hash, publications_file)
                 return fast
         signature = Signature.from_bytes(data)
@@ -126,6 +127,12 @@ def verify_signature(
         extender_name=extender_name,
     )
     return ksi_policy(ctx)
+
+
+#: The policies by name and by member (a ``str`` is looked up without making a ``Policy``).
+_BY_NAME: dict[object, KsiPolicy] = {}
+for _member, _found in POLICIES.items():
+    _BY_NAME[_member] = _BY_NAME[_member.value] = _found
 
 
 def _check_express(

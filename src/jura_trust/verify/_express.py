@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Any
 from jura_trust.core import _sigparse as sp
 from jura_trust.core.chains import _time_from_directions
 from jura_trust.core.hashing import IMPRINT_SIZES, HashAlgorithm, Imprint, hash_constructor
-from jura_trust.core.tlv import MAX_INPUT_SIZE
+from jura_trust.core.publication import PublicationRecord
+from jura_trust.core.tlv import MAX_INPUT_SIZE, TLV
 from jura_trust.errors import JuraError, Outcome
 from jura_trust.verify import rules as r
 from jura_trust.verify.engine import AllOf, Node, When
@@ -66,6 +67,9 @@ __all__ = ["verify_bytes"]
 
 #: Set (to anything but "" or "0") to check every express answer against the engine.
 CHECK_ENV = "JURA_TRUST_EXPRESS_CHECK"
+#: Whether every express answer is checked against the engine (read from
+#: :data:`CHECK_ENV` at import; the test suite also sets it directly).
+CHECK = os.environ.get(CHECK_ENV, "") not in ("", "0")
 
 
 class _DeclineError(Exception):
@@ -101,6 +105,7 @@ _SHA256 = hash_constructor(HashAlgorithm.SHA2_256)
 _SHA256_ID = b"\x01"
 _sizes = IMPRINT_SIZES
 _LINK_RUN = sp._SHA256_LINK_RUN
+_SHA256_ONLY = frozenset({HashAlgorithm.SHA2_256.value})
 _CALENDAR_RUN = sp._SHA256_CALENDAR_RUN
 _LINK_STRIDE = sp._LINK_STRIDE
 _CALENDAR_STRIDE = sp._CALENDAR_STRIDE
@@ -127,46 +132,110 @@ def _header(data: bytes, p: int, stop: int) -> tuple[int, int, int, int]:
     return b0 & 0x1F, b0, s, s + data[p + 1]
 
 
-class _Chain:
-    """What the lane keeps of one aggregation chain (no links)."""
+#: What the lane keeps of an aggregation chain (no links): time, index,
+#: input imprint, algorithm, output imprint, output level, shape index.
+_Chain = tuple[int, list[int], bytes, HashAlgorithm, bytes, int, int]
 
-    __slots__ = ("algorithm", "index", "input", "level", "output", "shape", "time")
+#: ``(hash constructor, id byte, algorithm)`` per aggregation algorithm id, made on first use.
+_CONSTRUCTORS: dict[int, tuple[Callable[..., Any], bytes, HashAlgorithm]] = {}
 
-    def __init__(self) -> None:
-        self.time: int = 0
-        self.index: list[int] = []
-        self.input: bytes = b""
-        self.algorithm: HashAlgorithm = HashAlgorithm.SHA2_256
-        self.output: bytes = b""
-        self.level = 0
-        self.shape = 0
+
+def _constructor(algorithm: int) -> tuple[Callable[..., Any], bytes, HashAlgorithm]:
+    found = _CONSTRUCTORS.get(algorithm)
+    if found is None:
+        alg = _ALGORITHMS.get(algorithm)
+        if alg is None:
+            raise _DeclineError
+        try:
+            found = (hash_constructor(alg), _LEVELS[alg.value], alg)
+        except JuraError:
+            raise _DeclineError from None
+        _CONSTRUCTORS[algorithm] = found
+    return found
+
+
+def _metadata(data: bytes, start: int, stop: int) -> bytes:
+    """The value of a metadata element, read as ``_sigparse._metadata`` reads it, rule 5 checked."""
+    client_id = machine_id = sequence = request_time = False
+    types: list[int] = []
+    padding: list[TLV] = []
+    p = start
+    while p < stop:
+        b0 = data[p]
+        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
+        if e > stop:
+            raise _DeclineError
+        types.append(typ)
+        if typ == 0x1E:
+            padding.append(TLV(typ, data[s:e], bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x80)))
+        elif typ == 0x01 and not client_id:
+            sp._utf8(data, s, e)
+            client_id = True
+        elif typ == 0x02 and not machine_id:
+            sp._utf8(data, s, e)
+            machine_id = True
+        elif typ == 0x03 and not sequence:
+            _uint(data, s, e)
+            sequence = True
+        elif typ == 0x04 and not request_time:
+            _uint(data, s, e)
+            request_time = True
+        else:
+            raise _DeclineError
+        p = e
+    if not client_id or (padding and types[0] != 0x1E):
+        raise _DeclineError
+    value = data[start:stop]
+    if r._metadata_problem(value, tuple(types), tuple(padding)) is not None:
+        raise _DeclineError  # rule 5
+    return value
 
 
 def _aggregation_chain(
-    data: bytes, start: int, stop: int, *, expected: bytes | None, level: int, metas: list[Any]
+    data: bytes, start: int, stop: int, expected: bytes | None, level: int
 ) -> _Chain:
     """Read one 0x801 chain as ``_sigparse._aggregation_chain`` reads it, hashing each link.
 
     ``expected`` is the output of the chain below (rule 9), ``level`` its
     level; the chain's fields must come before its links.
     """
-    chain = _Chain()
     time: int | None = None
-    index = chain.index
+    index: list[int] = []
     input_hash: bytes | None = None
     algorithm: int | None = None
     input_data = False
     x = b""
     new: Callable[..., Any] = _SHA256
     prefix = _SHA256_ID
+    alg = HashAlgorithm.SHA2_256
     links = 0
     run_tried = False
     shape = 0
     bit = 1
     levels = _LEVELS
+    sizes = _sizes
     p = start
-    while p < stop:
-        typ, b0, s, e = _header(data, p, stop)
+    while p < stop:  # the element loop of _sigparse, inlined
+        b0 = data[p]
+        if b0 & 0x80:
+            if stop - p < 4:
+                raise _DeclineError
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            if stop - p < 2:
+                raise _DeclineError
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
         if e > stop:
             raise _DeclineError
         if typ == 0x07 or typ == 0x08:  # noqa: PLR1714 - the hot loop
@@ -174,28 +243,20 @@ def _aggregation_chain(
                 # First link: the fields it hashes with must have come already.
                 if input_hash is None or algorithm is None:
                     raise _DeclineError
-                alg = _ALGORITHMS.get(algorithm)
-                if alg is None:
-                    raise _DeclineError
-                try:
-                    new = hash_constructor(alg)
-                except JuraError:
-                    raise _DeclineError from None
-                prefix = _LEVELS[alg.value]
-                chain.algorithm = alg
+                new, prefix, alg = _constructor(algorithm)
                 x = input_hash
             if e - s == 35 and data[s] == 0x02 and data[s + 1] == 33:
                 # The common link: one sibling imprint, no level correction.
-                if _sizes.get(data[s + 2]) != 33:
+                if sizes.get(data[s + 2]) != 33:
                     raise _DeclineError
                 if b0 == typ and not run_tried:
                     # Usually every link from here on is one (as _sigparse reads them).
                     run_tried = True
                     if _LINK_RUN.fullmatch(data, p, stop) is not None:
+                        if level + (stop - p) // _LINK_STRIDE > 0xFF:
+                            raise _DeclineError
                         for i in range(p, stop, _LINK_STRIDE):
                             level += 1
-                            if level > 0xFF:
-                                raise _DeclineError
                             if data[i] == 0x07:
                                 x = prefix + new(x + data[i + 4 : i + 37] + levels[level]).digest()
                                 shape |= bit
@@ -207,12 +268,19 @@ def _aggregation_chain(
                         break
                 sibling = data[s + 2 : e]
                 level += 1
+            elif data[s] & 0x9F == 0x04 and s + 2 + data[s + 1] == e:
+                # A link of one metadata element (the usual leaf link).
+                sibling = _metadata(data, s + 2, e)
+                level += 1
             else:
                 link = sp._aggregation_link(sp._LEFT if typ == 0x07 else sp._RIGHT, data, p, s, e)
                 sibling = link.sibling_bytes
                 level += link.level_correction + 1
-                if link.metadata is not None:
-                    metas.append(link.metadata)
+                meta = link.metadata
+                if meta is not None and r._metadata_problem(
+                    meta.value, meta.child_types, meta.padding
+                ):
+                    raise _DeclineError  # rule 5
             if level > 0xFF:
                 raise _DeclineError
             if typ == 0x07:
@@ -229,7 +297,7 @@ def _aggregation_chain(
         elif typ == 0x02 and time is None:
             time = _uint(data, s, e)
         elif typ == 0x05 and input_hash is None:
-            if not _imprint_ok(data, s, e):
+            if e <= s or sizes.get(data[s]) != e - s:
                 raise _DeclineError
             input_hash = data[s:e]
         elif typ == 0x06 and algorithm is None:
@@ -243,16 +311,7 @@ def _aggregation_chain(
         raise _DeclineError
     if expected is not None and input_hash != expected:
         raise _DeclineError  # rule 9
-    chain.time = time
-    chain.input = input_hash
-    chain.output = x
-    chain.level = level
-    chain.shape = shape | bit
-    return chain
-
-
-def _first(span: tuple[int, int, int]) -> int:
-    return span[0]
+    return time, index, input_hash, alg, x, level, shape | bit
 
 
 def _index_length(data: bytes, start: int, stop: int) -> int:
@@ -276,7 +335,15 @@ def _calendar_chain(data: bytes, start: int, stop: int) -> tuple[int, int | None
     input_hash: bytes | None = None
     p = start
     while p < stop:
-        typ, _b0, s, e = _header(data, p, stop)
+        b0 = data[p]
+        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
         if e > stop:
             raise _DeclineError
         if typ == 0x07 or typ == 0x08:  # noqa: PLR1714
@@ -355,82 +422,83 @@ def _verify(
     typ, _b0, start, stop = _header(data, 0, end)
     if typ != 0x800 or stop != end:
         return None
-    spans: list[tuple[int, int, int]] = []  # (index length, start, end) of each chain
-    metas: list[Any] = []
+    spans: list[tuple[int, int, int]] = []  # (-index length, start, end) of each chain
     cal: tuple[int, int | None, bytes, bytes] | None = None
-    cal_links = (0, 0)
-    published: Any = None  # the publication record's or the auth record's PublicationData
-    record_kind = ""
-    auth: Any = None
+    cal_links = 0
+    published_time = -1  # the publication record's or the auth record's published data
+    published_hash = b""
+    record: Any = None  # the publication record (PublicationRecord) or the auth record (_Auth)
     p = start
     while p < stop:
-        typ, _b0, s, e = _header(data, p, stop)
+        b0 = data[p]
+        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
         if e > stop:
             return None
         if typ == 0x801:
-            spans.append((-_index_length(data, s, e), s, e))
+            spans.append((0, s, e))
         elif typ == 0x802 and cal is None:
             cal = _calendar_chain(data, s, e)
-            first_link = e - len(cal[3]) * _CALENDAR_STRIDE
-            cal_links = (first_link, e)
-        elif typ == 0x803 and not record_kind:
+            cal_links = e - len(cal[3]) * _CALENDAR_STRIDE
+            cal_end = e
+        elif typ == 0x803 and record is None:
             record = sp._publication_record(data, p, s, e)
-            published = record.published_data
-            record_kind = "publication"
-        elif typ == 0x805 and not record_kind:
-            auth = sp._calendar_auth_record(data, p, s, e)
-            published = auth.published_data
-            record_kind = "auth"
+            published_time = record.published_data.publication_time
+            published_hash = record.published_data.published_hash.value
+        elif typ == 0x805 and record is None:
+            record = _auth_record(data, s, e)
+            published_time = record[0]
+            published_hash = record[1]
         else:
             return None
         p = e
+    if not spans or (record is not None and cal is None):
+        return None
     # Leaf-most first, as the parsers sort them (stable); equal lengths are the engine's.
-    spans.sort(key=_first)
+    if len(spans) > 1:
+        spans = sorted((-_index_length(data, s, e), s, e) for _n, s, e in spans)
     chains: list[_Chain] = []
     expected: bytes | None = None
     level = 0
+    previous = 0
     for length, s, e in spans:
-        if chains and length <= -len(chains[-1].index):
+        if chains and length <= previous:
             return None
-        chain = _aggregation_chain(data, s, e, expected=expected, level=level, metas=metas)
+        chain = _aggregation_chain(data, s, e, expected, level)
         chains.append(chain)
-        expected = chain.output
-        level = chain.level
-    if not chains or (record_kind and cal is None):
-        return None
-    leaf = chains[0]
-    signing_time = leaf.time  # ctx.signing_time
+        expected = chain[4]
+        level = chain[5]
+        previous = length
+    signing_time, _index, document, _alg, _out, _level, _shape = chains[0]
 
     # -- the internal policy, rule by rule (rules.INTERNAL_RULES) -------------
-    if document_hash is not None:
-        given = document_hash.value
-        if given[0] != leaf.input[0]:  # 1a
-            return None
-        if given != leaf.input:  # 1b
-            return None
+    if document_hash is not None and document_hash.value != document:
+        return None  # 1a, 1b (the algorithm is the imprint's first byte)
     # 2: no input level here (the caller sends those to the engine).
     # 3: the document hash algorithm at the signature's aggregation time.
     sig_time = signing_time if cal is None else cal[0] if cal[1] is None else cal[1]
-    if HashAlgorithm.from_id(leaf.input[0]).is_deprecated_at(sig_time):
+    if HashAlgorithm.from_id(document[0]).is_deprecated_at(sig_time):
         return None
-    # 4a-4c: no RFC 3161 record here.
-    for meta in metas:  # 5
-        if r._metadata_problem(meta.value, meta.child_types, meta.padding) is not None:
+    # 4a-4c: no RFC 3161 record here. 5: each metadata checked while reading its link.
+    for time, index, _input, alg, _out, _level, shape in chains:
+        if alg.is_deprecated_at(time):  # 6
             return None
-    for chain in chains:  # 6
-        if chain.algorithm.is_deprecated_at(chain.time):
+        if time != signing_time:  # 8
+            return None
+        if index[-1] != shape:  # 10
             return None
     for lower, upper in itertools.pairwise(chains):  # 7
-        if lower.index[:-1] != upper.index:
-            return None
-    for chain in chains:  # 8
-        if chain.time != signing_time:
+        if lower[1][:-1] != upper[1]:
             return None
     # 9: each chain's input was checked against the output below while reading.
-    for chain in chains:  # 10
-        if chain.index[-1] != chain.shape:
-            return None
-    calendar_time: int | None = None
+    left_ids: frozenset[int] = frozenset()
+    calendar_time = signing_time
     if cal is not None:
         publication_time, time_field, cal_input, directions = cal
         if cal_input != expected:  # 11a
@@ -438,99 +506,158 @@ def _verify(
         cal_time = publication_time if time_field is None else time_field
         if cal_time != signing_time:  # 11b
             return None
-        calendar_time = _time_from_directions(publication_time, directions)  # 11c
-        if calendar_time is None or calendar_time != cal_time:
+        if _time_from_directions(publication_time, directions) != cal_time:  # 11c
             return None
-        left_ids = {1} if 0x07 in directions else set()  # every sibling is SHA-256
-        for alg_id in sorted(left_ids):  # 11d
-            if HashAlgorithm.from_id(alg_id).is_obsolete_at(publication_time):
+        calendar_time = cal_time
+        if 0x07 in directions:  # 11d: every sibling is a SHA-256 imprint
+            left_ids = _SHA256_ONLY
+            if HashAlgorithm.SHA2_256.is_obsolete_at(publication_time):
                 return None
-        if published is not None:
-            root = _calendar_root(data, cal_links[0], cal_links[1], cal_input)
-            if root != published.published_hash.value:  # 11e / 11g
+        if record is not None:
+            if published_time != publication_time:  # 11f / 11h
                 return None
-            if published.publication_time != publication_time:  # 11f / 11h
+            if _calendar_root(data, cal_links, cal_end, cal_input) != published_hash:  # 11e / 11g
                 return None
-    else:
-        left_ids = set()
 
     # -- the policy's tail -----------------------------------------------------
     anchor = _INTERNAL_ONLY
-    proven = signing_time
     if policy is key_based:
-        anchor, proven = _key_tail(auth, cal, left_ids, signing_time, publications_file)
+        if cal is None or not isinstance(record, tuple) or publications_file is None:
+            return None  # K1, K3, P1
+        anchor = _key_tail(record, cal[0], left_ids, signing_time, publications_file)
     elif policy is publications_file_based:
-        anchor, proven = _pubfile_tail(record_kind, published, cal, left_ids, publications_file)
-    last = steps[-1]
+        if cal is None or not isinstance(record, PublicationRecord) or publications_file is None:
+            return None  # P1, the branch's predicate
+        anchor = _pubfile_tail(record, cal[0], left_ids, publications_file)
+    # The engine's message on OK: the last rule's (no OK rule has one) or "verified".
     return VerificationResult(
         policy.name,
         Outcome.OK,
         None,
-        last.message or "verified",
+        "verified",
         steps,
         anchor=anchor,
-        aggregation_time=proven,
+        aggregation_time=calendar_time,
         document_checked=document_hash is not None,
     )
 
 
 def _key_tail(
-    auth: Any,
-    cal: tuple[int, int | None, bytes, bytes] | None,
-    left_ids: set[int],
+    auth: _Auth,
+    publication_time: int,
+    left_ids: frozenset[int],
     signing_time: int,
-    publications_file: VerifiedPublicationsFile | None,
-) -> tuple[Anchor, int]:
-    """The key-based policy's rules K1-K6 (``rules._KEY``), OK or :class:`_DeclineError`."""
-    if cal is None or auth is None or publications_file is None:  # K1, K3, K4
-        raise _DeclineError
-    publication_time = cal[0]
+    publications_file: VerifiedPublicationsFile,
+) -> Anchor:
+    """The key-based rules K2, K4-K6 (``policies._KEY``): the anchor, or :class:`_DeclineError`."""
     if r._deprecated_left_ids(left_ids, publication_time) is not None:  # K2
         raise _DeclineError
-    cert = r._find_calendar_certificate(auth, publications_file)  # K4
+    _time, _hash, signed_bytes, signature_type, signature_value, certificate_id = auth
+    cert = r._find_calendar_certificate(certificate_id, publications_file)  # K4
     if cert is None:
         raise _DeclineError
     from jura_trust import pki  # noqa: PLC0415 - X.509 only for key-based checks
 
-    published_at = auth.published_data.publication_time
     if not pki.certificate_valid_at(cert, signing_time):  # K5
         raise _DeclineError
-    if not pki.certificate_valid_at(cert, published_at):
+    if not pki.certificate_valid_at(cert, auth[0]):
         raise _DeclineError
-    signed = auth.signature_data
-    pki.verify_signature(  # K6 (a JuraError is a decline)
-        signed.signature_type, signed.signature_value, auth.signed_bytes, cert
-    )
-    calendar_time = _time_from_directions(publication_time, cal[3])
-    assert calendar_time is not None  # checked by 11c
-    return r._calendar_key_anchor(cert, signed.certificate_id), calendar_time
+    # K6 (its JuraError is a decline)
+    pki.verify_signature(signature_type, signature_value, signed_bytes, cert)
+    return r._calendar_key_anchor(cert, certificate_id)
 
 
 def _pubfile_tail(
-    record_kind: str,
-    published: Any,
-    cal: tuple[int, int | None, bytes, bytes] | None,
-    left_ids: set[int],
-    publications_file: VerifiedPublicationsFile | None,
-) -> tuple[Anchor, int]:
-    """The publications-file rules P1, P2, P4 on the branch where the file has the publication."""
-    if publications_file is None:  # P1
+    record: PublicationRecord,
+    publication_time: int,
+    left_ids: frozenset[int],
+    publications_file: VerifiedPublicationsFile,
+) -> Anchor:
+    """The publications-file rules P2 and P4, on the branch where the file has the publication."""
+    found = publications_file.find_publication(record.publication_time)
+    if found is None:  # the When's predicate
         raise _DeclineError
-    if record_kind != "publication" or cal is None:  # the When's predicate
+    if found.published_hash != record.published_hash:  # P2
         raise _DeclineError
-    found = publications_file.find_publication(published.publication_time)
-    if found is None:
+    if r._deprecated_left_ids(left_ids, publication_time) is not None:  # P4
         raise _DeclineError
-    if found.published_hash != published.published_hash:  # P2
-        raise _DeclineError
-    if r._deprecated_left_ids(left_ids, cal[0]) is not None:  # P4
-        raise _DeclineError
-    calendar_time = _time_from_directions(cal[0], cal[3])
-    assert calendar_time is not None  # checked by 11c
-    anchor = r._publication_anchor_of(publications_file, published, user=False, extended=False)
-    return anchor, calendar_time
+    return r._publication_anchor_of(
+        publications_file, record.published_data, user=False, extended=False
+    )
 
 
-def checking() -> bool:
-    """True when every express answer is to be checked against the engine."""
-    return os.environ.get(CHECK_ENV, "") not in ("", "0")
+#: ``(publication time, published hash, signed bytes, signature type, signature value,
+#: certificate id)`` of a calendar authentication record.
+_Auth = tuple[int, bytes, bytes, str, bytes, bytes]
+
+
+def _auth_record(data: bytes, start: int, stop: int) -> _Auth:
+    """A 0x805 record, read as ``_sigparse._calendar_auth_record`` reads it."""
+    published: tuple[int, bytes, bytes] | None = None
+    signed: tuple[str, bytes, bytes] | None = None
+    p = start
+    while p < stop:
+        typ, _b0, s, e = _header(data, p, stop)
+        if e > stop:
+            raise _DeclineError
+        if typ == 0x10 and published is None:
+            published = _published_data(data, p, s, e)
+        elif typ == 0x0B and signed is None:
+            signed = _signature_data(data, s, e)
+        else:
+            raise _DeclineError
+        p = e
+    if published is None or signed is None:
+        raise _DeclineError
+    return (*published, *signed)
+
+
+def _published_data(data: bytes, pos: int, start: int, stop: int) -> tuple[int, bytes, bytes]:
+    """``(time, hash, the element's bytes)`` of 0x10 published data (as ``_sigparse``)."""
+    time: int | None = None
+    published: bytes | None = None
+    p = start
+    while p < stop:
+        typ, _b0, s, e = _header(data, p, stop)
+        if e > stop:
+            raise _DeclineError
+        if typ == 0x02 and time is None:
+            time = _uint(data, s, e)
+        elif typ == 0x04 and published is None:
+            if e <= s or _sizes.get(data[s]) != e - s:
+                raise _DeclineError
+            published = data[s:e]
+        else:
+            raise _DeclineError
+        p = e
+    if time is None or published is None:
+        raise _DeclineError
+    return time, published, data[pos:stop]
+
+
+def _signature_data(data: bytes, start: int, stop: int) -> tuple[str, bytes, bytes]:
+    """``(type, value, certificate id)`` of 0x0B signature data (as ``_sigparse``)."""
+    kind: str | None = None
+    value: bytes | None = None
+    certificate_id: bytes | None = None
+    uri = False
+    p = start
+    while p < stop:
+        typ, _b0, s, e = _header(data, p, stop)
+        if e > stop:
+            raise _DeclineError
+        if typ == 0x01 and kind is None:
+            kind = sp._utf8(data, s, e)
+        elif typ == 0x02 and value is None:
+            value = data[s:e]
+        elif typ == 0x03 and certificate_id is None:
+            certificate_id = data[s:e]
+        elif typ == 0x04 and not uri:
+            sp._utf8(data, s, e, allow_empty=False)
+            uri = True
+        else:
+            raise _DeclineError
+        p = e
+    if kind is None or value is None or certificate_id is None:
+        raise _DeclineError
+    return kind, value, certificate_id

@@ -29,7 +29,7 @@ from jura_trust.core.publication import (
     PublicationRecord,
     encode_publication_string,
 )
-from jura_trust.core.signature import CalendarAuthRecord, Signature
+from jura_trust.core.signature import Signature
 from jura_trust.errors import ErrorCode, JuraError, Outcome
 from jura_trust.verify.engine import Rule
 from jura_trust.verify.result import NO_ANCHOR, Anchor
@@ -702,19 +702,19 @@ def _calendar_certificate(ctx: VerificationContext) -> pki.Certificate | None:
     pubfile = ctx.publications_file
     if auth is None or pubfile is None:
         return None
-    found = _find_calendar_certificate(auth, pubfile)
+    found = _find_calendar_certificate(auth.signature_data.certificate_id, pubfile)
     if found is not None:
         ctx.certificate = found
     return found
 
 
 def _find_calendar_certificate(
-    auth: CalendarAuthRecord, pubfile: VerifiedPublicationsFile
+    certificate_id: bytes, pubfile: VerifiedPublicationsFile
 ) -> pki.Certificate | None:
-    """The certificate that signed ``auth``, from the trusted file, or ``None``."""
+    """The calendar certificate ``certificate_id`` from the trusted file, or ``None``."""
     from cryptography import x509  # noqa: PLC0415 - X.509 only for key-based checks
 
-    found = pubfile.find_certificate(auth.signature_data.certificate_id)
+    found = pubfile.find_certificate(certificate_id)
     return found if isinstance(found, x509.Certificate) else None
 
 
