@@ -38,8 +38,10 @@ publications, the general and calendar policies, every failure).
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +108,7 @@ _SHA256_ID = b"\x01"
 _sizes = IMPRINT_SIZES
 _LINK_RUN = sp._SHA256_LINK_RUN
 _SHA256_ONLY = frozenset({HashAlgorithm.SHA2_256.value})
+_SHA256_DEPRECATED = HashAlgorithm.SHA2_256.is_deprecated_at
 _CALENDAR_RUN = sp._SHA256_CALENDAR_RUN
 _LINK_STRIDE = sp._LINK_STRIDE
 _CALENDAR_STRIDE = sp._CALENDAR_STRIDE
@@ -542,6 +545,14 @@ def _verify(
     )
 
 
+def _pki() -> Any:
+    """:mod:`jura_trust.pki`, imported on first use (X.509 only for key-based checks)."""
+    found = sys.modules.get("jura_trust.pki")
+    if found is None:
+        found = importlib.import_module("jura_trust.pki")
+    return found
+
+
 def _key_tail(
     auth: _Auth,
     publication_time: int,
@@ -550,14 +561,13 @@ def _key_tail(
     publications_file: VerifiedPublicationsFile,
 ) -> Anchor:
     """The key-based rules K2, K4-K6 (``policies._KEY``): the anchor, or :class:`_DeclineError`."""
-    if r._deprecated_left_ids(left_ids, publication_time) is not None:  # K2
+    if left_ids and _SHA256_DEPRECATED(publication_time):  # K2 (left ids are {SHA-256} here)
         raise _DeclineError
     _time, _hash, signed_bytes, signature_type, signature_value, certificate_id = auth
     cert = r._find_calendar_certificate(certificate_id, publications_file)  # K4
     if cert is None:
         raise _DeclineError
-    from jura_trust import pki  # noqa: PLC0415 - X.509 only for key-based checks
-
+    pki = _pki()
     if not pki.certificate_valid_at(cert, signing_time):  # K5
         raise _DeclineError
     if not pki.certificate_valid_at(cert, auth[0]):
@@ -579,7 +589,7 @@ def _pubfile_tail(
         raise _DeclineError
     if found.published_hash != record.published_hash:  # P2
         raise _DeclineError
-    if r._deprecated_left_ids(left_ids, publication_time) is not None:  # P4
+    if left_ids and _SHA256_DEPRECATED(publication_time):  # P4 (left ids are {SHA-256} here)
         raise _DeclineError
     return r._publication_anchor_of(
         publications_file, record.published_data, user=False, extended=False
@@ -597,7 +607,15 @@ def _auth_record(data: bytes, start: int, stop: int) -> _Auth:
     signed: tuple[str, bytes, bytes] | None = None
     p = start
     while p < stop:
-        typ, _b0, s, e = _header(data, p, stop)
+        b0 = data[p]
+        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
         if e > stop:
             raise _DeclineError
         if typ == 0x10 and published is None:
@@ -618,7 +636,15 @@ def _published_data(data: bytes, pos: int, start: int, stop: int) -> tuple[int, 
     published: bytes | None = None
     p = start
     while p < stop:
-        typ, _b0, s, e = _header(data, p, stop)
+        b0 = data[p]
+        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
         if e > stop:
             raise _DeclineError
         if typ == 0x02 and time is None:
@@ -643,7 +669,15 @@ def _signature_data(data: bytes, start: int, stop: int) -> tuple[str, bytes, byt
     uri = False
     p = start
     while p < stop:
-        typ, _b0, s, e = _header(data, p, stop)
+        b0 = data[p]
+        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
         if e > stop:
             raise _DeclineError
         if typ == 0x01 and kind is None:

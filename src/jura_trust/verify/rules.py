@@ -712,9 +712,11 @@ def _find_calendar_certificate(
     certificate_id: bytes, pubfile: VerifiedPublicationsFile
 ) -> pki.Certificate | None:
     """The calendar certificate ``certificate_id`` from the trusted file, or ``None``."""
+    found = pubfile.find_certificate(certificate_id)
+    if found is None:
+        return None
     from cryptography import x509  # noqa: PLC0415 - X.509 only for key-based checks
 
-    found = pubfile.find_certificate(certificate_id)
     return found if isinstance(found, x509.Certificate) else None
 
 
