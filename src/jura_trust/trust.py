@@ -326,9 +326,9 @@ class Verifier:
         )
 
     def verify_many(
-        self, items: Sequence[tuple[Signature, Imprint | None]], *, policy: Policy | str
+        self, items: Sequence[tuple[Signature | bytes, Imprint | None]], *, policy: Policy | str
     ) -> list[VerificationResult]:
-        """Verify several signatures (each with its document hash or ``None``)."""
+        """Verify several signatures, parsed or bytes (each with its document hash or ``None``)."""
         return [self.verify(sig, document_hash=h, policy=policy) for sig, h in items]
 
     def _at(self, at: datetime.datetime | None) -> datetime.datetime:
