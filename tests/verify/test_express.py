@@ -39,6 +39,7 @@ from jura_trust.verify import POLICIES, Policy, VerificationContext, verify_sign
 from jura_trust.verify import _express as express
 from jura_trust.verify.result import VerificationResult
 from tests.budget import LONG, scaled
+from tests.mutations import mutate
 from tests.vectors import KSI
 
 LANE_POLICIES = [Policy.INTERNAL, Policy.KEY, Policy.PUBLICATIONS_FILE]
@@ -191,22 +192,10 @@ def test_lane_agrees_with_engine_on_bit_flips_of_guardtime_signatures():
 @settings(max_examples=scaled(300))
 @given(st.data())
 def test_lane_agrees_with_engine_on_mutations(data: st.DataObject):
-    raw = bytearray(data.draw(st.sampled_from(BACKEND + [p.read_bytes() for p in CORPUS[:20]])))
-    for _ in range(data.draw(st.integers(1, 3))):
-        kind = data.draw(st.sampled_from(["flip", "set", "cut", "insert", "delete"]))
-        pos = data.draw(st.integers(0, max(len(raw) - 1, 0)))
-        if kind == "flip" and raw:
-            raw[pos] ^= 1 << data.draw(st.integers(0, 7))
-        elif kind == "set" and raw:
-            raw[pos] = data.draw(st.integers(0, 255))
-        elif kind == "cut":
-            del raw[pos:]
-        elif kind == "insert":
-            raw[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
-        elif raw:
-            del raw[pos]
+    sources = BACKEND + [p.read_bytes() for p in CORPUS[:20]]
+    raw = mutate(data, data.draw(st.sampled_from(sources)), rounds=3)
     policy = data.draw(st.sampled_from(LANE_POLICIES))
-    check_lane(bytes(raw), policy, None, BACKEND_FILE)
+    check_lane(raw, policy, None, BACKEND_FILE)
 
 
 # -- re-encodings that keep every hash ------------------------------------------
