@@ -162,19 +162,7 @@ def _metadata(data: bytes, start: int, stop: int) -> bytes:
     client_id = machine_id = sequence = request_time = False
     types: list[int] = []
     padding: list[TLV] = []
-    p = start
-    while p < stop:
-        b0 = data[p]
-        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
-            typ = ((b0 & 0x1F) << 8) | data[p + 1]
-            s = p + 4
-            e = s + ((data[p + 2] << 8) | data[p + 3])
-        else:
-            typ = b0 & 0x1F
-            s = p + 2
-            e = s + data[p + 1]
-        if e > stop:
-            raise _DeclineError
+    for typ, b0, _p, s, e in sp._scan(data, start, stop):
         types.append(typ)
         if typ == 0x1E:
             padding.append(TLV(typ, data[s:e], bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x80)))
@@ -192,7 +180,6 @@ def _metadata(data: bytes, start: int, stop: int) -> bytes:
             request_time = True
         else:
             raise _DeclineError
-        p = e
     if not client_id or (padding and types[0] != 0x1E):
         raise _DeclineError
     value = data[start:stop]
@@ -605,26 +592,13 @@ def _auth_record(data: bytes, start: int, stop: int) -> _Auth:
     """A 0x805 record, read as ``_sigparse._calendar_auth_record`` reads it."""
     published: tuple[int, bytes, bytes] | None = None
     signed: tuple[str, bytes, bytes] | None = None
-    p = start
-    while p < stop:
-        b0 = data[p]
-        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
-            typ = ((b0 & 0x1F) << 8) | data[p + 1]
-            s = p + 4
-            e = s + ((data[p + 2] << 8) | data[p + 3])
-        else:
-            typ = b0 & 0x1F
-            s = p + 2
-            e = s + data[p + 1]
-        if e > stop:
-            raise _DeclineError
+    for typ, _b0, p, s, e in sp._scan(data, start, stop):
         if typ == 0x10 and published is None:
             published = _published_data(data, p, s, e)
         elif typ == 0x0B and signed is None:
             signed = _signature_data(data, s, e)
         else:
             raise _DeclineError
-        p = e
     if published is None or signed is None:
         raise _DeclineError
     return (*published, *signed)
@@ -634,19 +608,7 @@ def _published_data(data: bytes, pos: int, start: int, stop: int) -> tuple[int, 
     """``(time, hash, the element's bytes)`` of 0x10 published data (as ``_sigparse``)."""
     time: int | None = None
     published: bytes | None = None
-    p = start
-    while p < stop:
-        b0 = data[p]
-        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
-            typ = ((b0 & 0x1F) << 8) | data[p + 1]
-            s = p + 4
-            e = s + ((data[p + 2] << 8) | data[p + 3])
-        else:
-            typ = b0 & 0x1F
-            s = p + 2
-            e = s + data[p + 1]
-        if e > stop:
-            raise _DeclineError
+    for typ, _b0, _p, s, e in sp._scan(data, start, stop):
         if typ == 0x02 and time is None:
             time = _uint(data, s, e)
         elif typ == 0x04 and published is None:
@@ -655,7 +617,6 @@ def _published_data(data: bytes, pos: int, start: int, stop: int) -> tuple[int, 
             published = data[s:e]
         else:
             raise _DeclineError
-        p = e
     if time is None or published is None:
         raise _DeclineError
     return time, published, data[pos:stop]
@@ -667,19 +628,7 @@ def _signature_data(data: bytes, start: int, stop: int) -> tuple[str, bytes, byt
     value: bytes | None = None
     certificate_id: bytes | None = None
     uri = False
-    p = start
-    while p < stop:
-        b0 = data[p]
-        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
-            typ = ((b0 & 0x1F) << 8) | data[p + 1]
-            s = p + 4
-            e = s + ((data[p + 2] << 8) | data[p + 3])
-        else:
-            typ = b0 & 0x1F
-            s = p + 2
-            e = s + data[p + 1]
-        if e > stop:
-            raise _DeclineError
+    for typ, _b0, _p, s, e in sp._scan(data, start, stop):
         if typ == 0x01 and kind is None:
             kind = sp._utf8(data, s, e)
         elif typ == 0x02 and value is None:
@@ -691,7 +640,6 @@ def _signature_data(data: bytes, start: int, stop: int) -> tuple[str, bytes, byt
             uri = True
         else:
             raise _DeclineError
-        p = e
     if kind is None or value is None or certificate_id is None:
         raise _DeclineError
     return kind, value, certificate_id
