@@ -255,6 +255,13 @@ def main() -> None:
     def from_bytes(policy: str) -> Callable[[list[Any]], None]:
         def run(chunk: list[Any]) -> None:
             for b in chunk:
+                verify_signature(b, policy=policy, publications_file=pubfile)
+
+        return run
+
+    def parse_then_verify(policy: str) -> Callable[[list[Any]], None]:
+        def run(chunk: list[Any]) -> None:
+            for b in chunk:
                 sig = Signature.from_bytes(b)
                 verify_signature(sig, policy=policy, publications_file=pubfile)
 
@@ -291,10 +298,13 @@ def main() -> None:
         ("parse", b_raw, parse, floor),
         ("parse_reference", b_raw, parse_reference, floor),
         ("internal_from_bytes", b_raw, from_bytes("internal"), floor),
+        ("internal_parse_then_verify", b_raw, parse_then_verify("internal"), floor),
         ("internal_parsed", p_raw, parsed("internal"), floor),
         ("key_from_bytes", b_raw, from_bytes("key"), floor),
+        ("key_parse_then_verify", b_raw, parse_then_verify("key"), floor),
         ("key_parsed", p_raw, parsed("key"), floor),
         ("publication_from_bytes", b_ext, from_bytes("publications-file"), floor_ext),
+        ("publication_parse_then_verify", b_ext, parse_then_verify("publications-file"), floor_ext),
         ("publication_parsed", p_ext, parsed("publications-file"), floor_ext),
     ]
 

@@ -5,10 +5,18 @@ CI runs every test, bounded. ``JURA_TRUST_LONG=1`` runs the long versions
 either way.
 """
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, settings
 
+from jura_trust.verify import _express
 from tests.budget import LONG
+
+# Every express-lane answer in the suite (and in the CLI processes it starts)
+# is checked against the rule engine on the spot (jura_trust/verify/_express.py).
+os.environ.setdefault("JURA_TRUST_EXPRESS_CHECK", "1")
+_express.CHECK = os.environ["JURA_TRUST_EXPRESS_CHECK"] not in ("", "0")
 
 settings.register_profile(
     "default",

@@ -16,7 +16,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jura_trust._value import evolve
+    from jura_trust._value import FrozenError, evolve
     from jura_trust.api import (
         hash_file,
         load_signature,
@@ -94,7 +94,7 @@ _WHERE = {
         "errors",
     ),
     **dict.fromkeys(("TrustConfig", "Verifier"), "trust"),
-    "evolve": "_value",
+    **dict.fromkeys(("FrozenError", "evolve"), "_value"),
     **dict.fromkeys(("Anchor", "Policy", "VerificationResult", "verify_signature"), "verify"),
 }
 
@@ -141,6 +141,7 @@ __all__ = [
     "EmbeddedBackend",
     "ErrorCode",
     "FormatError",
+    "FrozenError",
     "HashAlgorithm",
     "Imprint",
     "JuraError",

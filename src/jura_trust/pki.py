@@ -374,7 +374,25 @@ def certificate_valid_at(cert: Certificate, when: int) -> bool:
     """
     if not isinstance(when, int) or isinstance(when, bool):
         raise TypeError("times are Unix seconds (int)")
-    return _unix(cert.not_valid_before_utc) <= when <= _unix(cert.not_valid_after_utc)
+    not_before, not_after = _validity(cert)
+    return not_before <= when <= not_after
+
+
+#: Validity bounds of the certificates in use, by object identity: ``id -> (cert, bounds)``
+#: (the entry holds the certificate, so its id is not reused while it is there).
+_VALIDITY: dict[int, tuple[Certificate, tuple[int, int]]] = {}
+
+
+def _validity(cert: Certificate) -> tuple[int, int]:
+    """``cert``'s validity bounds in Unix seconds (remembered for the last 256 certificates)."""
+    entry = _VALIDITY.get(id(cert))
+    if entry is not None and entry[0] is cert:
+        return entry[1]
+    bounds = _unix(cert.not_valid_before_utc), _unix(cert.not_valid_after_utc)
+    if len(_VALIDITY) >= 256:
+        _VALIDITY.clear()
+    _VALIDITY[id(cert)] = (cert, bounds)
+    return bounds
 
 
 def check_certificate_valid_at(cert: Certificate, when: int) -> None:
@@ -560,6 +578,22 @@ def _unusable(message: str, oid: str, **details: Any) -> PKIError:
     )
 
 
+_PKCS1V15 = padding.PKCS1v15()
+#: One (stateless) hash parameter object per RSA signature type.
+_RSA_HASH_OBJECTS = {oid: make() for oid, make in _RSA_HASHES.items()}
+
+
+#: ``isinstance(key, rsa.RSAPublicKey)`` by the key's type (an ABC check, remembered).
+_RSA_KEY_TYPES: dict[type, bool] = {}
+
+
+def _is_rsa(key: object) -> bool:
+    found = _RSA_KEY_TYPES.get(type(key))
+    if found is None:
+        found = _RSA_KEY_TYPES[type(key)] = isinstance(key, rsa.RSAPublicKey)
+    return found
+
+
 def _public_key(cert: Certificate, oid: str) -> Any:
     try:
         return cert.public_key()
@@ -602,10 +636,10 @@ def verify_signature(
     public_key = _public_key(certificate, oid)
     try:
         if oid in _RSA_HASHES:
-            if not isinstance(public_key, rsa.RSAPublicKey):
+            if not _is_rsa(public_key):
                 raise _unusable("an RSA signature type with a non-RSA key", oid)
             public_key.verify(
-                bytes(signature_value), bytes(signed_data), padding.PKCS1v15(), _RSA_HASHES[oid]()
+                bytes(signature_value), bytes(signed_data), _PKCS1V15, _RSA_HASH_OBJECTS[oid]
             )
         elif oid in _ECDSA_HASHES:
             if not isinstance(public_key, ec.EllipticCurvePublicKey):

@@ -293,17 +293,24 @@ class Verifier:
 
     def verify(
         self,
-        signature: Signature,
+        signature: Signature | bytes,
         *,
         document: bytes | None = None,
         document_hash: Imprint | None = None,
         policy: Policy | str = Policy.GENERAL,
         input_level: int = 0,
     ) -> VerificationResult:
-        """Verify ``signature`` (against the document or its hash, when given)."""
+        """Verify ``signature``, parsed or its bytes (against the document or its hash).
+
+        Bytes that do not parse raise :class:`~jura_trust.errors.FormatError`;
+        given bytes, the common signatures are checked in one pass
+        (:func:`~jura_trust.verify.verify_signature`).
+        """
         if document is not None and document_hash is not None:
             raise ValueError("give document or document_hash, not both")
         if document is not None:
+            if not isinstance(signature, Signature):
+                signature = Signature.from_bytes(bytes(signature))
             document_hash = Imprint.hash(document, signature.document_hash.algorithm)
         t = self.trust
         return verify_signature(
@@ -319,9 +326,9 @@ class Verifier:
         )
 
     def verify_many(
-        self, items: Sequence[tuple[Signature, Imprint | None]], *, policy: Policy | str
+        self, items: Sequence[tuple[Signature | bytes, Imprint | None]], *, policy: Policy | str
     ) -> list[VerificationResult]:
-        """Verify several signatures (each with its document hash or ``None``)."""
+        """Verify several signatures, parsed or bytes (each with its document hash or ``None``)."""
         return [self.verify(sig, document_hash=h, policy=policy) for sig, h in items]
 
     def _at(self, at: datetime.datetime | None) -> datetime.datetime:

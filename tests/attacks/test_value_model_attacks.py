@@ -29,6 +29,7 @@ from jura_trust.core.chains import (
     AggregationLink,
     CalendarLink,
     Direction,
+    Metadata,
     aggregation_shape_index,
     calendar_time_from_shape,
     evaluate_aggregation_links,
@@ -390,3 +391,37 @@ def test_attack_signature_built_from_a_list_of_chains_stays_immutable() -> None:
     chains.clear()
     assert isinstance(sig.aggregation_chains, tuple)
     assert sig.aggregation_chains == honest.aggregation_chains
+
+
+def test_evolved_metadata_cannot_show_another_issuer_than_it_hashes():
+    """``evolve(metadata, client_id=...)`` kept the old value: another issuer shown than hashed.
+
+    A metadata link's ``value`` is what its chain hashes; ``client_id`` is
+    the issuer a result and ``Signature.issuer`` show. Before the fix the
+    constructor (and so :func:`evolve`) accepted any pair, so a signature
+    built in code verified OK while naming an issuer its hashes do not hold.
+    """
+    honest = Metadata.build("alice", sequence_number=7)
+    with pytest.raises(ValueError, match="differ from what its value encodes"):
+        evolve(honest, client_id="mallory")
+    with pytest.raises(ValueError, match="differ from what its value encodes"):
+        Metadata(honest.value, "mallory", None, 7)
+    with pytest.raises(ValueError, match="differ from what its value encodes"):
+        Metadata(honest.value, "alice", None, 8)
+    # The fields the value encodes are accepted (child types and padding read from it).
+    same = Metadata(honest.value, "alice", sequence_number=7)
+    assert same == honest
+    assert same.raw == b""
+    # A malformed value is refused as the parser refuses it.
+    with pytest.raises(FormatError):
+        Metadata(b"\x01\x03ab\x00\x01", "ab")
+    # A signature made with the honest metadata still shows and hashes one issuer.
+    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
+    sig = backend.sign(Imprint.hash(b"document"))
+    (meta,) = sig.aggregation_chains[0].metadata_siblings
+    assert (
+        Metadata(
+            meta.value, meta.client_id, meta.machine_id, meta.sequence_number, meta.request_time
+        )
+        == meta
+    )

@@ -17,6 +17,7 @@ from jura_trust.core.signature import Signature
 from jura_trust.errors import JuraError
 from jura_trust.verify import verify_signature
 from tests.budget import scaled
+from tests.mutations import mutate
 from tests.vectors import KSI
 
 ALL = sorted(p for p in (KSI / "signatures").rglob("*") if p.is_file())
@@ -49,21 +50,7 @@ def test_random_signature_body(body: bytes) -> None:
 @settings(max_examples=scaled(300))
 @given(st.data())
 def test_mutations_of_every_vector(data: st.DataObject) -> None:
-    raw = bytearray(data.draw(st.sampled_from(CORPUS)))
-    for _ in range(data.draw(st.integers(1, 4))):
-        kind = data.draw(st.sampled_from(["flip", "set", "cut", "insert", "delete"]))
-        pos = data.draw(st.integers(0, max(len(raw) - 1, 0)))
-        if kind == "flip" and raw:
-            raw[pos] ^= 1 << data.draw(st.integers(0, 7))
-        elif kind == "set" and raw:
-            raw[pos] = data.draw(st.integers(0, 255))
-        elif kind == "cut":
-            del raw[pos:]
-        elif kind == "insert":
-            raw[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
-        elif kind == "delete" and raw:
-            del raw[pos : pos + data.draw(st.integers(1, 8))]
-    parse_and_verify(bytes(raw))
+    parse_and_verify(mutate(data, data.draw(st.sampled_from(CORPUS))))
 
 
 def test_corpus_is_large():

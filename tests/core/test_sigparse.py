@@ -34,6 +34,7 @@ from jura_trust.errors import JuraError
 from tests.budget import LONG, scaled
 from tests.core.sigparse_shapes import Shapes
 from tests.core.sigparse_shapes import signature as structured_signature
+from tests.mutations import mutate
 from tests.vectors import KSI
 
 FILES = sorted(p for p in KSI.rglob("*") if p.is_file())
@@ -129,21 +130,7 @@ def test_fast_parser_agrees_with_reference_on_bit_flips_of_guardtime_signatures(
 @settings(max_examples=scaled(300))
 @given(st.data())
 def test_fast_parser_agrees_with_reference_on_mutations(data: st.DataObject):
-    raw = bytearray(data.draw(st.sampled_from(CORPUS + BACKEND)))
-    for _ in range(data.draw(st.integers(1, 4))):
-        kind = data.draw(st.sampled_from(["flip", "set", "cut", "insert", "delete"]))
-        pos = data.draw(st.integers(0, max(len(raw) - 1, 0)))
-        if kind == "flip" and raw:
-            raw[pos] ^= 1 << data.draw(st.integers(0, 7))
-        elif kind == "set" and raw:
-            raw[pos] = data.draw(st.integers(0, 255))
-        elif kind == "cut":
-            del raw[pos:]
-        elif kind == "insert":
-            raw[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
-        elif raw:
-            del raw[pos]
-    check_agrees(bytes(raw))
+    check_agrees(mutate(data, data.draw(st.sampled_from(CORPUS + BACKEND))))
 
 
 def test_fast_parser_agrees_with_reference_on_structured_signatures():

@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 import pytest
 
+import jura_trust
 from jura_trust._value import FrozenError, evolve
 from jura_trust.backends.base import ManualClock
 from jura_trust.backends.memory import EmbeddedBackend
@@ -35,7 +36,9 @@ from jura_trust.verify import (
     VerificationResult,
     When,
     internal,
+    verify_signature,
 )
+from jura_trust.verify.result import NO_ANCHOR
 
 
 def _params(cls: type) -> list[tuple[str, object]]:
@@ -210,3 +213,45 @@ def test_trust_config_checks_its_file_compares_by_what_is_trusted(backend: Embed
     assert (changed.at, changed.extender, changed.sources) == (7, a.extender, ("x",))
     with pytest.raises(FrozenError):
         a.at = 1  # type: ignore[misc]
+
+
+def test_shared_no_anchor_cannot_be_mutated_attack(backend: EmbeddedBackend):
+    """NO_ANCHOR is shared by every failing result: changing it must be impossible.
+
+    Before the fix, ``NO_ANCHOR.kind = "publication"`` (or any code holding a
+    result's anchor) turned the anchor of every later failing result into a
+    claim that it rests on a publication.
+    """
+    sig = backend.sign(Imprint.hash(b"document"))
+    failed = verify_signature(sig, policy="internal", document_hash=Imprint.hash(b"other"))
+    assert failed.outcome is Outcome.FAIL
+    assert failed.anchor is NO_ANCHOR
+    for name, value in [("kind", "publication"), ("_description", "x"), ("_details", {})]:
+        with pytest.raises(FrozenError):
+            setattr(failed.anchor, name, value)
+    with pytest.raises(FrozenError):
+        del failed.anchor.kind
+    again = verify_signature(sig, policy="internal", document_hash=Imprint.hash(b"other"))
+    assert again.anchor.kind == "none"
+    assert again.anchor.as_dict() == {"kind": "none", "description": "consistent, not anchored"}
+
+
+def test_built_anchor_is_made_once_and_survives_copy_and_pickle(backend: EmbeddedBackend):
+    """A lazily built anchor is immutable too; copies carry what it was built as."""
+    calls: list[int] = []
+
+    def build() -> tuple[str, dict[str, object]]:
+        calls.append(1)
+        return "calendar key 01 (CN=x)", {"certificate_id": "01"}
+
+    anchor = Anchor("calendar-key", build=build)
+    with pytest.raises(FrozenError):
+        anchor.kind = "none"
+    assert anchor.description == "calendar key 01 (CN=x)"
+    assert anchor.details == {"certificate_id": "01"}
+    assert calls == [1]
+    for clone in (copy.copy(anchor), copy.deepcopy(anchor), pickle.loads(pickle.dumps(anchor))):
+        assert clone == anchor
+        assert clone.as_dict() == anchor.as_dict()
+    assert calls == [1]
+    assert jura_trust.FrozenError is FrozenError

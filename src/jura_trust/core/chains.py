@@ -166,6 +166,46 @@ class Metadata(Value):
         child_types: tuple[int, ...] = (),
         padding: tuple[tlv.TLV, ...] = (),
     ) -> None:
+        """Metadata whose fields are what ``value`` encodes.
+
+        ``value`` is what a chain hashes and the fields are what a result
+        shows (``client_id`` is the issuer), so they must agree: ``value``
+        is read as the parser reads it (:class:`FormatError` if malformed)
+        and a field that differs raises :class:`ValueError`. Empty
+        ``child_types`` and ``padding`` are taken from ``value``. To make
+        metadata from its fields, use :meth:`build`.
+        """
+        read = Metadata.from_tlv(tlv.TLV(0x04, value, tlv16=len(value) > 0xFF))
+        child_types = tuple(child_types) or read.child_types
+        padding = tuple(padding) or read.padding
+        given = (client_id, machine_id, sequence_number, request_time, child_types, padding)
+        found = (
+            read.client_id,
+            read.machine_id,
+            read.sequence_number,
+            read.request_time,
+            read.child_types,
+            read.padding,
+        )
+        if given != found:
+            raise ValueError(
+                "metadata fields differ from what its value encodes (the value is what "
+                "is hashed, the fields what is shown): build it with Metadata.build"
+            )
+        self._fill(
+            value, client_id, machine_id, sequence_number, request_time, child_types, padding
+        )
+
+    def _fill(  # noqa: PLR0917 - the fields in order
+        self,
+        value: bytes,
+        client_id: str,
+        machine_id: str | None,
+        sequence_number: int | None,
+        request_time: int | None,
+        child_types: tuple[int, ...],
+        padding: tuple[tlv.TLV, ...],
+    ) -> None:
         _init(self, "value", value)
         _init(self, "client_id", client_id)
         _init(self, "machine_id", machine_id)
@@ -174,6 +214,28 @@ class Metadata(Value):
         _init(self, "child_types", child_types)
         _init(self, "padding", padding)
         _init(self, "raw", b"")
+
+    @classmethod
+    def _read(  # noqa: PLR0917 - the fields in order
+        cls,
+        value: bytes,
+        client_id: str,
+        machine_id: str | None,
+        sequence_number: int | None,
+        request_time: int | None,
+        child_types: tuple[int, ...],
+        padding: tuple[tlv.TLV, ...],
+    ) -> Metadata:
+        """Metadata from fields a parser (or :meth:`build`) derived from ``value`` itself.
+
+        For parsers and builders only: nothing is checked, the caller made
+        the fields from the value (or the value from the fields).
+        """
+        meta: Metadata = object.__new__(cls)
+        meta._fill(
+            value, client_id, machine_id, sequence_number, request_time, child_types, padding
+        )
+        return meta
 
     @classmethod
     def from_tlv(cls, element: tlv.TLV) -> Metadata:
@@ -187,14 +249,14 @@ class Metadata(Value):
                 code=ErrorCode.FMT_STRUCTURE,
             )
         return tlv.keep_raw(
-            cls(
-                value=element.value,
-                client_id=parsed["client_id"],
-                machine_id=parsed.get("machine_id"),
-                sequence_number=parsed.get("sequence_number"),
-                request_time=parsed.get("request_time"),
-                child_types=parsed.order,
-                padding=tuple(parsed.get("padding", ())),
+            cls._read(
+                element.value,
+                parsed["client_id"],
+                parsed.get("machine_id"),
+                parsed.get("sequence_number"),
+                parsed.get("request_time"),
+                parsed.order,
+                tuple(parsed.get("padding", ())),
             ),
             element.raw,
         )
@@ -258,7 +320,7 @@ class Metadata(Value):
         pad = _PADDING[(len(body) + 3) % 2]
         value = pad.raw + body
         return tlv.keep_raw(
-            cls(
+            cls._read(
                 value,
                 client_id,
                 machine_id,

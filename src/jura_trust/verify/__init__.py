@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData
 from jura_trust.core.signature import Signature
+from jura_trust.verify import _express
+from jura_trust.verify._express import verify_bytes
 from jura_trust.verify.engine import AllOf, FirstConclusive, Rule, UnsafeNoOp, When, evaluate
 from jura_trust.verify.policies import (
     POLICIES,
@@ -32,7 +34,12 @@ from jura_trust.verify.policies import (
     user_publication_based,
 )
 from jura_trust.verify.result import Anchor, RuleResult, VerificationResult
-from jura_trust.verify.rules import Extender, VerificationContext, check_extended_chain
+from jura_trust.verify.rules import (
+    Extender,
+    VerificationContext,
+    _is_verified,
+    check_extended_chain,
+)
 
 if TYPE_CHECKING:
     from jura_trust.publications import VerifiedPublicationsFile
@@ -65,7 +72,7 @@ __all__ = [
 
 
 def verify_signature(
-    signature: Signature,
+    signature: Signature | bytes,
     *,
     policy: Policy | str = Policy.GENERAL,
     document_hash: Imprint | None = None,
@@ -76,7 +83,7 @@ def verify_signature(
     extender: Extender | None = None,
     extender_name: str = "the extender",
 ) -> VerificationResult:
-    """Verify ``signature`` under a named policy.
+    """Verify ``signature`` (parsed, or its bytes) under a named policy.
 
     ``publications_file`` is a
     :class:`~jura_trust.publications.VerifiedPublicationsFile`: made by
@@ -87,9 +94,28 @@ def verify_signature(
     never trusted: the rules check every chain it returns. Returns a
     :class:`VerificationResult` saying what an OK rests on (``anchor``) and
     the time it proves; it never raises for a bad signature.
+
+    Given the signature's bytes, it is the same as
+    ``verify_signature(Signature.from_bytes(data), ...)`` (bytes that do not
+    parse raise that :class:`~jura_trust.errors.FormatError`), and faster:
+    the common signatures are checked in one pass over the bytes under the
+    internal, key-based and publications-file policies
+    (docs/architecture.md, "The express lane").
     """
     if input_level < 0:
         raise ValueError("input_level must not be negative")
+    ksi_policy = _BY_NAME.get(policy) or POLICIES[Policy(policy)]
+    if not isinstance(signature, Signature):
+        data = signature if type(signature) is bytes else bytes(signature)
+        if input_level == 0 and user_publication is None:
+            if publications_file is not None:
+                _is_verified(publications_file)
+            fast = verify_bytes(data, ksi_policy, document_hash, publications_file)
+            if fast is not None:
+                if _express.CHECK:
+                    _check_express(fast, data, ksi_policy, document_hash, publications_file)
+                return fast
+        signature = Signature.from_bytes(data)
     ctx = VerificationContext(
         signature=signature,
         document_hash=document_hash,
@@ -100,4 +126,26 @@ def verify_signature(
         extender=extender,
         extender_name=extender_name,
     )
-    return run_policy(policy, ctx)
+    return ksi_policy(ctx)
+
+
+#: The policies by name and by member (a ``str`` is looked up without making a ``Policy``).
+_BY_NAME: dict[object, KsiPolicy] = {}
+for _member, _found in POLICIES.items():
+    _BY_NAME[_member] = _BY_NAME[_member.value] = _found
+
+
+def _check_express(
+    fast: VerificationResult,
+    data: bytes,
+    policy: KsiPolicy,
+    document_hash: Imprint | None,
+    publications_file: VerifiedPublicationsFile | None,
+) -> None:
+    """Raise :class:`AssertionError` unless the engine gives ``fast`` for ``data`` too."""
+    ctx = VerificationContext(
+        Signature.from_bytes(data), document_hash, 0, publications_file=publications_file
+    )
+    slow = policy(ctx)
+    if slow != fast or slow.anchor.as_dict() != fast.anchor.as_dict():
+        raise AssertionError(f"express lane disagrees with the engine: {fast!r} != {slow!r}")

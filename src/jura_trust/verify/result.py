@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from jura_trust._value import Value, _init
+from jura_trust._value import FrozenError, Value, _init
 from jura_trust.errors import ErrorCode, Outcome, VerificationError
 
 __all__ = ["ANCHOR_KINDS", "NO_ANCHOR", "Anchor", "RuleResult", "VerificationResult"]
@@ -58,7 +58,9 @@ class Anchor:
 
     The description and details may be given, or made on first use by
     ``build`` (a verifier runs many times; people read few results).
-    Anchors compare by kind and details.
+    Anchors compare by kind and details. An anchor is immutable (one,
+    :data:`NO_ANCHOR`, is shared by every result that is not OK): setting
+    an attribute raises :class:`~jura_trust.FrozenError`.
     """
 
     __slots__ = ("_build", "_description", "_details", "kind")
@@ -80,21 +82,34 @@ class Anchor:
             raise ValueError(f"unknown anchor kind {kind!r}")
         if (description is None) == (build is None):
             raise ValueError("give an anchor a description or a build function, not both")
-        self.kind = kind
-        self._description = description
+        _init(self, "kind", kind)
+        _init(self, "_description", description)
         if details is not None:
-            self._details = _frozen_mapping(details)
+            _init(self, "_details", _frozen_mapping(details))
         else:
-            self._details = None if build is not None else _EMPTY
-        self._build = build
+            _init(self, "_details", None if build is not None else _EMPTY)
+        _init(self, "_build", build)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenError(f"cannot set {name!r}: an Anchor is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenError(f"cannot delete {name!r}: an Anchor is immutable")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Copies and pickles carry the made description and details, never ``build``.
+        return (_rebuild_anchor, (self.kind, self.description, dict(self.details)))
 
     def _made(self) -> tuple[str, Mapping[str, Any]]:
+        # Made once, on first use; the only change an anchor ever sees.
         if self._description is None or self._details is None:
             assert self._build is not None
             description, details = self._build()
-            self._description = description
-            self._details = _frozen_mapping(details)
-            self._build = None
+            made = _frozen_mapping(details)
+            _init(self, "_description", description)
+            _init(self, "_details", made)
+            _init(self, "_build", None)
+            return description, made
         return self._description, self._details
 
     @property
@@ -126,6 +141,10 @@ class Anchor:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly form: ``kind``, ``description`` and the details."""
         return {"kind": self.kind, "description": self.description, **self.details}
+
+
+def _rebuild_anchor(kind: str, description: str, details: dict[str, Any]) -> Anchor:
+    return Anchor(kind, description, details)
 
 
 #: The anchor of every result that is not OK.

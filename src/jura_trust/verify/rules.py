@@ -17,7 +17,7 @@ libksi does not make (docs/verification.md).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -234,11 +234,16 @@ def _left_algorithms(chain: CalendarChain) -> list[HashAlgorithm]:
     return [HashAlgorithm.from_id(i) for i in sorted(chain.left_algorithm_ids())]
 
 
-def _deprecated_left_algorithm(chain: CalendarChain, at: int) -> str | None:
-    for alg in _left_algorithms(chain):
+def _deprecated_left_ids(ids: Iterable[int], at: int) -> str | None:
+    """Why the calendar algorithms ``ids`` (of the left links) fail at ``at``, or ``None``."""
+    for alg in (HashAlgorithm.from_id(i) for i in sorted(ids)):
         if alg.is_deprecated_at(at):
             return f"calendar chain uses {alg}, deprecated at the publication time"
     return None
+
+
+def _deprecated_left_algorithm(chain: CalendarChain, at: int) -> str | None:
+    return _deprecated_left_ids(chain.left_algorithm_ids(), at)
 
 
 def _signing_time_problem(chain: CalendarChain, signing_time: int) -> str | None:
@@ -697,13 +702,22 @@ def _calendar_certificate(ctx: VerificationContext) -> pki.Certificate | None:
     pubfile = ctx.publications_file
     if auth is None or pubfile is None:
         return None
+    found = _find_calendar_certificate(auth.signature_data.certificate_id, pubfile)
+    if found is not None:
+        ctx.certificate = found
+    return found
+
+
+def _find_calendar_certificate(
+    certificate_id: bytes, pubfile: VerifiedPublicationsFile
+) -> pki.Certificate | None:
+    """The calendar certificate ``certificate_id`` from the trusted file, or ``None``."""
+    found = pubfile.find_certificate(certificate_id)
+    if found is None:
+        return None
     from cryptography import x509  # noqa: PLC0415 - X.509 only for key-based checks
 
-    found = pubfile.find_certificate(auth.signature_data.certificate_id)
-    if isinstance(found, x509.Certificate):
-        ctx.certificate = found
-        return found
-    return None
+    return found if isinstance(found, x509.Certificate) else None
 
 
 @_rule("certificate_found", "K4", _GEN_02, "CertificateExistence", outcome=_NA)
@@ -769,9 +783,18 @@ def calendar_auth_signature(ctx: VerificationContext) -> str | None:
         )
     except JuraError as exc:
         return exc.message
-    cert_id = auth.signature_data.certificate_id.hex()
+    ctx.anchor = _calendar_key_anchor(cert, auth.signature_data.certificate_id)
+    ctx.proven_time = ctx.calendar_time
+    return None
+
+
+def _calendar_key_anchor(cert: pki.Certificate, certificate_id: bytes) -> Anchor:
+    """The anchor of a result resting on the calendar key ``cert`` (made on first use)."""
+    cert_id = certificate_id.hex()
 
     def build() -> tuple[str, dict[str, Any]]:
+        from jura_trust import pki  # noqa: PLC0415
+
         subject = pki.display_name(cert.subject)
         return f"calendar key {cert_id} ({subject})", {
             "certificate_id": cert_id,
@@ -780,9 +803,7 @@ def calendar_auth_signature(ctx: VerificationContext) -> str | None:
             "not_after": format_time(int(cert.not_valid_after_utc.timestamp())),
         }
 
-    ctx.anchor = Anchor("calendar-key", build=build)
-    ctx.proven_time = ctx.calendar_time
-    return None
+    return Anchor("calendar-key", build=build)
 
 
 # -- publication-based policies ---------------------------------------------------
@@ -791,7 +812,17 @@ def calendar_auth_signature(ctx: VerificationContext) -> str | None:
 def _publication_anchor(
     ctx: VerificationContext, data: PublicationData, *, user: bool, extended: bool
 ) -> None:
-    pubfile = ctx.publications_file
+    ctx.anchor = _publication_anchor_of(ctx.publications_file, data, user=user, extended=extended)
+
+
+def _publication_anchor_of(
+    pubfile: VerifiedPublicationsFile | None,
+    data: PublicationData,
+    *,
+    user: bool,
+    extended: bool,
+) -> Anchor:
+    """The anchor of a result resting on the publication ``data`` (made on first use)."""
 
     def build() -> tuple[str, dict[str, Any]]:
         details: dict[str, Any] = {
@@ -818,7 +849,7 @@ def _publication_anchor(
             details["publications_file_signer"] = signer
         return f"publication {details['publication_string']} ({source})", details
 
-    ctx.anchor = Anchor("publication", build=build)
+    return Anchor("publication", build=build)
 
 
 @_rule(
