@@ -111,6 +111,7 @@ _SHA256_ONLY = frozenset({HashAlgorithm.SHA2_256.value})
 _SHA256_DEPRECATED = HashAlgorithm.SHA2_256.is_deprecated_at
 _CALENDAR_RUN = sp._SHA256_CALENDAR_RUN
 _LINK_STRIDE = sp._LINK_STRIDE
+_USUAL_LINK_LENGTHS = sp._USUAL_LINK_LENGTHS
 _CALENDAR_STRIDE = sp._CALENDAR_STRIDE
 _ALGORITHMS = sp._ALGORITHMS
 _uint = sp._uint
@@ -188,6 +189,14 @@ def _metadata(data: bytes, start: int, stop: int) -> bytes:
     return value
 
 
+def _other_link(data: bytes, start: int, stop: int) -> tuple[bytes, int]:
+    """Sibling bytes and level correction of any link the parser reads (rule 5 checked)."""
+    sibling, correction, meta = sp._aggregation_link(data, start, stop)
+    if meta is not None and r._metadata_problem(meta.value, meta.child_types, meta.padding):
+        raise _DeclineError  # rule 5
+    return sibling, correction
+
+
 def _aggregation_chain(
     data: bytes, start: int, stop: int, expected: bytes | None, level: int
 ) -> _Chain:
@@ -207,6 +216,7 @@ def _aggregation_chain(
     alg = HashAlgorithm.SHA2_256
     links = 0
     run_tried = False
+    usual_tries = 2
     shape = 0
     bit = 1
     levels = _LEVELS
@@ -258,17 +268,37 @@ def _aggregation_chain(
                         break
                 sibling = data[s + 2 : e]
                 level += 1
+            elif b0 == typ and usual_tries and e - s in _USUAL_LINK_LENGTHS:
+                # Level-corrected and legacy-id links (Guardtime's): the parser's
+                # reader of the usual shapes, up to the chain's end, or this link.
+                usual_tries -= 1
+                packed = sp._links_to_end(data, p, stop)
+                if packed is not None:
+                    directions, corrections, siblings = packed
+                    for direction, correction, sibling in zip(
+                        directions, corrections, siblings, strict=True
+                    ):
+                        level += correction + 1
+                        if level > 0xFF:
+                            raise _DeclineError
+                        if direction == 0x07:
+                            x = prefix + new(x + sibling + levels[level]).digest()
+                            shape |= bit
+                        else:
+                            x = prefix + new(sibling + x + levels[level]).digest()
+                        bit <<= 1
+                        links += 1
+                    p = stop
+                    break
+                sibling, correction = _other_link(data, s, e)
+                level += correction + 1
             elif data[s] & 0x9F == 0x04 and s + 2 + data[s + 1] == e:
                 # A link of one metadata element (the usual leaf link).
                 sibling = _metadata(data, s + 2, e)
                 level += 1
             else:
-                sibling, correction, meta = sp._aggregation_link(data, s, e)
+                sibling, correction = _other_link(data, s, e)
                 level += correction + 1
-                if meta is not None and r._metadata_problem(
-                    meta.value, meta.child_types, meta.padding
-                ):
-                    raise _DeclineError  # rule 5
             if level > 0xFF:
                 raise _DeclineError
             if typ == 0x07:
