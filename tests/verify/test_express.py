@@ -42,7 +42,7 @@ from tests.budget import LONG, scaled
 from tests.mutations import mutate
 from tests.vectors import KSI
 
-LANE_POLICIES = [Policy.INTERNAL, Policy.KEY, Policy.PUBLICATIONS_FILE]
+LANE_POLICIES = [Policy.INTERNAL, Policy.KEY, Policy.PUBLICATIONS_FILE, Policy.GENERAL]
 
 
 def _pubfile(name: str) -> VerifiedPublicationsFile:
@@ -279,6 +279,9 @@ def test_lane_answers_for_the_signatures_people_verify():
     assert check_lane(guardtime.read_bytes(), Policy.INTERNAL)
     published = KSI / "signatures" / "valid" / "ok-sig-2014-04-30.1-extended.ksig"
     assert check_lane(published.read_bytes(), Policy.PUBLICATIONS_FILE, None, VECTOR_FILES[0])
+    # the default policy, on a receipt extended to a publication in the trusted file
+    assert check_lane(extended, Policy.GENERAL, None, BACKEND_FILE)
+    assert check_lane(published.read_bytes(), Policy.GENERAL, None, VECTOR_FILES[0])
 
 
 def test_lane_declines_what_it_does_not_answer():

@@ -99,7 +99,8 @@ def verify_signature(
     ``verify_signature(Signature.from_bytes(data), ...)`` (bytes that do not
     parse raise that :class:`~jura_trust.errors.FormatError`), and faster:
     the common signatures are checked in one pass over the bytes under the
-    internal, key-based and publications-file policies
+    internal, key-based and publications-file policies, and the general
+    policy when its publications-file alternative is OK
     (docs/architecture.md, "The express lane").
     """
     if input_level < 0:

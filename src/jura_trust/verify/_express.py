@@ -4,7 +4,7 @@ CONSENSUS-CRITICAL, but it decides nothing on its own. The rule engine
 (:mod:`jura_trust.verify.rules` run by :mod:`jura_trust.verify.policies`
 on a parsed :class:`~jura_trust.core.signature.Signature`) defines every
 outcome. This module answers the most common question, "is this signature
-OK under the internal, key-based or publications-file policy?", for the
+OK under the internal, key-based, publications-file or general policy?", for the
 common shapes of a signature, in one pass over its bytes: it hashes each
 link as it reads it and builds no object per chain or link.
 
@@ -26,14 +26,17 @@ The contract that keeps it safe:
   acceptance rules (its helpers are used for every element that is not a
   chain), so it never reads bytes the parsers would refuse.
 
-Handled: signatures of aggregation chains (fields before links, chains
-leaf-most first), an optional calendar chain of SHA-256 links, and a
-calendar authentication record or a publication record; no input level.
-The policies' tails: key-based (the calendar certificate from the trusted
-publications file, its validity, the record's signature) and
-publications-file (the signature's own publication found in the file).
-Left to the engine: everything else (RFC 3161 records, extension, user
-publications, the general and calendar policies, every failure).
+Handled: signatures of aggregation chains (fields before links; plain,
+level-corrected, legacy-id and metadata links), an optional calendar chain
+of SHA-256 links, and a calendar authentication record or a publication
+record; no input level, no user publication. The policies' tails:
+key-based (the calendar certificate from the trusted publications file,
+its validity at both times, the record's signature), publications-file
+(the signature's own publication found in the file), and general when its
+first alternative, the publications-file policy, is OK. Left to the engine:
+everything else (RFC 3161 records, unknown elements, extension, the
+calendar and user-publication policies, general through the key, every
+failure).
 """
 
 from __future__ import annotations
@@ -55,7 +58,9 @@ from jura_trust.verify import rules as r
 from jura_trust.verify.engine import AllOf, Node, When
 from jura_trust.verify.policies import (
     _INTERNAL_ONLY,
+    _PUBFILE,
     KsiPolicy,
+    general,
     internal,
     key_based,
     publications_file_based,
@@ -100,6 +105,9 @@ def _ok_steps(node: Node[Any]) -> tuple[RuleResult, ...]:
 _INTERNAL_STEPS = _ok_steps(internal.node)
 _KEY_STEPS = _ok_steps(key_based.node)
 _PUBFILE_STEPS = _ok_steps(publications_file_based.node)
+#: The general policy with no user publication runs the publications-file
+#: policy first (``FirstConclusive``): an OK there is the general policy's OK.
+_GENERAL_STEPS = _INTERNAL_STEPS + _ok_steps(_PUBFILE)
 
 _LEVELS = tuple(bytes((i,)) for i in range(256))
 _CALENDAR_LEVEL = _LEVELS[0xFF]
@@ -432,6 +440,8 @@ def _verify(
         steps = _KEY_STEPS
     elif policy is publications_file_based:
         steps = _PUBFILE_STEPS
+    elif policy is general:
+        steps = _GENERAL_STEPS  # the caller sends user publications to the engine
     else:
         return None
     end = len(data)
@@ -543,7 +553,7 @@ def _verify(
         if cal is None or not isinstance(record, tuple) or publications_file is None:
             return None  # K1, K3, P1
         anchor = _key_tail(record, cal[0], left_ids, signing_time, publications_file)
-    elif policy is publications_file_based:
+    elif policy is publications_file_based or policy is general:
         if cal is None or not isinstance(record, PublicationRecord) or publications_file is None:
             return None  # P1, the branch's predicate
         anchor = _pubfile_tail(record, cal[0], left_ids, publications_file)
