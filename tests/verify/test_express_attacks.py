@@ -98,7 +98,8 @@ class Link:
         parts = [enc(self.kind, self.sibling, flags=self.child_flags)]
         if self.correction is not None:
             parts.insert(0, enc(0x01, uint(self.correction)))
-        return enc(0x07 if self.left else 0x08, b"".join(parts), flags=self.link_flags)
+        typ = 0x07 if self.left else 0x08
+        return enc(typ, b"".join(parts), flags=self.link_flags, tlv16=self.tlv16)
 
 
 @dataclass
@@ -153,6 +154,7 @@ def forge(
     time_field: int | bool = True,  # False: none; True: the signing time
     calendar_sibling: Callable[[int], bytes] = lambda i: imprint(1, 100 + i),
     record: str = "auth",  # "auth", "pub", "none"
+    record_extra: bytes = b"",  # appended to the publication record or signature data
     chain_order: Callable[[list[bytes]], list[bytes]] = lambda c: c,
     extra: bytes = b"",
     key: pki.PrivateKey = KEY,
@@ -195,10 +197,10 @@ def forge(
         parts.append(enc(0x802, b"".join(fields + links)))
         data = enc(0x10, enc(0x02, uint(published)) + enc(0x04, root))
         if record == "pub":
-            parts.append(enc(0x803, data))
+            parts.append(enc(0x803, data + record_extra))
         elif record == "auth":
             oid, value = pki.sign(key, data)
-            signed = enc(0x01, utf8(oid)) + enc(0x02, value) + enc(0x03, CERT_ID)
+            signed = enc(0x01, utf8(oid)) + enc(0x02, value) + enc(0x03, CERT_ID) + record_extra
             parts.append(enc(0x805, data + enc(0x0B, signed)))
     return Forged(enc(0x800, b"".join(parts) + extra), Imprint(doc), root, published)
 
@@ -674,6 +676,118 @@ def test_certificate_validity_cache_under_threads_attack():
                     errors.append(f"{i} expired")
 
     threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+
+
+def test_tlv16_links_and_siblings_attack():
+    links = [
+        Link(left=True, tlv16=True),
+        Link(left=False, kind=0x04, sibling=padded_metadata(), tlv16=True),
+        *plain(2),
+    ]
+    forged = forge([Chain(links)])
+    assert engine_ok(forged, Policy.KEY, file_for(forged))
+    assert agree(forged, file_for(forged))[Policy.KEY]
+    child16 = Link(left=True)
+    child16.sibling = imprint(1, 3)
+    # A TLV16 sibling child: the same value under a four-byte header.
+    raw = forge([Chain([child16, *plain(2)])]).data
+    head = bytes((0x07, 35, 0x02, 33)) + child16.sibling
+    assert head in raw
+    moved = raw.replace(head, bytes((0x07, 37, 0x80, 0x02, 0, 33)) + child16.sibling)
+    fixed = enc(0x800, _refit(moved[4:]))
+    assert agree(fixed, file_for(forge([Chain([child16, *plain(2)])])))[Policy.KEY]
+
+
+def _refit(body: bytes) -> bytes:
+    """``body`` of a signature with its first chain's length fixed after a two-byte growth."""
+    assert body[:2] == b"\x88\x01"
+    length = int.from_bytes(body[2:4], "big") + 2
+    return body[:2] + length.to_bytes(2, "big") + body[4:]
+
+
+@pytest.mark.parametrize(
+    "legacy",
+    [
+        b"\x03\x00\x02ab" + bytes(23),  # 28 bytes
+        b"\x03\x00\x02ab" + bytes(25),  # 30 bytes
+        b"\x03\x01\x02ab" + bytes(24),  # bad prefix
+        b"\x03\x00\x1aab" + bytes(24),  # name too long
+        b"\x03\x00\x02ab" + bytes(23) + b"\x01",  # padding not zero
+        b"\x03\x00\x02\xff\xfe" + bytes(24),  # not UTF-8
+    ],
+)
+def test_malformed_legacy_ids_attack(legacy: bytes):
+    forged = forge([Chain([Link(left=False, kind=0x03, sibling=legacy), *plain(2)])])
+    with pytest.raises(FormatError):
+        Signature.from_bytes(forged.data)
+    assert agree(forged, file_for(forged)) == dict.fromkeys(LANE_POLICIES, False)
+
+
+def test_publication_record_with_references_and_uris_attack():
+    extra = enc(0x09, utf8("a newspaper")) + enc(0x0A, utf8("https://x")) * 2
+    forged = forge([Chain(plain(2))], record="pub", record_extra=extra)
+    file = file_for(forged)
+    assert engine_ok(forged, Policy.PUBLICATIONS_FILE, file)
+    assert agree(forged, file)[Policy.PUBLICATIONS_FILE]
+    for bad in (enc(0x09, b"\0"), enc(0x0A, b"x"), enc(0x09, utf8("r"), tlv16=True) + b"\0"):
+        refused = forge([Chain(plain(2))], record="pub", record_extra=bad)
+        assert agree(refused, file) == dict.fromkeys(LANE_POLICIES, False)
+
+
+def test_signature_data_with_a_repository_uri_attack():
+    forged = forge([Chain(plain(2))], record_extra=enc(0x04, utf8("https://certs")))
+    assert agree(forged, file_for(forged))[Policy.KEY]
+    for bad in (enc(0x04, b"\0"), enc(0x04, utf8("a")) * 2, enc(0x05, b"x")):
+        refused = forge([Chain(plain(2))], record_extra=bad)
+        assert agree(refused, file_for(refused)) == dict.fromkeys(LANE_POLICIES, False)
+
+
+@pytest.mark.parametrize("algorithm", [3, 6, 0x0C, 0x0B, 0x101])
+def test_unknown_or_unavailable_chain_algorithm_attack(algorithm: int):
+    """An algorithm id the table lacks (the parsers refuse) or this build lacks (INT-01)."""
+    forged = forge([Chain(plain(2))])
+    head = enc(0x06, uint(1))
+    assert forged.data.count(head) == 1
+    swapped = forged.data.replace(head, enc(0x06, uint(algorithm)))
+    if algorithm > 0xFF:
+        swapped = enc(0x800, _refit(swapped[4:]))
+    agree(swapped, file_for(forged))
+    assert not lane(swapped, Policy.INTERNAL, None, None)
+
+
+def test_zero_times_attack():
+    """Empty integers (zero) as times: read the same way by the lane and the parsers."""
+    forged = forge([Chain(plain(2), time=0)], calendar=False, record="none")
+    assert engine_ok(forged, Policy.INTERNAL, None)
+    assert agree(forged)[Policy.INTERNAL]
+    cal = forge([Chain(plain(2), time=0)], publication_time=1, record="none")
+    assert agree(cal)[Policy.INTERNAL] is engine_ok(cal, Policy.INTERNAL, None)
+
+
+def test_lane_from_several_threads_attack():
+    """The lane's caches (hash constructors, certificate bounds) shared by threads."""
+    forgeries = [forge([Chain(plain(2 + i % 3), algorithm=(1, 5, 8)[i % 3])]) for i in range(9)]
+    files = [file_for(f) for f in forgeries]
+    want = [
+        [engine(f.data, p, None, files[i]) for p in LANE_POLICIES] for i, f in enumerate(forgeries)
+    ]
+    errors: list[str] = []
+
+    def work(offset: int) -> None:
+        for _ in range(scaled(20)):
+            for k in range(len(forgeries)):
+                i = (k + offset) % len(forgeries)
+                for j, policy in enumerate(LANE_POLICIES):
+                    got = lane(forgeries[i].data, policy, None, files[i])
+                    if got is not None and got != want[i][j]:
+                        errors.append(f"{i} {policy}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -96,8 +96,11 @@ def verify_signature(
     the time it proves; it never raises for a bad signature.
 
     Given the signature's bytes, it is the same as
-    ``verify_signature(Signature.from_bytes(data), ...)`` (bytes that do not
-    parse raise that :class:`~jura_trust.errors.FormatError`), and faster:
+    ``verify_signature(Signature.from_bytes(data), ...)`` in every way (bytes
+    that do not parse raise that :class:`~jura_trust.errors.FormatError`
+    before any argument is checked; then a negative ``input_level`` raises
+    :class:`ValueError`, a ``publications_file`` of another type
+    :class:`TypeError` and an unknown ``policy`` :class:`ValueError`), and faster:
     the common signatures are checked in one pass over the bytes under the
     internal, key-based and publications-file policies
     (docs/architecture.md, "The express lane").
