@@ -36,6 +36,7 @@ from jura_trust.core.publication import PublicationData, PublicationRecord
 from jura_trust.core.signature import Signature
 from jura_trust.errors import FormatError, JuraError, Outcome
 from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
+from jura_trust.trust import TrustConfig, Verifier
 from jura_trust.verify import POLICIES, Policy, VerificationContext, verify_signature
 from jura_trust.verify import _express as express
 from jura_trust.verify.result import VerificationResult
@@ -918,6 +919,31 @@ def test_bad_arguments_with_bytes_raise_as_with_the_parsed_signature_express_att
         if isinstance(expected, JuraError):
             assert isinstance(raised.value, JuraError)
             assert raised.value.code == expected.code
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"document": b"doc", "document_hash": Imprint.hash(b"doc")},
+        {"input_level": -1},
+        {"policy": "nope"},
+        {"document": b"doc", "policy": "nope"},
+    ],
+)
+def test_verifier_bad_arguments_with_bytes_raise_as_with_the_parsed_signature_express_attack(
+    arguments: dict[str, object],
+):
+    forged = forge([Chain(plain(2))])
+    verifier = Verifier(TrustConfig(publications_file=file_for(forged)))
+    for data in (forged.data, forged.data[:-3]):
+        try:
+            expected: BaseException = AssertionError("no error")
+            verifier.verify(Signature.from_bytes(data), **arguments)  # type: ignore[arg-type]
+        except Exception as exc:
+            expected = exc
+        with pytest.raises(type(expected)) as raised:
+            verifier.verify(data, **arguments)  # type: ignore[arg-type]
+        assert str(raised.value) == str(expected)
 
 
 def test_unhashable_policy_is_a_value_error_express_attack():
