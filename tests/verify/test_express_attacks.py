@@ -955,17 +955,20 @@ def test_unhashable_policy_is_a_value_error_express_attack():
 
 def test_bytes_and_parsed_agree_under_every_policy_and_input_attack():
     """Every policy, input level, user publication and file: results equal, anchors too."""
-    forged = forge([Chain(plain(2))], record="pub")
+    forged = forge([Chain([Link(left=True, correction=2), *plain(2)])], record="pub")
     file = file_for(forged)
     assert forged.publication_time is not None
     user = PublicationData(forged.publication_time, Imprint(forged.root))
     sig = Signature.from_bytes(forged.data)
+    assert verify_signature(sig, policy="internal", input_level=2).outcome is Outcome.OK
     for policy in Policy:
         for kwargs in (
             {},
             {"publications_file": file},
             {"document_hash": forged.document, "publications_file": file},
             {"input_level": 1, "publications_file": file},
+            {"input_level": 2, "publications_file": file},
+            {"input_level": 3, "publications_file": file},
             {"user_publication": user},
             {"user_publication": user, "publications_file": file},
         ):
