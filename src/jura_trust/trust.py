@@ -307,6 +307,8 @@ class Verifier:
         (:func:`~jura_trust.verify.verify_signature`).
         """
         if document is not None and document_hash is not None:
+            if not isinstance(signature, Signature):
+                Signature.from_bytes(bytes(signature))  # as for the parsed signature: FMT first
             raise ValueError("give document or document_hash, not both")
         if document is not None:
             if not isinstance(signature, Signature):

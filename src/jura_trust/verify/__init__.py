@@ -96,27 +96,38 @@ def verify_signature(
     the time it proves; it never raises for a bad signature.
 
     Given the signature's bytes, it is the same as
-    ``verify_signature(Signature.from_bytes(data), ...)`` (bytes that do not
-    parse raise that :class:`~jura_trust.errors.FormatError`), and faster:
+    ``verify_signature(Signature.from_bytes(data), ...)`` in every way (bytes
+    that do not parse raise that :class:`~jura_trust.errors.FormatError`
+    before any argument is checked; then a negative ``input_level`` raises
+    :class:`ValueError`, a ``publications_file`` of another type
+    :class:`TypeError` and an unknown ``policy`` :class:`ValueError`), and faster:
     the common signatures are checked in one pass over the bytes under the
     internal, key-based and publications-file policies, and the general
     policy when its publications-file alternative is OK
     (docs/architecture.md, "The express lane").
     """
-    if input_level < 0:
-        raise ValueError("input_level must not be negative")
-    ksi_policy = _BY_NAME.get(policy) or POLICIES[Policy(policy)]
+    try:
+        ksi_policy = _BY_NAME.get(policy)
+    except TypeError:  # unhashable: Policy() below says ValueError, as for any other
+        ksi_policy = None
     if not isinstance(signature, Signature):
         data = signature if type(signature) is bytes else bytes(signature)
-        if input_level == 0 and user_publication is None:
-            if publications_file is not None:
-                _is_verified(publications_file)
+        if (
+            input_level == 0
+            and user_publication is None
+            and ksi_policy is not None
+            and (publications_file is None or _is_verified_file(publications_file))
+        ):
             fast = verify_bytes(data, ksi_policy, document_hash, publications_file)
             if fast is not None:
                 if _express.CHECK:
                     _check_express(fast, data, ksi_policy, document_hash, publications_file)
                 return fast
+        # As verify_signature(Signature.from_bytes(data), ...): bytes that do
+        # not parse raise the parser's error before any argument is checked.
         signature = Signature.from_bytes(data)
+    if input_level < 0:
+        raise ValueError("input_level must not be negative")
     ctx = VerificationContext(
         signature=signature,
         document_hash=document_hash,
@@ -127,7 +138,18 @@ def verify_signature(
         extender=extender,
         extender_name=extender_name,
     )
+    if ksi_policy is None:
+        ksi_policy = POLICIES[Policy(policy)]  # ValueError for an unknown policy
     return ksi_policy(ctx)
+
+
+def _is_verified_file(value: object) -> bool:
+    """Whether ``value`` is a publications file the policies accept (see ``_is_verified``)."""
+    try:
+        _is_verified(value)
+    except TypeError:
+        return False
+    return True
 
 
 #: The policies by name and by member (a ``str`` is looked up without making a ``Policy``).

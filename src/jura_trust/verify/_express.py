@@ -506,8 +506,12 @@ def _verify(
     signing_time, _index, document, _alg, _out, _level, _shape = chains[0]
 
     # -- the internal policy, rule by rule (rules.INTERNAL_RULES) -------------
-    if document_hash is not None and document_hash.value != document:
-        return None  # 1a, 1b (the algorithm is the imprint's first byte)
+    if document_hash is not None and (
+        document_hash.__class__ is not Imprint or document_hash.value != document
+    ):
+        # 1a, 1b (the algorithm is the imprint's first byte). The engine compares
+        # imprints by class too: an imprint of another class is never equal there.
+        return None
     # 2: no input level here (the caller sends those to the engine).
     # 3: the document hash algorithm at the signature's aggregation time.
     sig_time = signing_time if cal is None else cal[0] if cal[1] is None else cal[1]
