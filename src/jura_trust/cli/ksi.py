@@ -206,13 +206,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         verifier: Verifier | None = None
         for path in files:
             try:
-                data = c.read_file(path, limit=MAX_INPUT_SIZE)
-                sig = Signature.from_bytes(data)
+                sig = _load_signature(path)
                 document_hash, source = _document_hash(args, path, sig)
                 if verifier is None:  # trust is assembled once, after the first input reads
                     verifier = Verifier(c.trust_from_args(args, res))
                 result = verifier.verify(
-                    data,  # the bytes: the common signatures are checked in one pass
+                    sig,
                     document_hash=document_hash,
                     policy=args.policy,
                     input_level=args.input_level,

@@ -101,16 +101,25 @@ class Anchor:
         return (_rebuild_anchor, (self.kind, self.description, dict(self.details)))
 
     def _made(self) -> tuple[str, Mapping[str, Any]]:
-        # Made once, on first use; the only change an anchor ever sees.
-        if self._description is None or self._details is None:
-            assert self._build is not None
-            description, details = self._build()
-            made = _frozen_mapping(details)
-            _init(self, "_description", description)
-            _init(self, "_details", made)
-            _init(self, "_build", None)
-            return description, made
-        return self._description, self._details
+        # Made once, on first use; the only change an anchor ever sees. Safe
+        # from several threads: ``_build`` is cleared last, so whoever finds
+        # it cleared finds the description and details set (at worst two
+        # threads build the same thing).
+        description, details = self._description, self._details
+        if description is not None and details is not None:
+            return description, details
+        build = self._build
+        if build is None:
+            made_description, made_details = self._description, self._details
+            assert made_description is not None
+            assert made_details is not None
+            return made_description, made_details
+        description, raw = build()
+        made = _frozen_mapping(raw)
+        _init(self, "_description", description)
+        _init(self, "_details", made)
+        _init(self, "_build", None)
+        return description, made
 
     @property
     def description(self) -> str:
