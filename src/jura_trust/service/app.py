@@ -75,6 +75,7 @@ from jura_trust.pdu import (
     shift_first_link_level,
 )
 from jura_trust.service._wire import (
+    WRITE_SLICE,
     iter_responses,
     iter_sealed,
     request_head,
@@ -838,14 +839,24 @@ class Service:
                 answer = await self.answer(endpoint, body, received, admitted)
             finally:
                 admitted()
-        resp = web.StreamResponse(status=answer.status)
+        made = answer.made()
+        resp = (
+            # headers and body handed to the transport at once (aiohttp sends
+            # a Response's headers with its body): one segment, one wake-up
+            web.Response(status=answer.status, body=made)
+            if made is not None and len(made) <= WRITE_SLICE
+            else web.StreamResponse(status=answer.status)
+        )
         resp.content_type = RESPONSE_CONTENT_TYPE
         if answer.close:
             resp.force_close()
         try:
             async with asyncio.timeout(self.config.write_timeout):
-                made = answer.made()
-                if made is not None:
+                if isinstance(resp, web.Response):
+                    await resp.prepare(request)
+                    await resp.write_eof()
+                    answer.written()
+                elif made is not None:
                     # one write: the client wakes once and reads it all
                     resp.content_length = len(made)
                     await resp.prepare(request)
