@@ -513,7 +513,7 @@ class KsiHttpBackend:
             if error is None:
                 raise _bad_response(f"{what} response carries no HMAC")
             raise _refused(error, describe, what)
-        verify_hmac(parsed, self._key, algorithm=self.algorithm)
+        verify_hmac(parsed, self._key, algorithm=self.algorithm, held=True)
         if error is not None:
             raise _refused(error, describe, what)
 
@@ -702,7 +702,8 @@ class KsiHttpBackend:
         except FormatError as exc:
             raise _bad_response(f"aggregator response HMAC: {exc.message}") from None
         shell = tlv.keep_raw(AggregationResponsePDU(None, (), None, None, None, mac), element.raw)
-        verify_hmac(shell, self._key, algorithm=self.algorithm)
+        # in one go: the thread keeps the interpreter while it checks its answer
+        verify_hmac(shell, self._key, algorithm=self.algorithm, held=True)
         for child in children[1:-1]:
             if child.type == 0x02:
                 yield _read_payload(child)
