@@ -775,3 +775,28 @@ def test_shift_first_link_level_round_trips():
         pdu.shift_first_link_level(raw, -1)  # below 0
     with pytest.raises(FormatError):
         pdu.shift_first_link_level(raw, 256)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2046, 2047, 2048, 4095, 65_000, 200_001])
+@pytest.mark.parametrize(
+    "algorithm", [HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_512, HashAlgorithm.SHA3_256]
+)
+def test_hmac_held_in_pieces_is_the_hmac(size: int, algorithm: HashAlgorithm):
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert pdu.compute_hmac_held(algorithm, KEY, data) == pdu.compute_hmac(algorithm, KEY, data)
+
+
+def test_verify_hmac_held_accepts_and_refuses_what_verify_hmac_does():
+    raw = pdu.encode_aggregation_request(
+        [pdu.AggregationRequest(i, Imprint.hash(b"%d" % i)) for i in range(80)],
+        login_id="a",
+        key=KEY,
+    )
+    good = pdu.parse_pdu(raw)
+    pdu.verify_hmac(good, KEY, held=True)
+    flipped = pdu.parse_pdu(raw[:40] + bytes((raw[40] ^ 1,)) + raw[41:])
+    for parsed, key in ((good, b"another key"), (flipped, KEY)):
+        for held in (False, True):
+            with pytest.raises(BackendError) as info:
+                pdu.verify_hmac(parsed, key, held=held)
+            assert info.value.code is ErrorCode.SVC_AUTH

@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from jura_trust.backends.base import ManualClock
-from jura_trust.backends.ksi_http import _chain_facts, _read_payload
+from jura_trust.backends.ksi_http import _assemble, _chain_facts, _read_payload
 from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
 from jura_trust.core import tlv
 from jura_trust.core.hashing import Imprint
 from jura_trust.errors import BackendError, ErrorCode, FormatError
+from jura_trust.pdu import AggregationRequest
 
 _ITEMS = frozenset({0x801, 0x802, 0x803, 0x804, 0x805, 0x806})
 
@@ -99,7 +100,7 @@ def _mutations(value: bytes) -> Iterator[bytes]:
     yield value + tlv.encode(0x801, b"", force_tlv16=True)  # an empty chain, TLV16
 
 
-def _answer() -> tuple[bytes, list[bytes]]:
+def _answer(index: int = 1) -> tuple[bytes, list[bytes]]:
     backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
     try:
         rnd = backend.aggregate(
@@ -110,7 +111,7 @@ def _answer() -> tuple[bytes, list[bytes]]:
     finally:
         backend.close()
     head = tlv.encode(0x01, tlv.encode_uint(7)) + tlv.encode(0x04, b"")
-    return head + chains[1] + shared, chains
+    return head + chains[index] + shared, chains
 
 
 def test_attack_bulk_reader_accepts_no_mutated_payload_the_element_reader_refuses():
@@ -134,3 +135,85 @@ def test_attack_bulk_chain_reader_reads_no_mutated_chain_differently():
             assert mine == theirs, mutated.hex()
             if mine[0] == "refused":
                 assert mine[1] is ErrorCode.FMT_TRUNCATED
+
+
+def _element_assembly(element: tlv.TLV, request: AggregationRequest) -> tuple[object, ...]:
+    """The signature as the bulk signer assembled it before item 3: from the elements.
+
+    The reference for a level-0 request: the chains ordered by their index
+    count, the calendar items by type, the document hash from the first
+    chain; a malformed chain or another document hash is refused.
+    """
+    read = _element_reader(element)
+    if read[0] == "refused" or read[2] != 0:
+        return read[:2]
+    items = [c for c in element.children() if c.type in _ITEMS]
+    try:
+        chains = [
+            (sum(1 for c in e.children() if c.type == 0x03), e) for e in items if e.type == 0x801
+        ]
+        inputs = [[c.value for c in e.children() if c.type == 0x05] for _, e in chains]
+    except FormatError:
+        return ("refused", ErrorCode.SVC_BAD_RESPONSE)
+    if not chains or any(e.type == 0x806 for e in items):
+        return ("other",)
+    order = sorted(range(len(chains)), key=lambda i: -chains[i][0])
+    document_hash = inputs[order[0]][-1] if inputs[order[0]] else b""
+    if document_hash != request.request_hash.value:
+        return ("refused", ErrorCode.SVC_BAD_RESPONSE)
+    ordered = [
+        *(chains[i][1] for i in order),
+        *(e for t in (0x802, 0x803, 0x804, 0x805) for e in items if e.type == t),
+    ]
+    return ("signature", tlv.encode(0x800, b"".join(e.raw for e in ordered)))
+
+
+def _slice_assembly(element: tlv.TLV, request: AggregationRequest) -> tuple[object, ...]:
+    try:
+        _, answer = _read_payload(element)
+    except BackendError as exc:
+        return ("refused", exc.code)
+    if answer.status != 0:
+        return ("read", answer.status)
+    if any(typ == 0x806 for typ, *_ in answer.spans):
+        return ("other",)
+    try:
+        return ("signature", _assemble(answer, request))
+    except BackendError as exc:
+        if exc.code is ErrorCode.SVC_BAD_RESPONSE and "no aggregation chain" in exc.message:
+            return ("other",)
+        return ("refused", exc.code)
+
+
+def test_attack_bulk_signature_slice_differs_from_the_element_assembly():
+    """The bulk signer takes the usual answer's signature as one slice of the payload.
+
+    The attack: a payload whose items are out of order, not back to back,
+    doubled, truncated or with another document hash, for which the slice
+    would be a different signature than the element assembly made, or
+    would be taken where the element assembly refused.
+    """
+    value, _ = _answer(2)  # a level-0 request: its signature is the slice
+    request = AggregationRequest(7, Imprint.hash(b"2"), 0)
+    element = tlv.TLV(0x02, value, False, False, True)
+    _, answer = _read_payload(element)
+    assert answer.whole is not None  # the service's answer takes the slice
+    good = _slice_assembly(element, request)
+    assert good[0] == "signature"
+    assert good == _element_assembly(element, request)
+    items = [c for c in element.children() if c.type in _ITEMS]
+    head = value[: len(value) - sum(len(i.raw) for i in items)]
+    reordered = [
+        head + b"".join(i.raw for i in (items[1], items[0], *items[2:])),  # chain not first
+        head + b"".join(i.raw for i in (items[0], items[2], items[1])),  # calendar items swapped
+        head + b"".join(i.raw for i in (items[0], *items)),  # the chain twice
+        head + items[0].raw + tlv.encode(0x10, b"x", non_critical=True) + items[1].raw,  # a gap
+    ]
+    tried = 0
+    for mutated in [*_mutations(value), *reordered]:
+        element = tlv.TLV(0x02, mutated, False, False, True)
+        assert _slice_assembly(element, request) == _element_assembly(element, request), (
+            mutated.hex()
+        )
+        tried += 1
+    assert tried > 5 * len(value)

@@ -31,6 +31,7 @@ from jura_trust.pdu import (
     ExtendRequestPDU,
     ExtendResponse,
     Header,
+    encode_aggregation_request,
     encode_aggregation_response,
     encode_error_pdu,
     encode_extend_response,
@@ -505,3 +506,40 @@ def test_bulk_signer_reads_payloads_from_headers_and_refuses_malformed_ones():
         with pytest.raises(BackendError) as info:
             _read_payload(bad)
         assert info.value.code is ErrorCode.SVC_BAD_RESPONSE
+
+
+@pytest.mark.parametrize("config", [False, True])
+def test_request_body_is_what_encode_aggregation_request_makes(config: bool):
+    """The client encodes each request once; its PDUs are byte for byte the encoder's."""
+    client = KsiHttpBackend("http://127.0.0.1:1/aggregator", login="anon", key="anon")
+    imprints = [Imprint.hash(b"%d" % i) for i in range(1500)]  # more than one PDU
+    requests = client._requests(imprints, 3)
+    first = client._next_ids(1)[0] + 1
+    body = client._aggregation_body(requests, config)
+    pdus = [element.raw for _, element in tlv.iter_sequence(body)]
+    assert len(pdus) > 1
+    expected: list[bytes] = []
+    start = 0
+    for n, pdu in enumerate(pdus):
+        count = sum(1 for c in tlv.decode(pdu).children() if c.type == 0x02)
+        expected.append(
+            encode_aggregation_request(
+                requests[start : start + count],
+                login_id="anon",
+                key=b"anon",
+                algorithm=client.algorithm,
+                instance_id=client._instance_id,
+                message_id=first + n,
+                config_request=config and n == len(pdus) - 1,
+            )
+        )
+        start += count
+    assert start == len(requests)
+    assert pdus == expected
+
+
+def test_request_hash_of_an_untrusted_algorithm_is_not_sent():
+    client = KsiHttpBackend("http://127.0.0.1:1/aggregator", login="anon", key="anon")
+    sha1 = Imprint.hash(b"x", HashAlgorithm.SHA1)
+    with pytest.raises(ValueError, match="not trusted"):
+        client._aggregation_body(client._requests([sha1], 0), False)

@@ -336,3 +336,32 @@ def test_long_metadata_needs_a_tlv16_link(level, all_metadata):
             tree.root_level,
         )
     assert tree.encoded_links(0)[0] & 0x80  # TLV16 header
+
+
+@pytest.mark.parametrize(
+    "late",
+    [
+        (0, _META[1]),  # the usual shape again: the nodes made on add are kept
+        (2, _META[1]),  # a level: the nodes are made when the tree is built
+        (0, None),  # no metadata
+        (0, Metadata.build("c" * 300)),  # a metadata link with a TLV16 header
+    ],
+    ids=["usual", "level", "no-metadata", "long-metadata"],
+)
+def test_leaf_nodes_made_on_add_agree_with_a_builder_built_again(late):
+    """Leaves of the usual shape are hashed as they are added; a later leaf may not be usual."""
+    specs = [(imp(i), 0, _META[i % len(_META)]) for i in range(9)]
+    builder = TreeBuilder()
+    for leaf, level, meta in specs:
+        builder.add_leaf(leaf, level=level, metadata=meta)
+    first = builder.build()
+    level, meta = late
+    specs.append((imp(99), level, meta))
+    builder.add_leaf(imp(99), level=level, metadata=meta)
+    second = builder.build()
+    for tree, leaves in ((first, specs[:-1]), (second, specs)):
+        root, leaf_nodes = naive_tree(SHA256, [(i.value, lv, m) for i, lv, m in leaves])
+        assert (tree.root.value, tree.root_level) == (root.value, root.level)
+        for i, (_, lv, m) in enumerate(leaves):
+            assert tree.links(i) == naive_links(leaf_nodes[i], m, lv)
+            assert tree.all_encoded_links()[i] == b"".join(x.encode() for x in tree.links(i))

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from jura_trust.backends.base import ManualClock
-from jura_trust.backends.memory import EmbeddedBackend, RoundRequest
+from jura_trust.backends.memory import AggregationRound, EmbeddedBackend, RoundRequest
 from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.errors import ErrorCode, JuraError
 from jura_trust.pdu import (
@@ -40,6 +40,7 @@ from jura_trust.service.app import ENDPOINTS, Service
 from jura_trust.service.config import Login, ServiceConfig
 from jura_trust.service.metrics import LATENCY_BUCKETS, Histogram, Metrics
 from jura_trust.service.rounds import ClosedRound, RoundLoop
+from tests.backends.store_contract import PHASES, STORE_KINDS, Faults
 
 KEY = b"sealing-key"
 
@@ -92,6 +93,49 @@ def test_round_answers_are_made_on_the_writer_after_the_round_is_durable_before_
         assert thread.startswith("jura-trust-round")
         assert not answered  # no waiter has its round yet
         assert head == second  # the round is in the calendar: durable
+
+
+def test_each_answer_is_handed_over_as_soon_as_it_is_made_while_the_next_are_made():
+    """The answers of a round leave one by one: the first while the writer seals the next."""
+    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
+    writer = ThreadPoolExecutor(1)
+    second_started = threading.Event()
+    release = threading.Event()
+
+    def slow(closed: ClosedRound) -> None:
+        second_started.set()
+        release.wait(10)
+
+    async def scenario() -> None:
+        loop = _loop_over(backend, writer, Metrics())
+        future, _ = loop.add(RoundRequest(Imprint.hash(b"a")))
+        first = loop.when_closed(lambda closed: None)
+        loop.add(RoundRequest(Imprint.hash(b"b")))
+        second = loop.when_closed(slow)
+        task = asyncio.create_task(loop.run())
+        try:
+            # handed over while the second cannot be finished (it waits for release)
+            await asyncio.wait_for(first, 10)
+            while not second_started.is_set():
+                await asyncio.sleep(0.005)
+            assert not second.done()
+            assert not future.done()  # the round's future: once every answer is made
+            assert backend.calendar_head is not None  # and its data durable before
+            release.set()
+            await asyncio.wait_for(second, 10)
+            closed = await asyncio.wait_for(future, 10)
+            assert len(closed.chains) == 2
+        finally:
+            release.set()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.shutdown(wait=True)
+        backend.close()
 
 
 def test_a_failing_answer_maker_leaves_the_round_and_the_other_makers_alone():
@@ -393,18 +437,101 @@ def test_a_round_reported_failed_after_its_answers_were_sealed_answers_no_signat
     failure counted, INTERNAL_ERROR payloads made), yet the answers sealed
     ahead still went out, with signatures: a failed round must never be
     answered with a signature (the store-fault contract of issue 9).
+
+    Since each answer leaves as soon as it is sealed, a round is *decided*
+    before its makers run (durable, every chain encoded) and nothing after
+    that reports it failed: a fault in the bookkeeping that follows is
+    logged. What the client is told and what the service reports agree.
     """
 
     class Broken(Histogram):
         def observe(self, value: float) -> None:
             raise RuntimeError("after the makers")
 
+    seen: list[Service] = []
+
     def prepare(service: Service) -> None:
         service.metrics.answers_made = Broken(LATENCY_BUCKETS)
+        seen.append(service)
 
     ((sealed, answer),) = _serve(tmp_path, [_request_body(3)], prepare)
+    assert sealed
+    assert _responses(answer) == [(r, 0, 1) for r in (100, 101, 102)]
+    (service,) = seen
+    assert service.rounds.last_error is None
+    assert service.metrics.round_failures == 0
+
+
+def test_a_round_failing_after_its_commit_before_it_is_decided_seals_nothing(tmp_path, monkeypatch):
+    """The round is durable but its chains cannot be made: no maker runs, no signature leaves."""
+    made: list[object] = []
+    seal = Service._seal
+
+    def counted(self: Service, plan: object, closed: ClosedRound) -> None:
+        made.append(plan)
+        seal(self, plan, closed)  # type: ignore[arg-type]
+
+    def broken(self: object) -> object:
+        yield b""  # one chain made, then the fault
+        raise RuntimeError("a chain could not be encoded")
+
+    monkeypatch.setattr(Service, "_seal", counted)
+    monkeypatch.setattr(AggregationRound, "iter_encoded_aggregation_chains", broken)
+    seen: list[Service] = []
+    ((sealed, answer),) = _serve(tmp_path, [_request_body(3)], seen.append)
     assert not sealed
+    assert made == []
     assert _responses(answer) == [(r, AggregatorStatus.INTERNAL_ERROR, 0) for r in (100, 101, 102)]
+    assert seen[0].rounds.last_error is not None
+    assert seen[0].metrics.round_failures == 1
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_a_round_whose_durable_write_fails_releases_no_sealed_answer(tmp_path, monkeypatch, phase):
+    """The store fails its append (before or after the data reached it): nothing is sealed.
+
+    Answers are sealed and released one by one after the round is decided,
+    never while its data is being made durable: a round whose write fails
+    answers every request with an error and none with a signature.
+    """
+    made: list[object] = []
+    seal = Service._seal
+
+    def counted(self: Service, plan: object, closed: ClosedRound) -> None:
+        made.append(plan)
+        seal(self, plan, closed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Service, "_seal", counted)
+    kind = STORE_KINDS["sqlite"](tmp_path)
+    faults = Faults()
+    config = ServiceConfig(home=tmp_path, round_ms=1000, logins=(Login("alice", KEY),))
+
+    async def scenario() -> list[tuple[bool, bytes]]:
+        backend = EmbeddedBackend(clock=ManualClock(1_700_000_000), store=kind.open(faults))
+        service = Service(config, backend=backend, announce=lambda line: None)
+        service.start()
+        try:
+            faults.arm(kind.points[-1], phase)  # the commit: the durable write
+            failed = await asyncio.wait_for(
+                service.answer(ENDPOINTS["aggregator"], _request_body(3), time.time()), 30
+            )
+            first = (failed.made() is not None, await failed.body())
+            answered = await asyncio.wait_for(
+                service.answer(
+                    ENDPOINTS["aggregator"], _request_body(2, message_id=2), time.time()
+                ),
+                30,
+            )
+            return [first, (answered.made() is not None, await answered.body())]
+        finally:
+            await service.stop()
+
+    (sealed, failed), (sealed_next, answered) = asyncio.run(scenario())
+    assert not sealed
+    assert _responses(failed) == [(r, AggregatorStatus.INTERNAL_ERROR, 0) for r in (100, 101, 102)]
+    assert len(made) == 1  # only the next round's answer was sealed
+    assert sealed_next
+    assert _responses(answered) == [(100, 0, 1), (101, 0, 1)]
 
 
 def test_a_slow_reader_holds_its_sealed_answer_once(tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import time
+import urllib.parse
 
 import pytest
 
@@ -12,10 +14,15 @@ from jura_trust.core.calendar import right_links_consistent
 from jura_trust.core.hashing import HashAlgorithm, Imprint
 from jura_trust.core.signature import Signature
 from jura_trust.errors import BackendError, ErrorCode, Outcome, PKIError
-from jura_trust.pdu import ExtenderStatus
+from jura_trust.pdu import (
+    AggregationRequest,
+    ExtenderStatus,
+    encode_aggregation_request,
+    parse_pdus,
+)
 from jura_trust.verify import verify_signature
 from tests.service.conftest import trusted
-from tests.service.server import LOGIN, ServerProcess
+from tests.service.server import KEY, LOGIN, ServerProcess
 
 
 def wait_for_publication(client: KsiHttpBackend, at_or_after: int, timeout: float = 10.0):
@@ -199,3 +206,29 @@ def test_health_and_metrics(server: ServerProcess, client: KsiHttpBackend):
     assert "jura_trust_rounds_total" in text
     assert 'jura_trust_http_requests_total{endpoint="aggregator",outcome="ok"}' in text
     assert "jura_trust_round_size_bucket" in text
+
+
+@pytest.mark.parametrize("n", [3, 200])
+def test_a_sealed_answer_has_its_content_type_and_length(server: ServerProcess, n: int):
+    """Sent as one Response (at most 128 KiB) or in slices: the same headers, the whole body."""
+    body = encode_aggregation_request(
+        [AggregationRequest(i + 1, Imprint.hash(b"%d headers %d" % (n, i))) for i in range(n)],
+        login_id=LOGIN,
+        key=KEY.encode(),
+        instance_id=7,
+        message_id=n,
+    )
+    url = urllib.parse.urlsplit(server.aggregator)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    try:
+        conn.request("POST", url.path, body=body)
+        resp = conn.getresponse()
+        data = resp.read()
+    finally:
+        conn.close()
+    assert resp.status == 200
+    assert resp.getheader("Content-Type") == "application/ksi-response"
+    assert resp.getheader("Content-Length") == str(len(data))
+    assert (len(data) > 128 << 10) == (n == 200)  # one slice, or several
+    responses = [r for pdu in parse_pdus(data) for r in pdu.responses]
+    assert [(r.request_id, r.status) for r in responses] == [(i + 1, 0) for i in range(n)]

@@ -64,6 +64,7 @@ from jura_trust.core.publication import PublicationData, PublicationRecord
 from jura_trust.core.signature import Signature
 from jura_trust.errors import BackendError, ErrorCode, FormatError, JuraError
 from jura_trust.pdu import (
+    AGGREGATION_REQUEST_PDU_TYPE,
     AGGREGATION_RESPONSE_PDU_TYPE,
     MAX_PAYLOADS,
     MAX_PDU_SIZE,
@@ -79,9 +80,10 @@ from jura_trust.pdu import (
     ExtendRequest,
     ExtendResponse,
     ExtendResponsePDU,
-    encode_aggregation_request,
+    Header,
     encode_extend_request,
     parse_pdu,
+    seal_pdu,
     shift_first_link_level,
     verify_hmac,
 )
@@ -110,6 +112,9 @@ MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 #: Bytes of one request PDU left for payloads (header, HMAC and TLV16
 #: headers take the rest of :data:`~jura_trust.pdu.MAX_PDU_SIZE`).
 _PDU_BUDGET = MAX_PDU_SIZE - 1024
+
+#: The configuration request element of an aggregation request PDU.
+_CONFIG_REQUEST = tlv.encode(0x04, b"")
 _REQUEST_CONTENT_TYPE = "application/ksi-request"
 _USER_AGENT = "jura_trust-ksi_http/1"
 
@@ -174,13 +179,51 @@ class _Endpoint:
         return self.scheme == "ksi+tcp"
 
 
-@attrs.frozen(slots=True)
 class _RawAnswer:
-    """One aggregation response payload, read without parsing the signature."""
+    """One aggregation response payload, read without parsing the signature.
 
-    status: int
-    message: str | None
-    items: tuple[tlv.TLV, ...]
+    Holds the payload's value and where each signature item lies in it
+    (``spans``: type, first byte, start of the element, start and end of
+    its value); :attr:`items` makes the elements when they are asked for.
+    ``whole`` is ``(start, end)`` when the items are exactly one aggregation
+    chain followed by the calendar items, in type order and back to back
+    (what the service sends): the signature's value is then that one slice.
+    """
+
+    __slots__ = ("_items", "data", "message", "spans", "status", "whole")
+
+    def __init__(
+        self,
+        status: int,
+        message: str | None,
+        data: bytes,
+        spans: Sequence[tuple[int, int, int, int, int]],
+        whole: tuple[int, int] | None = None,
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.data = data
+        self.spans = spans
+        self.whole = whole
+        self._items: tuple[tlv.TLV, ...] | None = None
+
+    @property
+    def items(self) -> tuple[tlv.TLV, ...]:
+        """The signature items (0x801-0x806), in the order the payload holds them."""
+        if self._items is None:
+            data = self.data
+            self._items = tuple(
+                tlv.TLV(
+                    typ,
+                    data[start:stop],
+                    bool(b0 & 0x40),
+                    bool(b0 & 0x20),
+                    bool(b0 & 0x80),
+                    data[pos:stop],
+                )
+                for typ, b0, pos, start, stop in self.spans
+            )
+        return self._items
 
 
 class KsiHttpBackend:
@@ -470,7 +513,7 @@ class KsiHttpBackend:
             if error is None:
                 raise _bad_response(f"{what} response carries no HMAC")
             raise _refused(error, describe, what)
-        verify_hmac(parsed, self._key, algorithm=self.algorithm)
+        verify_hmac(parsed, self._key, algorithm=self.algorithm, held=True)
         if error is not None:
             raise _refused(error, describe, what)
 
@@ -499,14 +542,18 @@ class KsiHttpBackend:
         self, requests: Sequence[AggregationRequest], config_request: bool
     ) -> bytes:
         pdus: list[bytes] = []
-        chunk: list[AggregationRequest] = []
+        chunk: list[bytes] = []
         size = 0
         for request in requests:
-            n = len(request.encode())
+            algorithm = request.request_hash.algorithm
+            if not algorithm.trusted:  # as encode_aggregation_request refuses it
+                raise ValueError(f"request hash algorithm {algorithm.ksi_name} is not trusted")
+            payload = request.encode()  # once: measured, then sealed
+            n = len(payload)
             if chunk and (len(chunk) >= MAX_PAYLOADS or size + n > _PDU_BUDGET):
                 pdus.append(self._aggregation_pdu(chunk, False))
                 chunk, size = [], 0
-            chunk.append(request)
+            chunk.append(payload)
             size += n
         if chunk or config_request:
             pdus.append(self._aggregation_pdu(chunk, config_request))
@@ -518,16 +565,16 @@ class KsiHttpBackend:
             )
         return body
 
-    def _aggregation_pdu(self, chunk: Sequence[AggregationRequest], config: bool) -> bytes:
-        return encode_aggregation_request(
-            chunk,
-            login_id=self._login_id,
-            key=self._key,
-            algorithm=self.algorithm,
-            instance_id=self._instance_id,
-            message_id=self._next_ids(1)[0],
-            config_request=config,
-        )
+    def _aggregation_pdu(self, payloads: Sequence[bytes], config: bool) -> bytes:
+        """One request PDU of encoded request payloads (and the configuration request).
+
+        The bytes :func:`~jura_trust.pdu.encode_aggregation_request` makes
+        of the same requests (tests/backends/test_ksi_http.py holds them to
+        it), without encoding each request a second time.
+        """
+        header = Header(self._login_id, self._instance_id, self._next_ids(1)[0])
+        body = [*payloads, _CONFIG_REQUEST] if config else payloads
+        return seal_pdu(AGGREGATION_REQUEST_PDU_TYPE, header, body, self._key, self.algorithm)
 
     def _requests(self, imprints: Sequence[Imprint], level: int) -> list[AggregationRequest]:
         if not 0 <= level <= 0xFF:
@@ -615,7 +662,7 @@ class KsiHttpBackend:
                 raise _refused(
                     ErrorPayload(raw.status, raw.message), AggregatorStatus.describe, "aggregator"
                 )
-            out.append(_assemble(raw.items, request))
+            out.append(_assemble(raw, request))
         return out
 
     def _answer(self, answers: Mapping[int, _T], request_id: int) -> _T:
@@ -655,7 +702,8 @@ class KsiHttpBackend:
         except FormatError as exc:
             raise _bad_response(f"aggregator response HMAC: {exc.message}") from None
         shell = tlv.keep_raw(AggregationResponsePDU(None, (), None, None, None, mac), element.raw)
-        verify_hmac(shell, self._key, algorithm=self.algorithm)
+        # in one go: the thread keeps the interpreter while it checks its answer
+        verify_hmac(shell, self._key, algorithm=self.algorithm, held=True)
         for child in children[1:-1]:
             if child.type == 0x02:
                 yield _read_payload(child)
@@ -1044,7 +1092,7 @@ def _child(data: bytes, pos: int, end: int) -> tuple[int, int, int, int]:
 def _read_payload(element: tlv.TLV) -> tuple[int, _RawAnswer]:
     """Request id, status, message and KSI items of a response payload."""
     fields: dict[int, bytes] = {}
-    items: list[tlv.TLV] = []
+    spans: list[tuple[int, int, int, int, int]] = []
     data = element.value
     end = len(data)
     pos = 0
@@ -1052,16 +1100,7 @@ def _read_payload(element: tlv.TLV) -> tuple[int, _RawAnswer]:
         while pos < end:
             typ, b0, start, stop = _child(data, pos, end)
             if typ in _SIGNATURE_ITEMS:
-                items.append(
-                    tlv.TLV(
-                        typ,
-                        data[start:stop],
-                        bool(b0 & 0x40),
-                        bool(b0 & 0x20),
-                        bool(b0 & 0x80),
-                        data[pos:stop],
-                    )
-                )
+                spans.append((typ, b0, pos, start, stop))
             elif typ in (0x01, 0x04, 0x05):
                 if typ in fields:
                     raise _bad_response(f"response payload repeats element 0x{typ:x}")
@@ -1077,7 +1116,24 @@ def _read_payload(element: tlv.TLV) -> tuple[int, _RawAnswer]:
         message = tlv.decode_utf8(fields[0x05], what="message") if 0x05 in fields else None
     except FormatError as exc:
         raise _bad_response(f"response payload is malformed: {exc.message}") from None
-    return request_id, _RawAnswer(status, message, tuple(items))
+    return request_id, _RawAnswer(status, message, data, spans, _whole(spans))
+
+
+def _whole(spans: Sequence[tuple[int, int, int, int, int]]) -> tuple[int, int] | None:
+    """Where the items lie as one slice already in signature order, or ``None``.
+
+    That is: one aggregation chain first, then calendar items (0x802-0x805)
+    in type order, each starting where the one before ends. Their bytes
+    joined in the order :func:`_assemble` puts them are then that slice.
+    """
+    if not spans or spans[0][0] != 0x801:
+        return None
+    last, stop = 0x801, spans[0][4]
+    for typ, _, pos, _, end in spans[1:]:
+        if pos != stop or not last <= typ <= 0x805 or typ == 0x801:
+            return None
+        last, stop = typ, end
+    return spans[0][2], stop
 
 
 def _chain_facts(chain: tlv.TLV) -> tuple[int, bytes]:
@@ -1100,8 +1156,53 @@ def _chain_facts(chain: tlv.TLV) -> tuple[int, bytes]:
     return count, input_hash
 
 
-def _assemble(items: Sequence[tlv.TLV], request: AggregationRequest) -> bytes:
+def _chain_input(data: bytes, pos: int, end: int) -> bytes:
+    """The input hash value of the chain whose value is ``data[pos:end]``.
+
+    :func:`_chain_facts` without the count, reading every child's header in
+    the loop itself (a chain has about 20); the same refusals (a TLV16 child,
+    rare in a chain, and every malformed header go through :func:`_child`).
+    """
+    input_hash = b""
+    while pos < end:
+        b0 = data[pos]
+        if b0 & 0x80 or end - pos < 2:
+            typ, _, start, stop = _child(data, pos, end)
+        else:
+            start = pos + 2
+            stop = start + data[pos + 1]
+            if stop > end:
+                _child(data, pos, end)  # raises FMT-01
+            typ = b0 & 0x1F
+        if typ == 0x05:
+            input_hash = data[start:stop]
+        pos = stop
+    return input_hash
+
+
+def _assemble(raw: _RawAnswer, request: AggregationRequest) -> bytes:
     """The signature bytes from a payload's items, after the document-hash check."""
+    whole = raw.whole
+    if whole is not None and not request.request_level:
+        # The usual answer: the signature's value is one slice of the payload.
+        _, _, _, start, stop = raw.spans[0]
+        try:
+            document_hash = _chain_input(raw.data, start, stop)
+        except FormatError as exc:
+            raise _bad_response(
+                f"signature {request.request_id} is malformed: {exc.message}"
+            ) from None
+        if not _hmac.compare_digest(document_hash, request.request_hash.value):
+            raise _bad_response(
+                f"signature {request.request_id} is for another document hash",
+                request_id=request.request_id,
+            )
+        n = whole[1] - whole[0]
+        if tlv.MAX_TLV8_LENGTH < n <= tlv.MAX_TLV16_LENGTH:
+            view = memoryview(raw.data)[whole[0] : whole[1]]
+            return b"".join((_SIGNATURE_HEADER, n.to_bytes(2, "big"), view))
+        return tlv.encode(0x800, raw.data[whole[0] : whole[1]])
+    items = raw.items
     try:
         chains = [(_chain_facts(e), e) for e in items if e.type == 0x801]
         if len(chains) > 1:
@@ -1142,6 +1243,10 @@ def _assemble(items: Sequence[tlv.TLV], request: AggregationRequest) -> bytes:
         *(e for t in (0x802, 0x803, 0x804, 0x805) for e in items if e.type == t),
     ]
     return tlv.encode(0x800, b"".join(e.raw for e in ordered))
+
+
+#: The first two header bytes of a TLV16 signature element (type 0x800).
+_SIGNATURE_HEADER = tlv.encode(0x800, bytes(tlv.MAX_TLV8_LENGTH + 1))[:2]
 
 
 def _extended(

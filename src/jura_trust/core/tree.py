@@ -427,6 +427,11 @@ class TreeBuilder:
 
     A builder is a mutable collector (not a value); :meth:`build` can be
     called again after more leaves were added and returns a new tree.
+
+    While every leaf is an aggregator's usual one (level 0 with metadata),
+    each leaf's node and metadata link are computed as it is added, so that
+    :meth:`build` only joins the tree: an aggregator adds its requests as
+    they arrive and builds when its round closes.
     """
 
     __slots__ = (
@@ -436,8 +441,11 @@ class TreeBuilder:
         "_imprint_size",
         "_inputs",
         "_levels",
+        "_meta_links",
         "_metadata",
         "_odd_sizes",
+        "_prefix",
+        "_row0",
     )
 
     def __init__(self, algorithm: HashAlgorithm = DEFAULT_ALGORITHM) -> None:
@@ -451,6 +459,11 @@ class TreeBuilder:
         self._metadata: list[Metadata | None] = []
         self._any_metadata = False
         self._odd_sizes = False
+        self._prefix = bytes((algorithm.value,))
+        #: Each leaf's node and metadata link, while every leaf is level 0
+        #: with metadata (``None`` from the first leaf that is not).
+        self._row0: list[bytes] | None = []
+        self._meta_links: list[bytes] | None = []
 
     @property
     def algorithm(self) -> HashAlgorithm:
@@ -485,6 +498,16 @@ class TreeBuilder:
         value = imprint.value
         if len(value) != self._imprint_size:
             self._odd_sizes = True
+        row0, links = self._row0, self._meta_links
+        if row0 is not None and links is not None:
+            raw = metadata.encode() if metadata is not None and not level else b""
+            if metadata is not None and 0 < len(raw) <= tlv.MAX_TLV8_LENGTH:
+                # the leaf node now, not when the round closes (see build)
+                node = self._ctor(value + metadata.value + _LEVEL_BYTES[1]).digest()
+                row0.append(self._prefix + node)
+                links.append(_LEFT_LINK_HEADERS[len(raw)] + raw)
+            else:
+                self._row0 = self._meta_links = None
         self._inputs.append(value)
         self._levels.append(level)
         self._metadata.append(metadata)
@@ -500,6 +523,8 @@ class TreeBuilder:
             raise TypeError("leaves must be Imprints")
         values = [imp.value for imp in items]
         start = len(self._inputs)
+        if values:
+            self._row0 = self._meta_links = None
         size = self._imprint_size
         if any(len(v) != size for v in values):
             self._odd_sizes = True
@@ -526,7 +551,13 @@ class TreeBuilder:
         levels0 = list(self._levels)
         row0 = list(inputs)
         meta_links: list[bytes] | None = None
-        if self._any_metadata:
+        if self._row0 is not None and self._meta_links is not None:
+            # Every leaf level 0 with metadata, each node made when it was added.
+            row0 = list(self._row0)
+            meta_links = list(self._meta_links)
+            levels0 = [1] * n
+            starts0 = levels0
+        elif self._any_metadata:
             if not any(levels0) and all(m is not None for m in metadata):
                 # The aggregator's usual round: every leaf level 0 with metadata.
                 lb1 = lb[1]

@@ -75,6 +75,7 @@ from jura_trust.pdu import (
     shift_first_link_level,
 )
 from jura_trust.service._wire import (
+    WRITE_SLICE,
     iter_responses,
     iter_sealed,
     request_head,
@@ -284,9 +285,9 @@ class _Plan:
     ``admitted`` answers are counted in flight for ``login`` until
     :meth:`Answer.discard` or the answer's PDUs are all taken. ``sealed``
     holds the answer's PDUs when they were made on the writer thread as
-    soon as the round was durable (``sealed_ok`` of its payloads are
-    signatures); ``received`` and ``ended_at`` (the end of the round) are for the
-    answer-latency metrics.
+    soon as the round was decided (``sealed_ok`` of its payloads are
+    signatures; ``made`` is set once the writer tried); ``received`` and
+    ``ended_at`` (the end of the round) are for the answer-latency metrics.
     """
 
     reduced: bytes | None = None
@@ -303,6 +304,7 @@ class _Plan:
     ended_at: float = 0.0
     sealed: list[bytes] | None = None
     sealed_ok: int = 0
+    made: asyncio.Future[None] | None = None
 
 
 class Answer:
@@ -740,8 +742,8 @@ class Service:
             if pdu.ack_request is not None:
                 plan.trailer.append(self._ack(pdu.ack_request, received).encode())
             if any(slot.future is not None for slot in plan.slots):
-                # sealed on the writer thread as soon as the round is durable
-                self.rounds.when_closed(functools.partial(self._seal, plan))
+                # sealed on the writer thread as soon as the round is decided
+                plan.made = self.rounds.when_closed(functools.partial(self._seal, plan))
         else:
             plan.extends = pdu.requests
             plan.extend_config = pdu.config_request
@@ -838,14 +840,24 @@ class Service:
                 answer = await self.answer(endpoint, body, received, admitted)
             finally:
                 admitted()
-        resp = web.StreamResponse(status=answer.status)
+        made = answer.made()
+        resp = (
+            # headers and body handed to the transport at once (aiohttp sends
+            # a Response's headers with its body): one segment, one wake-up
+            web.Response(status=answer.status, body=made)
+            if made is not None and len(made) <= WRITE_SLICE
+            else web.StreamResponse(status=answer.status)
+        )
         resp.content_type = RESPONSE_CONTENT_TYPE
         if answer.close:
             resp.force_close()
         try:
             async with asyncio.timeout(self.config.write_timeout):
-                made = answer.made()
-                if made is not None:
+                if isinstance(resp, web.Response):
+                    await resp.prepare(request)
+                    await resp.write_eof()
+                    answer.written()
+                elif made is not None:
                     # one write: the client wakes once and reads it all
                     resp.content_length = len(made)
                     await resp.prepare(request)
@@ -932,14 +944,22 @@ class Service:
         own answers only.
         """
         for plan in plans:
+            if plan.made is not None:
+                # set as soon as the writer sealed it (its round decided: it
+                # cannot fail any more), or when it will not
+                await plan.made
+                plan.made = None
+                if plan.sealed is not None:
+                    plan.slots = []
+                    continue
             for slot in plan.slots:
                 if slot.future is None:
                     continue
                 try:
                     closed = await asyncio.shield(slot.future)
                 except Exception:
-                    # a failed round is never answered with a signature, even
-                    # one sealed before a later step of its close failed
+                    # a failed round is never answered with a signature (its
+                    # makers never ran: a round is decided before they run)
                     plan.sealed = None
                     slot.payload = self._refuse_request(
                         slot.request_id, AggregatorStatus.INTERNAL_ERROR, "the round failed"
@@ -955,11 +975,12 @@ class Service:
                 plan.slots = []
 
     def _seal(self, plan: _Plan, closed: ClosedRound) -> None:
-        """Make ``plan``'s PDUs now that its round is durable (on the writer thread).
+        """Make ``plan``'s PDUs now that its round is decided (on the writer thread).
 
-        Runs before the round's waiters wake, so the event loop only writes
-        the bytes. The answers of a round beyond :data:`SEALED_BYTES_PER_ROUND`
-        are left to :meth:`_produce` (made as they are written).
+        Its waiter wakes as soon as this ran (``plan.made``) and only writes
+        the bytes, while the writer seals the next answers. The answers of a
+        round beyond :data:`SEALED_BYTES_PER_ROUND` are left to
+        :meth:`_produce` (made as they are written).
         """
         slots = plan.slots
         login = plan.login

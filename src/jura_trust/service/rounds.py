@@ -18,10 +18,12 @@ with its fsync, signing the calendar head with RSA, encoding every
 request's aggregation chain, then running the round's *answer makers*:
 the service seals every answer there) runs on the single *writer* thread,
 so the event loop never blocks on it. A request is answered only after its
-round's calendar leaf is durable. While the writer closes a round, new
+round's calendar leaf is durable, and only once the round is *decided*
+(durable and every chain encoded: it cannot fail any more). Each answer is
+handed to its waiter as soon as it is made, and written by the event loop
+while the writer makes the next ones. While the writer closes a round, new
 requests wait (:meth:`RoundLoop.admissions`, bounded): they belong to the
-next round anyway, and the answers, all made before any waiter wakes, are
-then written in one turn of the event loop.
+next round anyway.
 
 Collecting requests and settling a round's waiters is the one
 :class:`~jura_trust.backends.batcher.RoundBatcher` (the embedded backend's
@@ -93,14 +95,34 @@ class ClosedRound:
     ended_at: float = 0.0
 
 
-def _make_answers(closed: ClosedRound, makers: list[Callable[[ClosedRound], None]]) -> None:
-    """Run the answer makers of a closed round, in the order they were registered."""
-    for make in makers:
+#: An answer maker and the future its waiter awaits (set once it ran).
+_Maker = tuple[Callable[[ClosedRound], None], asyncio.Future[None]]
+
+
+def _settle(made: asyncio.Future[None]) -> None:
+    """Tell a maker's waiter that it ran (on the event loop)."""
+    if not made.done():
+        made.set_result(None)
+
+
+def _make_answers(
+    closed: ClosedRound, makers: list[_Maker], loop: asyncio.AbstractEventLoop | None
+) -> None:
+    """Run the answer makers of a closed round, in the order they were registered.
+
+    Each maker's waiter is told as soon as it ran (its answer can be
+    written while the next ones are made).
+    """
+    for make, made in makers:
         try:
             make(closed)
         except Exception:
             second = closed.round.aggregation_time
             _log.exception("an answer of round %d could not be made", second)
+        finally:
+            if loop is not None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: no waiter
+                    loop.call_soon_threadsafe(_settle, made)
 
 
 class RoundLoop:
@@ -142,11 +164,13 @@ class RoundLoop:
         self._quiet = asyncio.Event()
         self._quiet.set()
         #: The open round's answer makers, in the order they were registered.
-        self._makers: list[Callable[[ClosedRound], None]] = []
+        self._makers: list[_Maker] = []
         #: What _close_round needs of the round being closed: when it stopped
         #: collecting, and its makers (set on the event loop before the
         #: round goes to the writer thread; rounds close one at a time).
-        self._closing: tuple[float, list[Callable[[ClosedRound], None]]] = (0.0, [])
+        self._closing: tuple[float, list[_Maker]] = (0.0, [])
+        #: The event loop the makers' waiters are on (set by when_closed).
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: The last round failure, for ``/health`` (``None`` after a success):
         #: its error code and a generic message; the exception itself goes
         #: to the log only (its text may name files of the host).
@@ -171,23 +195,26 @@ class RoundLoop:
         self._wake.set()
         return self._future, index
 
-    def when_closed(self, make: Callable[[ClosedRound], None]) -> None:
-        """Run ``make`` on the writer thread once the open round is durable.
+    def when_closed(self, make: Callable[[ClosedRound], None]) -> asyncio.Future[None]:
+        """Run ``make`` on the writer thread once the open round is decided.
 
-        Makers run in the order they were registered, after the round is
-        committed (its calendar leaf synced) and its chains encoded, and
-        before any of the round's waiters wakes: the service seals its
-        answers there, while the clients wait and the machine is quiet, so
-        that when the round's future is set every answer is ready to be
-        written, and they are all written in one go. A maker that raises is
-        logged; the round and the other makers are unaffected. Not run when
-        the round cannot be committed; if a later step of the close fails
-        after they ran, the round's waiters still get the failure, so what
-        the makers made must not be sent (the service drops its sealed
-        answers then). Call it on the event loop right after :meth:`add`
-        (with no ``await`` between), so that it belongs to the same round.
+        A round is decided when it is committed (its calendar leaf synced)
+        and every chain is encoded: from then on it cannot fail. Makers run
+        then, in the order they were registered, before the round's future
+        is set: the service seals its answers there. The returned future is
+        set on the event loop as soon as ``make`` ran, so its answer can be
+        written while the next ones are made; it is also set (``make`` not
+        run) when the round failed before it was decided, or when its close
+        was abandoned (the loop stopped): the waiter then learns the outcome
+        from the round's future. A maker that raises is logged; the round
+        and the other makers are unaffected. Call it on the event loop right
+        after :meth:`add` (with no ``await`` between), so that it belongs to
+        the same round.
         """
-        self._makers.append(make)
+        loop = self._loop = asyncio.get_running_loop()
+        made: asyncio.Future[None] = loop.create_future()
+        self._makers.append((make, made))
+        return made
 
     async def admissions(self) -> None:
         """Wait while a closed round's answers are being made.
@@ -241,21 +268,27 @@ class RoundLoop:
             # One pass over the tree: every chain from the streamed paths.
             chains = list(rnd.iter_encoded_aggregation_chains())
             closed = ClosedRound(rnd, chains, rnd.shared_elements(), ended_at)
-            _make_answers(closed, makers)
-            self._metrics.answers_made.observe(time.perf_counter() - made)
         except Exception as exc:
             self._metrics.round_failures += 1
             code = exc.code.value if isinstance(exc, JuraError) else ErrorCode.SVC_STORE.value
             self.last_error = {"code": code, "message": ROUND_FAILED}
             _log.exception("round of %d requests failed", len(pending))
             raise
+        # Decided: durable, every chain encoded. Nothing below fails the
+        # round: each answer made is handed to its waiter at once.
         self.last_error = None
-        self._metrics.round_closed(len(closed.round), time.perf_counter() - started)
+        _make_answers(closed, makers, self._loop)
+        try:
+            self._metrics.answers_made.observe(time.perf_counter() - made)
+            self._metrics.round_closed(len(closed.round), time.perf_counter() - started)
+        except Exception:
+            _log.exception("the metrics of round %d could not be kept", rnd.aggregation_time)
         return closed
 
     async def _close_once(self) -> None:
         taken = self._batcher.take()
-        self._closing = (self._now(), self._makers)
+        makers = self._makers
+        self._closing = (self._now(), makers)
         self._makers = []
         self._wake.clear()
         self._closing_at = None
@@ -267,6 +300,8 @@ class RoundLoop:
             with contextlib.suppress(Exception):
                 await self.run_on_writer(lambda: self._batcher.close(taken))
         finally:
+            for _, made in makers:  # not run (the round failed) or told already
+                _settle(made)
             self._quiet.set()
 
     def drain(self) -> None:
