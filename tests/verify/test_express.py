@@ -363,3 +363,18 @@ def test_check_is_read_from_the_environment_at_import():
 def test_vector_paths_exist():
     assert all(isinstance(p, Path) and p.exists() for p in CORPUS)
     assert len(CORPUS) > 50
+
+
+def test_deprecation_lookups_are_the_algorithms_own():
+    """The lane's ``t >= first second`` lookups say what ``is_deprecated_at`` says."""
+    for alg in HashAlgorithm:
+        info = alg._info
+        edges = {0, 1, 2**40, 2**63}
+        for t in (info.deprecated_since, info.obsolete_since):
+            if t is not None:
+                edges |= {t - 1, t, t + 1}
+        for t in edges:
+            assert (t >= express._DEPRECATED_FROM[alg.value]) is alg.is_deprecated_at(t)
+            if alg is HashAlgorithm.SHA2_256:
+                assert (t >= express._SHA256_OBSOLETE_FROM) is alg.is_obsolete_at(t)
+                assert (t >= express._SHA256_DEPRECATED_FROM) is alg.is_deprecated_at(t)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from jura_trust.core.hashing import Imprint
@@ -37,7 +38,6 @@ from jura_trust.verify.result import Anchor, RuleResult, VerificationResult
 from jura_trust.verify.rules import (
     Extender,
     VerificationContext,
-    _is_verified,
     check_extended_chain,
 )
 
@@ -144,12 +144,12 @@ def verify_signature(
 
 
 def _is_verified_file(value: object) -> bool:
-    """Whether ``value`` is a publications file the policies accept (see ``_is_verified``)."""
-    try:
-        _is_verified(value)
-    except TypeError:
-        return False
-    return True
+    """Whether ``value`` is a publications file the policies accept (see ``_is_verified``).
+
+    Such a file can only exist once its module is loaded: no import here.
+    """
+    module = sys.modules.get("jura_trust.publications")
+    return module is not None and isinstance(value, module.VerifiedPublicationsFile)
 
 
 #: The policies by name and by member (a ``str`` is looked up without making a ``Policy``).

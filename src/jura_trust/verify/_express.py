@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -116,7 +117,21 @@ _SHA256_ID = b"\x01"
 _sizes = IMPRINT_SIZES
 _LINK_RUN = sp._SHA256_LINK_RUN
 _SHA256_ONLY = frozenset({HashAlgorithm.SHA2_256.value})
-_SHA256_DEPRECATED = HashAlgorithm.SHA2_256.is_deprecated_at
+
+
+def _first_second(alg: HashAlgorithm, *, obsolete_only: bool) -> float:
+    """The first second at which ``alg.is_deprecated_at`` (or ``is_obsolete_at``) holds."""
+    info = alg._info
+    times = [info.obsolete_since] if obsolete_only else [info.deprecated_since, info.obsolete_since]
+    found = [t for t in times if t is not None]
+    return min(found) if found else math.inf
+
+
+#: ``is_deprecated_at(t)`` is ``t >= _DEPRECATED_FROM[id]``, by algorithm id (the lane's
+#: lookups; tests/verify/test_express.py holds the two equal at every boundary).
+_DEPRECATED_FROM = {a.value: _first_second(a, obsolete_only=False) for a in HashAlgorithm}
+_SHA256_DEPRECATED_FROM = _DEPRECATED_FROM[HashAlgorithm.SHA2_256.value]
+_SHA256_OBSOLETE_FROM = _first_second(HashAlgorithm.SHA2_256, obsolete_only=True)
 _CALENDAR_RUN = sp._SHA256_CALENDAR_RUN
 _LINK_STRIDE = sp._LINK_STRIDE
 _USUAL_LINK_LENGTHS = sp._USUAL_LINK_LENGTHS
@@ -171,7 +186,19 @@ def _metadata(data: bytes, start: int, stop: int) -> bytes:
     client_id = machine_id = sequence = request_time = False
     types: list[int] = []
     padding: list[TLV] = []
-    for typ, b0, _p, s, e in sp._scan(data, start, stop):
+    p = start
+    while p < stop:
+        b0 = data[p]
+        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
+        if e > stop:
+            raise _DeclineError
         types.append(typ)
         if typ == 0x1E:
             padding.append(TLV(typ, data[s:e], bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x80)))
@@ -189,6 +216,7 @@ def _metadata(data: bytes, start: int, stop: int) -> bytes:
             request_time = True
         else:
             raise _DeclineError
+        p = e
     if not client_id or (padding and types[0] != 0x1E):
         raise _DeclineError
     value = data[start:stop]
@@ -276,6 +304,10 @@ def _aggregation_chain(
                         break
                 sibling = data[s + 2 : e]
                 level += 1
+            elif data[s] & 0x9F == 0x04 and s + 2 + data[s + 1] == e:
+                # A link of one metadata element (the usual leaf link).
+                sibling = _metadata(data, s + 2, e)
+                level += 1
             elif b0 == typ and usual_tries and e - s in _USUAL_LINK_LENGTHS:
                 # Level-corrected and legacy-id links (Guardtime's): the parser's
                 # reader of the usual shapes, up to the chain's end, or this link.
@@ -300,10 +332,6 @@ def _aggregation_chain(
                     break
                 sibling, correction = _other_link(data, s, e)
                 level += correction + 1
-            elif data[s] & 0x9F == 0x04 and s + 2 + data[s + 1] == e:
-                # A link of one metadata element (the usual leaf link).
-                sibling = _metadata(data, s + 2, e)
-                level += 1
             else:
                 sibling, correction = _other_link(data, s, e)
                 level += correction + 1
@@ -515,11 +543,11 @@ def _verify(
     # 2: no input level here (the caller sends those to the engine).
     # 3: the document hash algorithm at the signature's aggregation time.
     sig_time = signing_time if cal is None else cal[0] if cal[1] is None else cal[1]
-    if HashAlgorithm.from_id(document[0]).is_deprecated_at(sig_time):
+    if sig_time >= _DEPRECATED_FROM.get(document[0], 0):  # an unknown id: declined
         return None
     # 4a-4c: no RFC 3161 record here. 5: each metadata checked while reading its link.
     for time, index, _input, alg, _out, _level, shape in chains:
-        if alg.is_deprecated_at(time):  # 6
+        if time >= _DEPRECATED_FROM[alg.value]:  # 6
             return None
         if time != signing_time:  # 8
             return None
@@ -543,7 +571,7 @@ def _verify(
         calendar_time = cal_time
         if 0x07 in directions:  # 11d: every sibling is a SHA-256 imprint
             left_ids = _SHA256_ONLY
-            if HashAlgorithm.SHA2_256.is_obsolete_at(publication_time):
+            if publication_time >= _SHA256_OBSOLETE_FROM:
                 return None
         if record is not None:
             if published_time != publication_time:  # 11f / 11h
@@ -590,7 +618,7 @@ def _key_tail(
     publications_file: VerifiedPublicationsFile,
 ) -> Anchor:
     """The key-based rules K2, K4-K6 (``policies._KEY``): the anchor, or :class:`_DeclineError`."""
-    if left_ids and _SHA256_DEPRECATED(publication_time):  # K2 (left ids are {SHA-256} here)
+    if left_ids and publication_time >= _SHA256_DEPRECATED_FROM:  # K2 (left ids are {SHA-256} here)
         raise _DeclineError
     _time, _hash, signed_bytes, signature_type, signature_value, certificate_id = auth
     cert = r._find_calendar_certificate(certificate_id, publications_file)  # K4
@@ -618,7 +646,7 @@ def _pubfile_tail(
         raise _DeclineError
     if found.published_hash != record.published_hash:  # P2
         raise _DeclineError
-    if left_ids and _SHA256_DEPRECATED(publication_time):  # P4 (left ids are {SHA-256} here)
+    if left_ids and publication_time >= _SHA256_DEPRECATED_FROM:  # P4 (left ids are {SHA-256} here)
         raise _DeclineError
     return r._publication_anchor_of(
         publications_file, record.published_data, user=False, extended=False
@@ -634,13 +662,26 @@ def _auth_record(data: bytes, start: int, stop: int) -> _Auth:
     """A 0x805 record, read as ``_sigparse._calendar_auth_record`` reads it."""
     published: tuple[int, bytes, bytes] | None = None
     signed: tuple[str, bytes, bytes] | None = None
-    for typ, _b0, p, s, e in sp._scan(data, start, stop):
+    p = start
+    while p < stop:
+        b0 = data[p]
+        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
+        if e > stop:
+            raise _DeclineError
         if typ == 0x10 and published is None:
             published = _published_data(data, p, s, e)
         elif typ == 0x0B and signed is None:
             signed = _signature_data(data, s, e)
         else:
             raise _DeclineError
+        p = e
     if published is None or signed is None:
         raise _DeclineError
     return (*published, *signed)
@@ -650,7 +691,19 @@ def _published_data(data: bytes, pos: int, start: int, stop: int) -> tuple[int, 
     """``(time, hash, the element's bytes)`` of 0x10 published data (as ``_sigparse``)."""
     time: int | None = None
     published: bytes | None = None
-    for typ, _b0, _p, s, e in sp._scan(data, start, stop):
+    p = start
+    while p < stop:
+        b0 = data[p]
+        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
+        if e > stop:
+            raise _DeclineError
         if typ == 0x02 and time is None:
             time = _uint(data, s, e)
         elif typ == 0x04 and published is None:
@@ -659,6 +712,7 @@ def _published_data(data: bytes, pos: int, start: int, stop: int) -> tuple[int, 
             published = data[s:e]
         else:
             raise _DeclineError
+        p = e
     if time is None or published is None:
         raise _DeclineError
     return time, published, data[pos:stop]
@@ -670,7 +724,19 @@ def _signature_data(data: bytes, start: int, stop: int) -> tuple[str, bytes, byt
     value: bytes | None = None
     certificate_id: bytes | None = None
     uri = False
-    for typ, _b0, _p, s, e in sp._scan(data, start, stop):
+    p = start
+    while p < stop:
+        b0 = data[p]
+        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
+            typ = ((b0 & 0x1F) << 8) | data[p + 1]
+            s = p + 4
+            e = s + ((data[p + 2] << 8) | data[p + 3])
+        else:
+            typ = b0 & 0x1F
+            s = p + 2
+            e = s + data[p + 1]
+        if e > stop:
+            raise _DeclineError
         if typ == 0x01 and kind is None:
             kind = sp._utf8(data, s, e)
         elif typ == 0x02 and value is None:
@@ -682,6 +748,7 @@ def _signature_data(data: bytes, start: int, stop: int) -> tuple[str, bytes, byt
             uri = True
         else:
             raise _DeclineError
+        p = e
     if kind is None or value is None or certificate_id is None:
         raise _DeclineError
     return kind, value, certificate_id

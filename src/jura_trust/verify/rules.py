@@ -17,6 +17,7 @@ libksi does not make (docs/verification.md).
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable, Iterable
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -713,10 +714,10 @@ def _find_calendar_certificate(
 ) -> pki.Certificate | None:
     """The calendar certificate ``certificate_id`` from the trusted file, or ``None``."""
     found = pubfile.find_certificate(certificate_id)
-    if found is None:
+    # An X.509 certificate exists only once cryptography.x509 is loaded: no import here.
+    x509 = sys.modules.get("cryptography.x509")
+    if found is None or x509 is None:
         return None
-    from cryptography import x509  # noqa: PLC0415 - X.509 only for key-based checks
-
     return found if isinstance(found, x509.Certificate) else None
 
 
@@ -788,8 +789,25 @@ def calendar_auth_signature(ctx: VerificationContext) -> str | None:
     return None
 
 
+#: The calendar-key anchors in use, by certificate object and id (anchors are
+#: immutable, so results share them): ``(id(cert), certificate id) -> (cert, anchor)``.
+_KEY_ANCHORS: dict[tuple[int, bytes], tuple[pki.Certificate, Anchor]] = {}
+
+
 def _calendar_key_anchor(cert: pki.Certificate, certificate_id: bytes) -> Anchor:
     """The anchor of a result resting on the calendar key ``cert`` (made on first use)."""
+    key = (id(cert), certificate_id)
+    found = _KEY_ANCHORS.get(key)
+    if found is not None and found[0] is cert:
+        return found[1]
+    anchor = _new_calendar_key_anchor(cert, certificate_id)
+    if len(_KEY_ANCHORS) >= 64:
+        _KEY_ANCHORS.clear()
+    _KEY_ANCHORS[key] = (cert, anchor)
+    return anchor
+
+
+def _new_calendar_key_anchor(cert: pki.Certificate, certificate_id: bytes) -> Anchor:
     cert_id = certificate_id.hex()
 
     def build() -> tuple[str, dict[str, Any]]:
