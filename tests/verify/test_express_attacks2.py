@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from jura_trust import pki
 from jura_trust._value import FrozenError
 from jura_trust.core.chains import CalendarChain
 from jura_trust.core.hashing import Imprint
@@ -40,9 +41,13 @@ from jura_trust.verify.result import VerificationResult
 from tests.budget import scaled
 from tests.core.test_sigparse import check_agrees
 from tests.verify.test_express_attacks import (
+    CERT,
+    CERT_ID,
+    KEY,
     Chain,
     Forged,
     Link,
+    T,
     enc,
     file_for,
     forge,
@@ -734,3 +739,101 @@ def test_anchor_of_a_lane_answer_is_immutable_and_equal_after_use_attack():
     first = fast.anchor.as_dict()
     assert first == slow.anchor.as_dict() == fast.anchor.as_dict()
     assert copy.deepcopy(fast.anchor) == slow.anchor
+
+
+_RSA_KEY = pki.generate_rsa_key()
+_RSA_CERT = pki.self_signed_certificate(
+    _RSA_KEY, {"CN": "forged RSA calendar"}, not_before=T - 10_000, not_after=T + 10_000
+)
+
+
+def _with_auth_record(
+    forged: Forged, key: pki.PrivateKey, *, flags: int = 0, sign_flags: int | None = None
+) -> bytes:
+    """``forged`` (made without a record) with an auth record whose published data has ``flags``.
+
+    The record signs the published data with ``sign_flags`` on its header
+    (by default the flags it carries).
+    """
+    assert forged.publication_time is not None
+    published = enc(0x02, uint(forged.publication_time)) + enc(0x04, forged.root)
+    carried = enc(0x10, published, flags=flags)
+    signed_over = enc(0x10, published, flags=flags if sign_flags is None else sign_flags)
+    oid, value = pki.sign(key, signed_over)
+    signed = enc(0x01, utf8(oid)) + enc(0x02, value) + enc(0x03, CERT_ID)
+    return enc(0x800, forged.data[4:] + enc(0x805, carried + enc(0x0B, signed)))
+
+
+@pytest.mark.parametrize("flags", [0, 0x40, 0x20, 0x60])
+def test_usual_rsa_auth_record_with_flagged_published_data_attack(flags: int):
+    """The parser's usual-record pattern takes flags on the published data; the key signs them.
+
+    Signed over the flagged bytes: OK in the engine and the lane alike.
+    Signed over the bytes without (or with other) flags: never OK.
+    """
+    forged = forge([Chain(plain(3))], record="none")
+    file = pubfile([], _RSA_CERT)
+    good = _with_auth_record(forged, _RSA_KEY, flags=flags)
+    assert check_agrees(good)
+    assert engine(good, Policy.KEY, None, file).outcome is Outcome.OK  # type: ignore[union-attr]
+    assert agree_all(good, file)[Policy.KEY]
+    bad = _with_auth_record(forged, _RSA_KEY, flags=flags, sign_flags=flags ^ 0x40)
+    assert check_agrees(bad)
+    result = engine(bad, Policy.KEY, None, file)
+    assert result is not None
+    assert (result.outcome, result.code) == (Outcome.FAIL, ErrorCode.KEY_02)
+    assert not agree_all(bad, file)[Policy.KEY]
+
+
+def test_rsa_key_type_cache_keeps_key_types_apart_attack():
+    """The RSA check is remembered per key type: an RSA record never verifies with an EC key.
+
+    Each order is run after the other has warmed the cache.
+    """
+    forged = forge([Chain(plain(3))], record="none")
+    rsa_record = _with_auth_record(forged, _RSA_KEY)
+    ec_record = _with_auth_record(forged, KEY)
+    rsa_file, ec_file = pubfile([], _RSA_CERT), pubfile([], CERT)
+    for _ in range(2):
+        for data, file, ok in [
+            (rsa_record, rsa_file, True),
+            (rsa_record, ec_file, False),
+            (ec_record, ec_file, True),
+            (ec_record, rsa_file, False),
+        ]:
+            result = engine(data, Policy.KEY, None, file)
+            assert result is not None
+            assert (result.outcome is Outcome.OK) is ok
+            assert agree_all(data, file)[Policy.KEY] is ok
+            if not ok:
+                assert result.code is ErrorCode.KEY_02
+
+
+def test_unknown_non_critical_elements_the_lane_reads_attack():
+    """Non-critical unknown elements: read inside links and publication records, else declined.
+
+    No rule reads an unknown element, so the engine's OK stands with any of
+    them; the lane reads those the parser's own link and record readers
+    keep (``_aggregation_link``, ``_publication_record``) and declines the others.
+    """
+    unknown = enc(0x1F, b"?", flags=0x40)
+    value = imprint(1, 71)
+    in_link = [_link(True, enc(0x02, value) + unknown, value), *plain(2)]
+    read = [
+        forge([Chain(in_link)], record="pub"),
+        forge([Chain(plain(3))], record="pub", record_extra=unknown),
+    ]
+    for forged in read:
+        file = file_for(forged)
+        assert engine_result(forged, Policy.GENERAL, file).outcome is Outcome.OK
+        assert agree_all(forged, file, forged.document)[Policy.GENERAL]
+    in_chain = Chain(plain(3), order=lambda fields, links: [*fields, unknown, *links])
+    declined = [
+        (forge([in_chain], record="pub"), Policy.GENERAL),
+        (forge([Chain(plain(3))], record="pub", extra=enc(0x41F, b"", flags=0x40)), Policy.GENERAL),
+        (forge([Chain(plain(3))], record="auth", record_extra=unknown), Policy.KEY),
+    ]
+    for forged, policy in declined:
+        file = file_for(forged)
+        assert engine_result(forged, policy, file).outcome is Outcome.OK
+        assert not any(agree_all(forged, file).values())
