@@ -29,12 +29,14 @@ The contract that keeps it safe:
 Handled: signatures of aggregation chains (fields before links; plain,
 level-corrected, legacy-id and metadata links), an optional calendar chain
 of SHA-256 links, and a calendar authentication record or a publication
-record; no input level, no user publication. The policies' tails:
+record; no input level, no user publication. Unknown non-critical
+elements are read where the parser's own readers keep them (inside links
+and publication records; no rule reads them) and declined elsewhere. The policies' tails:
 key-based (the calendar certificate from the trusted publications file,
 its validity at both times, the record's signature), publications-file
 (the signature's own publication found in the file), and general when its
 first alternative, the publications-file policy, is OK. Left to the engine:
-everything else (RFC 3161 records, unknown elements, extension, the
+everything else (RFC 3161 records, other unknown elements, extension, the
 calendar and user-publication policies, general through the key, every
 failure).
 """
@@ -446,9 +448,12 @@ def verify_bytes(
     """The engine's OK result for ``data`` under ``policy``, or ``None`` to let the engine decide.
 
     ``policy`` is :data:`~jura_trust.verify.policies.internal`,
-    :data:`~jura_trust.verify.policies.key_based` or
-    :data:`~jura_trust.verify.policies.publications_file_based`; any other
-    policy gets ``None``. Never raises for bad input.
+    :data:`~jura_trust.verify.policies.key_based`,
+    :data:`~jura_trust.verify.policies.publications_file_based` or
+    :data:`~jura_trust.verify.policies.general` (answered only when its
+    publications-file alternative is OK: the caller sends every call with a
+    user publication or an input level to the engine); any other policy
+    gets ``None``. Never raises for bad input.
     """
     try:
         return _verify(data, policy, document_hash, publications_file)
