@@ -137,6 +137,7 @@ _SHA256_OBSOLETE_FROM = _first_second(HashAlgorithm.SHA2_256, obsolete_only=True
 _CALENDAR_RUN = sp._SHA256_CALENDAR_RUN
 _LINK_STRIDE = sp._LINK_STRIDE
 _USUAL_LINK_LENGTHS = sp._USUAL_LINK_LENGTHS
+_AUTH_RECORD = sp._AUTH_RECORD
 _CALENDAR_STRIDE = sp._CALENDAR_STRIDE
 _ALGORITHMS = sp._ALGORITHMS
 _uint = sp._uint
@@ -188,19 +189,7 @@ def _metadata(data: bytes, start: int, stop: int) -> bytes:
     client_id = machine_id = sequence = request_time = False
     types: list[int] = []
     padding: list[TLV] = []
-    p = start
-    while p < stop:
-        b0 = data[p]
-        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
-            typ = ((b0 & 0x1F) << 8) | data[p + 1]
-            s = p + 4
-            e = s + ((data[p + 2] << 8) | data[p + 3])
-        else:
-            typ = b0 & 0x1F
-            s = p + 2
-            e = s + data[p + 1]
-        if e > stop:
-            raise _DeclineError
+    for typ, b0, _p, s, e in sp._scan(data, start, stop):
         types.append(typ)
         if typ == 0x1E:
             padding.append(TLV(typ, data[s:e], bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x80)))
@@ -218,7 +207,6 @@ def _metadata(data: bytes, start: int, stop: int) -> bytes:
             request_time = True
         else:
             raise _DeclineError
-        p = e
     if not client_id or (padding and types[0] != 0x1E):
         raise _DeclineError
     value = data[start:stop]
@@ -665,28 +653,28 @@ _Auth = tuple[int, bytes, bytes, str, bytes, bytes]
 
 def _auth_record(data: bytes, start: int, stop: int) -> _Auth:
     """A 0x805 record, read as ``_sigparse._calendar_auth_record`` reads it."""
+    usual = _AUTH_RECORD.fullmatch(data, start, stop)
+    if usual is not None:
+        # The usual record (SHA-256 with RSA-2048, no URI), read at once as the parser does.
+        time, published_hash, value, certificate_id = usual.groups()
+        signed_bytes = data[start : start + 43]
+        return (
+            int.from_bytes(time, "big"),
+            published_hash,
+            signed_bytes,
+            sp._SHA256_WITH_RSA,
+            value,
+            certificate_id,
+        )
     published: tuple[int, bytes, bytes] | None = None
     signed: tuple[str, bytes, bytes] | None = None
-    p = start
-    while p < stop:
-        b0 = data[p]
-        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
-            typ = ((b0 & 0x1F) << 8) | data[p + 1]
-            s = p + 4
-            e = s + ((data[p + 2] << 8) | data[p + 3])
-        else:
-            typ = b0 & 0x1F
-            s = p + 2
-            e = s + data[p + 1]
-        if e > stop:
-            raise _DeclineError
+    for typ, _b0, p, s, e in sp._scan(data, start, stop):
         if typ == 0x10 and published is None:
             published = _published_data(data, p, s, e)
         elif typ == 0x0B and signed is None:
             signed = _signature_data(data, s, e)
         else:
             raise _DeclineError
-        p = e
     if published is None or signed is None:
         raise _DeclineError
     return (*published, *signed)
@@ -696,19 +684,7 @@ def _published_data(data: bytes, pos: int, start: int, stop: int) -> tuple[int, 
     """``(time, hash, the element's bytes)`` of 0x10 published data (as ``_sigparse``)."""
     time: int | None = None
     published: bytes | None = None
-    p = start
-    while p < stop:
-        b0 = data[p]
-        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
-            typ = ((b0 & 0x1F) << 8) | data[p + 1]
-            s = p + 4
-            e = s + ((data[p + 2] << 8) | data[p + 3])
-        else:
-            typ = b0 & 0x1F
-            s = p + 2
-            e = s + data[p + 1]
-        if e > stop:
-            raise _DeclineError
+    for typ, _b0, _p, s, e in sp._scan(data, start, stop):
         if typ == 0x02 and time is None:
             time = _uint(data, s, e)
         elif typ == 0x04 and published is None:
@@ -717,7 +693,6 @@ def _published_data(data: bytes, pos: int, start: int, stop: int) -> tuple[int, 
             published = data[s:e]
         else:
             raise _DeclineError
-        p = e
     if time is None or published is None:
         raise _DeclineError
     return time, published, data[pos:stop]
@@ -729,19 +704,7 @@ def _signature_data(data: bytes, start: int, stop: int) -> tuple[str, bytes, byt
     value: bytes | None = None
     certificate_id: bytes | None = None
     uri = False
-    p = start
-    while p < stop:
-        b0 = data[p]
-        if b0 & 0x80:  # TLV16 (a header cut short makes e > stop)
-            typ = ((b0 & 0x1F) << 8) | data[p + 1]
-            s = p + 4
-            e = s + ((data[p + 2] << 8) | data[p + 3])
-        else:
-            typ = b0 & 0x1F
-            s = p + 2
-            e = s + data[p + 1]
-        if e > stop:
-            raise _DeclineError
+    for typ, _b0, _p, s, e in sp._scan(data, start, stop):
         if typ == 0x01 and kind is None:
             kind = sp._utf8(data, s, e)
         elif typ == 0x02 and value is None:
@@ -753,7 +716,6 @@ def _signature_data(data: bytes, start: int, stop: int) -> tuple[str, bytes, byt
             uri = True
         else:
             raise _DeclineError
-        p = e
     if kind is None or value is None or certificate_id is None:
         raise _DeclineError
     return kind, value, certificate_id
