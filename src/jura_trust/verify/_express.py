@@ -56,7 +56,7 @@ from jura_trust.core.chains import _time_from_directions
 from jura_trust.core.hashing import IMPRINT_SIZES, HashAlgorithm, Imprint, hash_constructor
 from jura_trust.core.publication import PublicationRecord
 from jura_trust.core.tlv import MAX_INPUT_SIZE, TLV
-from jura_trust.errors import JuraError, Outcome
+from jura_trust.errors import JuraError
 from jura_trust.verify import rules as r
 from jura_trust.verify.engine import AllOf, Node, When
 from jura_trust.verify.policies import (
@@ -546,9 +546,10 @@ def _verify(
             return None
         if index[-1] != shape:  # 10
             return None
-    for lower, upper in itertools.pairwise(chains):  # 7
-        if lower[1][:-1] != upper[1]:
-            return None
+    if len(chains) > 1:
+        for lower, upper in itertools.pairwise(chains):  # 7
+            if lower[1][:-1] != upper[1]:
+                return None
     # 9: each chain's input was checked against the output below while reading.
     left_ids: frozenset[int] = frozenset()
     calendar_time = signing_time
@@ -583,15 +584,8 @@ def _verify(
             return None  # P1, the branch's predicate
         anchor = _pubfile_tail(record, cal[0], left_ids, publications_file)
     # The engine's message on OK: the last rule's (no OK rule has one) or "verified".
-    return VerificationResult(
-        policy.name,
-        Outcome.OK,
-        None,
-        "verified",
-        steps,
-        anchor=anchor,
-        aggregation_time=calendar_time,
-        document_checked=document_hash is not None,
+    return VerificationResult._ok(
+        policy.name, steps, anchor, calendar_time, document_hash is not None
     )
 
 

@@ -275,6 +275,32 @@ class VerificationResult(Value):
         _init(self, "document_checked", document_checked)
         _init(self, "facts", facts)
 
+    @classmethod
+    def _ok(
+        cls,
+        policy: str,
+        steps: tuple[RuleResult, ...],
+        anchor: Anchor,
+        aggregation_time: int,
+        document_checked: bool,
+    ) -> VerificationResult:
+        """An OK result as the policies make it (message "verified", no facts), unchecked.
+
+        For the express lane, whose OK results hold ``__init__``'s checks by
+        construction (an OK outcome, no code).
+        """
+        result: VerificationResult = object.__new__(cls)
+        _init(result, "policy", policy)
+        _init(result, "outcome", Outcome.OK)
+        _init(result, "code", None)
+        _init(result, "message", "verified")
+        _init(result, "steps", steps)
+        _init(result, "anchor", anchor)
+        _init(result, "aggregation_time", aggregation_time)
+        _init(result, "document_checked", document_checked)
+        _init(result, "facts", _EMPTY)
+        return result
+
     @property
     def ok(self) -> bool:
         """True only for an OK outcome."""
