@@ -285,6 +285,30 @@ def test_order_is_enforced() -> None:
     assert len(PublicationsFile.parse(_assemble([header, sig]))) == 0
 
 
+def test_two_hashes_for_one_second_attack() -> None:
+    """A file with two publications of one second and different hashes is refused (FMT-14).
+
+    Before, the first record of a second was the one found, so a signature
+    was OK or FAIL depending on the order of the records.
+    """
+    els = _elements(MOCK_FILE)
+    header, certs = els[0], [e for e in els if e.type == 0x702]
+    pubs, sig = [e for e in els if e.type == 0x703], els[-1]
+    record = PublicationRecord.from_tlv(pubs[0])
+    value = record.published_hash.value
+    other = Imprint(value[:-1] + bytes([value[-1] ^ 1]))
+    rival_record = PublicationRecord.build(
+        PublicationData(record.publication_time, other), tlv_type=0x703
+    )
+    rival = tlv.decode(rival_record.encode())
+    for order in ([*pubs, rival], [rival, *pubs]):
+        err = _fmt14(_assemble([header, *certs, *order, sig]))
+        assert "two publications of one second" in err.message
+    # The same record twice is harmless: one publication, one answer.
+    twice = PublicationsFile.parse(_assemble([header, *certs, *pubs, pubs[0], sig]))
+    assert twice.find_publication(record.publication_time) == record
+
+
 def test_unknown_elements() -> None:
     els = _elements(MOCK_FILE)
     lenient = tlv.TLV.build(0x705, b"future", non_critical=True)

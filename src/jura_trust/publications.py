@@ -257,7 +257,13 @@ class PublicationsFile:
         object.__setattr__(self, "signed_bytes", signed)
         by_time: dict[int, PublicationRecord] = {}
         for record in self.publications:
-            by_time.setdefault(record.publication_time, record)
+            found = by_time.setdefault(record.publication_time, record)
+            if found.published_hash != record.published_hash:
+                # Which one a verification found would depend on the order.
+                raise _file_error(
+                    "two publications of one second with different hashes",
+                    publication_time=record.publication_time,
+                )
         object.__setattr__(self, "_by_time", by_time)
         object.__setattr__(self, "_times", tuple(sorted(by_time)))
 

@@ -34,7 +34,7 @@ from jura_trust.core.chains import _calendar_root
 from jura_trust.core.hashing import IMPRINT_SIZES, HashAlgorithm, Imprint, hash_constructor
 from jura_trust.core.publication import PublicationData, PublicationRecord
 from jura_trust.core.signature import Signature
-from jura_trust.errors import FormatError, JuraError, Outcome
+from jura_trust.errors import ErrorCode, FormatError, JuraError, Outcome
 from jura_trust.publications import PublicationsFile, VerifiedPublicationsFile
 from jura_trust.trust import TrustConfig, Verifier
 from jura_trust.verify import POLICIES, Policy, VerificationContext, verify_signature
@@ -607,12 +607,12 @@ def test_file_publication_of_the_same_second_with_another_hash_attack():
         Policy.KEY: False,
         Policy.PUBLICATIONS_FILE: False,
     }
-    # Two records of that second in the file: the first one found is the one both read.
-    both = pubfile(
-        [(forged.publication_time, imprint(1, 99)), (forged.publication_time, forged.root)]
-    )
-    assert not engine_ok(forged, Policy.PUBLICATIONS_FILE, both)
-    assert not agree(forged, both)[Policy.PUBLICATIONS_FILE]
+    # Two records of that second with different hashes: no such file can be made
+    # (which one a verification found would depend on the order).
+    for order in ((imprint(1, 99), forged.root), (forged.root, imprint(1, 99))):
+        with pytest.raises(FormatError) as refused:
+            pubfile([(forged.publication_time, h) for h in order])
+        assert refused.value.code is ErrorCode.FMT_BAD_PUBLICATIONS_FILE
 
 
 @pytest.mark.parametrize(

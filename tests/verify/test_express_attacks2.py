@@ -33,7 +33,7 @@ from jura_trust.core.chains import CalendarChain
 from jura_trust.core.hashing import Imprint
 from jura_trust.core.publication import PublicationData
 from jura_trust.core.signature import Signature
-from jura_trust.errors import ErrorCode, JuraError, Outcome
+from jura_trust.errors import ErrorCode, FormatError, JuraError, Outcome
 from jura_trust.publications import VerifiedPublicationsFile
 from jura_trust.verify import POLICIES, Policy, VerificationContext, verify_signature
 from jura_trust.verify import _express as express
@@ -238,13 +238,20 @@ def test_general_policy_file_with_another_hash_for_the_second_attack():
 
 @pytest.mark.parametrize("right_first", [True, False])
 def test_general_policy_file_with_two_records_for_the_second_attack(right_first: bool):
-    """Two records for one second: the lane takes the file's answer exactly as the engine does."""
+    """Two records for one second with different hashes: no such file is made (FMT-14).
+
+    The first attack run found the answer depended on the records' order;
+    the file is now refused. The same record twice is one publication.
+    """
     forged = forge([Chain(plain(3))], record="pub")
     assert forged.publication_time is not None
     right, wrong = (forged.publication_time, forged.root), (forged.publication_time, imprint(1, 5))
-    file = pubfile([right, wrong] if right_first else [wrong, right])
-    engine_ok = engine_result(forged, Policy.GENERAL, file).outcome is Outcome.OK
-    assert agree_all(forged, file)[Policy.GENERAL] is engine_ok
+    with pytest.raises(FormatError) as refused:
+        pubfile([right, wrong] if right_first else [wrong, right])
+    assert refused.value.code is ErrorCode.FMT_BAD_PUBLICATIONS_FILE
+    file = pubfile([right, right])
+    assert engine_result(forged, Policy.GENERAL, file).outcome is Outcome.OK
+    assert agree_all(forged, file)[Policy.GENERAL]
     same_for_bytes_and_parsed(forged.data, publications_file=file)
 
 
