@@ -15,8 +15,10 @@ byte what the PDU encoders make, and the fallbacks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -49,12 +51,34 @@ def _loop_over(backend: EmbeddedBackend, writer: ThreadPoolExecutor, metrics: Me
     return RoundLoop(backend, round_ms=10, writer=writer, metrics=metrics)
 
 
-def test_round_answers_are_made_on_the_writer_after_the_round_is_durable_before_any_waiter_wakes():
+@contextlib.contextmanager
+def _backend_and_writer(**writer: str) -> Iterator[tuple[EmbeddedBackend, ThreadPoolExecutor]]:
+    """An embedded backend and a one-thread round writer, both shut down afterwards."""
     backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
-    writer = ThreadPoolExecutor(1, thread_name_prefix="jura-trust-round")
+    pool = ThreadPoolExecutor(1, **writer)
+    try:
+        yield backend, pool
+    finally:
+        pool.shutdown(wait=True)
+        backend.close()
+
+
+@contextlib.asynccontextmanager
+async def _running(loop: RoundLoop) -> AsyncIterator[None]:
+    """``loop`` running for the block, cancelled after it."""
+    task = asyncio.create_task(loop.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+def test_round_answers_are_made_on_the_writer_after_the_round_is_durable_before_any_waiter_wakes():
     seen: list[tuple[int, str, bool, int | None, int]] = []
 
-    async def scenario() -> None:
+    async def scenario(backend: EmbeddedBackend, writer: ThreadPoolExecutor) -> None:
         loop = _loop_over(backend, writer, Metrics())
         futures = []
         for i in range(3):
@@ -73,21 +97,13 @@ def test_round_answers_are_made_on_the_writer_after_the_round_is_durable_before_
                 )
 
             loop.when_closed(make)
-        task = asyncio.create_task(loop.run())
-        try:
+        async with _running(loop):
             closed = await asyncio.wait_for(futures[0], 10)
             assert all(f is futures[0] for f in futures)  # one round
             assert len(closed.chains) == 3
-        finally:
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        writer.shutdown(wait=True)
-        backend.close()
+    with _backend_and_writer(thread_name_prefix="jura-trust-round") as (backend, writer):
+        asyncio.run(scenario(backend, writer))
     assert [s[0] for s in seen] == [0, 1, 2]  # in the order they were registered
     for _, thread, answered, head, second in seen:
         assert thread.startswith("jura-trust-round")
@@ -97,8 +113,6 @@ def test_round_answers_are_made_on_the_writer_after_the_round_is_durable_before_
 
 def test_each_answer_is_handed_over_as_soon_as_it_is_made_while_the_next_are_made():
     """The answers of a round leave one by one: the first while the writer seals the next."""
-    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
-    writer = ThreadPoolExecutor(1)
     second_started = threading.Event()
     release = threading.Event()
 
@@ -106,107 +120,78 @@ def test_each_answer_is_handed_over_as_soon_as_it_is_made_while_the_next_are_mad
         second_started.set()
         release.wait(10)
 
-    async def scenario() -> None:
+    async def scenario(backend: EmbeddedBackend, writer: ThreadPoolExecutor) -> None:
         loop = _loop_over(backend, writer, Metrics())
         future, _ = loop.add(RoundRequest(Imprint.hash(b"a")))
         first = loop.when_closed(lambda closed: None)
         loop.add(RoundRequest(Imprint.hash(b"b")))
         second = loop.when_closed(slow)
-        task = asyncio.create_task(loop.run())
-        try:
-            # handed over while the second cannot be finished (it waits for release)
-            await asyncio.wait_for(first, 10)
-            while not second_started.is_set():
-                await asyncio.sleep(0.005)
-            assert not second.done()
-            assert not future.done()  # the round's future: once every answer is made
-            assert backend.calendar_head is not None  # and its data durable before
-            release.set()
-            await asyncio.wait_for(second, 10)
-            closed = await asyncio.wait_for(future, 10)
-            assert len(closed.chains) == 2
-        finally:
-            release.set()
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+        async with _running(loop):
+            try:
+                # handed over while the second cannot be finished (it waits for release)
+                await asyncio.wait_for(first, 10)
+                while not second_started.is_set():
+                    await asyncio.sleep(0.005)
+                assert not second.done()
+                assert not future.done()  # the round's future: once every answer is made
+                assert backend.calendar_head is not None  # and its data durable before
+                release.set()
+                await asyncio.wait_for(second, 10)
+                closed = await asyncio.wait_for(future, 10)
+                assert len(closed.chains) == 2
+            finally:
+                release.set()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        writer.shutdown(wait=True)
-        backend.close()
+    with _backend_and_writer() as (backend, writer):
+        asyncio.run(scenario(backend, writer))
 
 
 def test_a_failing_answer_maker_leaves_the_round_and_the_other_makers_alone():
-    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
-    writer = ThreadPoolExecutor(1)
     ran: list[int] = []
 
     def broken(closed: ClosedRound) -> None:
         raise RuntimeError("a bug in one answer")
 
-    async def scenario() -> None:
+    async def scenario(backend: EmbeddedBackend, writer: ThreadPoolExecutor) -> None:
         loop = _loop_over(backend, writer, Metrics())
         future, _ = loop.add(RoundRequest(Imprint.hash(b"a")))
         loop.when_closed(broken)
         loop.add(RoundRequest(Imprint.hash(b"b")))
         loop.when_closed(lambda closed: ran.append(len(closed.chains)))
-        task = asyncio.create_task(loop.run())
-        try:
+        async with _running(loop):
             closed = await asyncio.wait_for(future, 10)
             assert closed.round.signature(0).document_hash == Imprint.hash(b"a")
             assert loop.last_error is None
-        finally:
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        writer.shutdown(wait=True)
-        backend.close()
+    with _backend_and_writer() as (backend, writer):
+        asyncio.run(scenario(backend, writer))
     assert ran == [2]
 
 
 def test_no_answer_is_made_for_a_round_that_was_not_committed(monkeypatch):
-    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
-    writer = ThreadPoolExecutor(1)
     ran: list[object] = []
 
     def refuse(pending: object) -> None:
         raise JuraError("the store is gone", code=ErrorCode.SVC_STORE)
 
-    monkeypatch.setattr(backend, "close_round", refuse)
-
-    async def scenario() -> None:
+    async def scenario(backend: EmbeddedBackend, writer: ThreadPoolExecutor) -> None:
         loop = _loop_over(backend, writer, Metrics())
         future, _ = loop.add(RoundRequest(Imprint.hash(b"a")))
         loop.when_closed(ran.append)
-        task = asyncio.create_task(loop.run())
-        try:
+        async with _running(loop):
             with pytest.raises(JuraError):
                 await asyncio.wait_for(future, 10)
             await asyncio.wait_for(loop.admissions(), 1)  # not held after a failure
-        finally:
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        writer.shutdown(wait=True)
-        backend.close()
+    with _backend_and_writer() as (backend, writer):
+        monkeypatch.setattr(backend, "close_round", refuse)
+        asyncio.run(scenario(backend, writer))
     assert ran == []
 
 
 def test_new_requests_wait_while_a_round_answers_are_made_and_not_longer_than_the_hold(
     monkeypatch,
 ):
-    backend = EmbeddedBackend(clock=ManualClock(1_700_000_000))
-    writer = ThreadPoolExecutor(1)
     release = threading.Event()
     making = threading.Event()
 
@@ -214,45 +199,38 @@ def test_new_requests_wait_while_a_round_answers_are_made_and_not_longer_than_th
         making.set()
         release.wait(10)
 
-    async def scenario() -> None:
+    async def scenario(backend: EmbeddedBackend, writer: ThreadPoolExecutor) -> None:
         loop = _loop_over(backend, writer, Metrics())
         await asyncio.wait_for(loop.admissions(), 1)  # nothing closing: at once
         future, _ = loop.add(RoundRequest(Imprint.hash(b"a")))
         loop.when_closed(slow)
-        task = asyncio.create_task(loop.run())
-        try:
-            while not making.is_set():
-                await asyncio.sleep(0.005)
-            waiting = asyncio.create_task(loop.admissions())
-            await asyncio.sleep(0.1)
-            assert not waiting.done()  # held while the answers are made
-            release.set()
-            await asyncio.wait_for(waiting, 5)
-            await asyncio.wait_for(future, 5)
+        async with _running(loop):
+            try:
+                while not making.is_set():
+                    await asyncio.sleep(0.005)
+                waiting = asyncio.create_task(loop.admissions())
+                await asyncio.sleep(0.1)
+                assert not waiting.done()  # held while the answers are made
+                release.set()
+                await asyncio.wait_for(waiting, 5)
+                await asyncio.wait_for(future, 5)
 
-            # a maker that takes too long holds new requests for the hold at most
-            monkeypatch.setattr(rounds_module, "ADMISSION_HOLD_S", 0.05)
-            release.clear()
-            making.clear()
-            loop.add(RoundRequest(Imprint.hash(b"b")))
-            loop.when_closed(slow)
-            while not making.is_set():
-                await asyncio.sleep(0.005)
-            started = time.monotonic()
-            await asyncio.wait_for(loop.admissions(), 5)
-            assert time.monotonic() - started < 2
-            release.set()
-        finally:
-            release.set()
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+                # a maker that takes too long holds new requests for the hold at most
+                monkeypatch.setattr(rounds_module, "ADMISSION_HOLD_S", 0.05)
+                release.clear()
+                making.clear()
+                loop.add(RoundRequest(Imprint.hash(b"b")))
+                loop.when_closed(slow)
+                while not making.is_set():
+                    await asyncio.sleep(0.005)
+                started = time.monotonic()
+                await asyncio.wait_for(loop.admissions(), 5)
+                assert time.monotonic() - started < 2
+            finally:
+                release.set()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        writer.shutdown(wait=True)
-        backend.close()
+    with _backend_and_writer() as (backend, writer):
+        asyncio.run(scenario(backend, writer))
 
 
 def _request_body(n: int, *, level: int = 0, message_id: int = 1) -> bytes:
