@@ -116,6 +116,13 @@ _METADATA_TEMPLATE = tlv.Template(
 )
 
 
+def _fill(meta: Metadata, fields: tuple[Any, ...]) -> None:
+    """Set a metadata value's fields (in ``Metadata._fields`` order) and an empty ``raw``."""
+    for name, field in zip(Metadata._fields, fields, strict=True):
+        _init(meta, name, field)
+    _init(meta, "raw", b"")
+
+
 class Metadata(Value):
     """Client metadata used as a sibling in an aggregation chain.
 
@@ -192,28 +199,7 @@ class Metadata(Value):
                 "metadata fields differ from what its value encodes (the value is what "
                 "is hashed, the fields what is shown): build it with Metadata.build"
             )
-        self._fill(
-            value, client_id, machine_id, sequence_number, request_time, child_types, padding
-        )
-
-    def _fill(  # noqa: PLR0917 - the fields in order
-        self,
-        value: bytes,
-        client_id: str,
-        machine_id: str | None,
-        sequence_number: int | None,
-        request_time: int | None,
-        child_types: tuple[int, ...],
-        padding: tuple[tlv.TLV, ...],
-    ) -> None:
-        _init(self, "value", value)
-        _init(self, "client_id", client_id)
-        _init(self, "machine_id", machine_id)
-        _init(self, "sequence_number", sequence_number)
-        _init(self, "request_time", request_time)
-        _init(self, "child_types", child_types)
-        _init(self, "padding", padding)
-        _init(self, "raw", b"")
+        _fill(self, (value, *given))
 
     @classmethod
     def _read(  # noqa: PLR0917 - the fields in order
@@ -232,8 +218,9 @@ class Metadata(Value):
         the fields from the value (or the value from the fields).
         """
         meta: Metadata = object.__new__(cls)
-        meta._fill(
-            value, client_id, machine_id, sequence_number, request_time, child_types, padding
+        _fill(
+            meta,
+            (value, client_id, machine_id, sequence_number, request_time, child_types, padding),
         )
         return meta
 

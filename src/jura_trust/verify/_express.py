@@ -118,7 +118,6 @@ _SHA256 = hash_constructor(HashAlgorithm.SHA2_256)
 _SHA256_ID = b"\x01"
 _sizes = IMPRINT_SIZES
 _LINK_RUN = sp._SHA256_LINK_RUN
-_SHA256_ONLY = frozenset({HashAlgorithm.SHA2_256.value})
 
 
 def _first_second(alg: HashAlgorithm, *, obsolete_only: bool) -> float:
@@ -551,7 +550,7 @@ def _verify(
             if lower[1][:-1] != upper[1]:
                 return None
     # 9: each chain's input was checked against the output below while reading.
-    left_ids: frozenset[int] = frozenset()
+    left_links = False  # a left calendar link: its sibling's algorithm (SHA-256) is checked
     calendar_time = signing_time
     if cal is not None:
         publication_time, time_field, cal_input, directions = cal
@@ -564,7 +563,7 @@ def _verify(
             return None
         calendar_time = cal_time
         if 0x07 in directions:  # 11d: every sibling is a SHA-256 imprint
-            left_ids = _SHA256_ONLY
+            left_links = True
             if publication_time >= _SHA256_OBSOLETE_FROM:
                 return None
         if record is not None:
@@ -578,11 +577,11 @@ def _verify(
     if policy is key_based:
         if cal is None or not isinstance(record, tuple) or publications_file is None:
             return None  # K1, K3, P1
-        anchor = _key_tail(record, cal[0], left_ids, signing_time, publications_file)
+        anchor = _key_tail(record, cal[0], left_links, signing_time, publications_file)
     elif policy is publications_file_based or policy is general:
         if cal is None or not isinstance(record, PublicationRecord) or publications_file is None:
             return None  # P1, the branch's predicate
-        anchor = _pubfile_tail(record, cal[0], left_ids, publications_file)
+        anchor = _pubfile_tail(record, cal[0], left_links, publications_file)
     # The engine's message on OK: the last rule's (no OK rule has one) or "verified".
     return VerificationResult._ok(
         policy.name, steps, anchor, calendar_time, document_hash is not None
@@ -600,12 +599,12 @@ def _pki() -> Any:
 def _key_tail(
     auth: _Auth,
     publication_time: int,
-    left_ids: frozenset[int],
+    left_links: bool,
     signing_time: int,
     publications_file: VerifiedPublicationsFile,
 ) -> Anchor:
     """The key-based rules K2, K4-K6 (``policies._KEY``): the anchor, or :class:`_DeclineError`."""
-    if left_ids and publication_time >= _SHA256_DEPRECATED_FROM:  # K2 (left ids are {SHA-256} here)
+    if left_links and publication_time >= _SHA256_DEPRECATED_FROM:  # K2 (SHA-256 siblings only)
         raise _DeclineError
     _time, _hash, signed_bytes, signature_type, signature_value, certificate_id = auth
     cert = r._find_calendar_certificate(certificate_id, publications_file)  # K4
@@ -624,7 +623,7 @@ def _key_tail(
 def _pubfile_tail(
     record: PublicationRecord,
     publication_time: int,
-    left_ids: frozenset[int],
+    left_links: bool,
     publications_file: VerifiedPublicationsFile,
 ) -> Anchor:
     """The publications-file rules P2 and P4, on the branch where the file has the publication."""
@@ -633,7 +632,7 @@ def _pubfile_tail(
         raise _DeclineError
     if found.published_hash != record.published_hash:  # P2
         raise _DeclineError
-    if left_ids and publication_time >= _SHA256_DEPRECATED_FROM:  # P4 (left ids are {SHA-256} here)
+    if left_links and publication_time >= _SHA256_DEPRECATED_FROM:  # P4 (SHA-256 siblings only)
         raise _DeclineError
     return r._publication_anchor_of(
         publications_file, record.published_data, user=False, extended=False

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -235,16 +235,11 @@ def _left_algorithms(chain: CalendarChain) -> list[HashAlgorithm]:
     return [HashAlgorithm.from_id(i) for i in sorted(chain.left_algorithm_ids())]
 
 
-def _deprecated_left_ids(ids: Iterable[int], at: int) -> str | None:
-    """Why the calendar algorithms ``ids`` (of the left links) fail at ``at``, or ``None``."""
-    for alg in (HashAlgorithm.from_id(i) for i in sorted(ids)):
+def _deprecated_left_algorithm(chain: CalendarChain, at: int) -> str | None:
+    for alg in _left_algorithms(chain):
         if alg.is_deprecated_at(at):
             return f"calendar chain uses {alg}, deprecated at the publication time"
     return None
-
-
-def _deprecated_left_algorithm(chain: CalendarChain, at: int) -> str | None:
-    return _deprecated_left_ids(chain.left_algorithm_ids(), at)
 
 
 def _signing_time_problem(chain: CalendarChain, signing_time: int) -> str | None:
